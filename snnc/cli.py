@@ -1,0 +1,159 @@
+"""The ``snnc`` command line: parse options, call one library function, print the result.
+
+Every :class:`~snnc.errors.SnncError` becomes a message on stderr and exit code 1; a traceback
+reaching the user is a bug.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SnncError
+
+
+def _fail(message: str) -> None:
+    click.echo(f"snnc: error: {message}", err=True)
+    sys.exit(1)
+
+
+def friendly(fn):
+    """Turn snnc's own errors (and a few OS ones) into one clear message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SnncError as exc:
+            _fail(str(exc))
+        except (OSError, ValueError) as exc:  # e.g. an unwritable -o path, a bad input array
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted")
+
+    return wrapper
+
+
+def _pipeline_option(value: str) -> str:
+    from .errors import PassError
+    from .passes import parse_pipeline
+
+    try:
+        parse_pipeline(value)
+    except PassError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snnc")
+def cli() -> None:
+    """snnc: compile spiking-neural-network genomes to a spiking dataflow IR and run it."""
+
+
+@cli.command("compile")
+@click.argument("genome", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the compiled model as a .snnir artifact (atomically).")
+@click.option("--passes", default="deploy", show_default=True,
+              callback=lambda ctx, p, v: _pipeline_option(v),
+              help="'deploy', 'none', or a comma-separated list of pass names.")
+@click.option("--emit", type=click.Choice(["summary", "ir", "json", "none"]), default="summary",
+              show_default=True, help="What to print on stdout.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the weight initialisation.")
+@click.option("--print-after", is_flag=True, help="Print the IR after every pass (stderr).")
+@friendly
+def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed: int,
+                print_after: bool) -> None:
+    """Compile GENOME to a verified (and by default deploy-folded) IR graph."""
+    from .compiler import compile_file
+    from .ir.dump import dump
+
+    hook = None
+    if print_after:
+        def hook(name, graph):
+            click.echo(f"// ----- IR after {name}", err=True)
+            click.echo(dump(graph), err=True)
+    result = compile_file(genome, passes=passes, seed=seed, hook=hook)
+    if output is not None:
+        from .ir.artifact import save
+
+        save(result.graph, output)
+    if emit == "ir":
+        click.echo(dump(result.graph))
+    elif emit == "json":
+        from .ir.summary import summarize
+
+        data = summarize(result.graph).to_dict()
+        data["passes"] = [{"name": r.name, "changed": r.changed, "notes": list(r.notes)}
+                          for r in result.records]
+        click.echo(json.dumps(data, indent=2))
+    elif emit == "summary":
+        _print_summary(result.graph, result.records)
+    if output is not None:
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--layers/--no-layers", default=True, show_default=True,
+              help="Include the per-layer table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly
+def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
+    """Summarise FILE (a genome or a .snnir artifact): nodes, edges by kind and delay,
+    parameters, MACs per time step."""
+    from .compiler import load_model
+    from .ir.summary import summarize
+
+    graph = load_model(file)
+    if as_json:
+        click.echo(json.dumps(summarize(graph).to_dict(), indent=2))
+    else:
+        _print_summary(graph, None, layers=layers)
+
+
+def _print_summary(graph, records, layers: bool = True) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .ir.summary import summarize
+
+    s = summarize(graph)
+    con = Console()
+    d = s.to_dict()
+    con.print(f"[bold]{d.get('name') or 'model'}[/bold]  T={d.get('T')}  input={d.get('input_shape')}"
+              f"  output={d.get('output_shape')}  genome={str(d.get('genome_id') or '')[:12]}")
+    con.print(f"nodes {d['num_nodes']}: " + ", ".join(f"{k} {v}" for k, v in d["nodes_by_op"].items()))
+    con.print("edges: " + ", ".join(f"{k} {v}" for k, v in d["edges_by_kind"].items()) + "; by delay: "
+              + ", ".join(f"@{k} {v}" for k, v in d["edges_by_delay"].items()))
+    con.print(f"parameters {d['num_params']:,}   neurons {d['num_neurons']:,}   "
+              f"MACs per time step {d['macs_per_step']:,}")
+    if records:
+        t = Table(title="passes", show_edge=False)
+        for col in ("pass", "changed", "nodes", "ms", "notes"):
+            t.add_column(col)
+        for r in records:
+            t.add_row(r.name, "yes" if r.changed else "no", f"{r.nodes_before}->{r.nodes_after}",
+                      f"{r.ms:.1f}", "; ".join(r.notes))
+        con.print(t)
+    if layers:
+        t = Table(title="layers", show_edge=False)
+        for col in ("node", "op", "output", "params", "MACs/step"):
+            t.add_column(col, justify="right" if col in ("params", "MACs/step") else "left")
+        for row in s.rows():
+            t.add_row(row["name"], row["op"], "x".join(map(str, row["shape"])), f"{row['params']:,}",
+                      f"{row['macs']:,}")
+        con.print(t)
+
+
+def main() -> None:
+    cli(prog_name="snnc")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The driver: genome (text or AST) -> frontend -> pass pipeline -> verified IR (-> artifact).
+
+Example::
+
+    >>> from snnc.compiler import compile_genome
+    >>> result = compile_genome(open("examples/tanet-demo.genome").read(), passes="deploy")
+    >>> result.graph            # deploy-folded, verified Graph
+    >>> result.records          # what each pass changed, with timings
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import ArtifactError, GenomeSyntaxError, SnncError
+from .genome import Genome, genome_id, parse
+from .frontend import lower
+from .ir import Graph, verify
+from .passes import PassManager, parse_pipeline
+
+
+@dataclass
+class CompileResult:
+    """What :func:`compile_genome` produced: the genome, the final graph, the pass records and the
+    wall time of each phase in ms (``parse``, ``lower``, ``verify``, ``passes``)."""
+
+    genome: Genome
+    graph: Graph
+    records: list = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def compile_genome(source: str | Genome, *, passes: str = "deploy", seed: int = 0,
+                   filename: str = "<genome>", hook: Callable | None = None) -> CompileResult:
+    """Compile a genome to a verified IR graph.
+
+    Args:
+        source: genome text or a parsed :class:`~snnc.genome.Genome`.
+        passes: ``"deploy"``, ``"none"`` or a comma-separated list of pass names.
+        seed: seed of the weight initialisation (PyTorch's default init, drawn with numpy).
+        filename: shown in parse errors (``file:line:col``).
+        hook: called as ``hook(pass_name, graph)`` after each pass (``--print-after``).
+    Raises:
+        GenomeSyntaxError, LoweringError, GraphError, PassError (all :class:`SnncError`).
+    """
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if isinstance(source, Genome):
+        genome = source
+    else:
+        try:
+            genome = parse(source, filename=filename)
+        except GenomeSyntaxError as exc:
+            raise exc.with_filename(filename) if exc.filename != filename else exc
+    times["parse"] = (time.perf_counter() - t0) * 1e3
+    pipeline = parse_pipeline(passes)
+    t0 = time.perf_counter()
+    graph = lower(genome, seed=seed)
+    graph.meta.setdefault("genome_id", genome_id(genome))
+    times["lower"] = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    verify(graph)
+    times["verify"] = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    graph, records = PassManager(pipeline, hook=hook).run(graph)
+    graph.meta["passes"] = [r.name for r in records]
+    times["passes"] = (time.perf_counter() - t0) * 1e3
+    return CompileResult(genome, graph, records, times)
+
+
+def compile_file(path: str | Path, **kwargs) -> CompileResult:
+    """:func:`compile_genome` on a genome file; a missing or undecodable file is a SnncError."""
+    path = Path(path)
+    return compile_genome(read_text(path), filename=str(path), **kwargs)
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SnncError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SnncError(f"{path}: is a directory, expected a genome file") from None
+    except UnicodeDecodeError as exc:
+        raise SnncError(f"{path}: not UTF-8 text (byte {exc.start}); a genome is UTF-8 text") from None
+    except OSError as exc:
+        raise SnncError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def is_artifact(path: str | Path) -> bool:
+    """True when ``path`` starts like a ``.snnir`` file (a zip archive), whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def load_model(path: str | Path, *, passes: str = "none", seed: int = 0) -> Graph:
+    """A graph from either a ``.snnir`` artifact or a genome file (compiled on the fly)."""
+    from .ir.artifact import load
+
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: no such file")
+    if is_artifact(path):
+        return load(path)
+    return compile_file(path, passes=passes, seed=seed).graph

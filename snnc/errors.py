@@ -1,0 +1,57 @@
+"""Every exception snnc raises on bad input, under one base class.
+
+The CLI catches :class:`SnncError` and prints ``str(exc)`` as one line (plus context lines for
+genome errors) with exit code 1; anything else escaping is a bug in snnc, not in the user's input.
+"""
+from __future__ import annotations
+
+
+class SnncError(Exception):
+    """Base class of all user-facing snnc errors."""
+
+
+class GenomeSyntaxError(SnncError):
+    """A genome text does not parse, or names something the genome language does not know.
+
+    ``str(exc)`` is ``file:line:col: message`` followed by the source line and a caret.
+    """
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "",
+                 filename: str = "<genome>"):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.filename = filename
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.filename}:{self.line}:{self.column}: {self.message}"
+        if not self.source_line:
+            return head
+        caret = " " * (max(self.column, 1) - 1) + "^"
+        return f"{head}\n    {self.source_line}\n    {caret}"
+
+    def with_filename(self, filename: str) -> "GenomeSyntaxError":
+        return GenomeSyntaxError(self.message, self.line, self.column, self.source_line, filename)
+
+
+class LoweringError(SnncError):
+    """A parsed genome cannot be lowered to IR (e.g. a family the frontend does not lower yet)."""
+
+
+class GraphError(SnncError):
+    """An IR graph violates a rule of DESIGN.md; the message names the node or edge and the rule."""
+
+    def __init__(self, message: str, node: str | None = None, rule: str | None = None):
+        self.node = node
+        self.rule = rule
+        super().__init__(message)
+
+
+class PassError(SnncError):
+    """A pass failed or left an invalid graph: 'error in pass X after passes [A, B]: ...'."""
+
+
+class ArtifactError(SnncError):
+    """A ``.snnir`` file is truncated, corrupt, of a newer format version, or cannot be written."""

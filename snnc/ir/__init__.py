@@ -1,0 +1,12 @@
+"""The spiking dataflow IR: graph, op catalogue, shape inference, verifier, reference interpreter.
+
+Importing this package needs numpy and networkx only.
+"""
+from .graph import BACKWARD, FORWARD, Edge, Graph, Node
+from .interpret import Interpreter, Trace, interpret, run
+from .ops import OPS, Op, op_def
+from .shapes import infer_shapes
+from .verify import verify
+
+__all__ = ["BACKWARD", "FORWARD", "Edge", "Graph", "Node", "Interpreter", "Trace", "interpret", "run",
+           "OPS", "Op", "op_def", "infer_shapes", "verify"]

@@ -1,0 +1,253 @@
+"""The spiking dataflow graph: named nodes, edges with synaptic delays, and a small editing API.
+
+Semantics (DESIGN.md, "The IR"): for ``t = 0 .. T-1``, visiting nodes in a topological order of the
+zero-delay subgraph::
+
+    in_j[t]  = sum over edges (i -> j, port p, delay d) of out_i[t - d]   (zero when t - d < 0)
+    out_j[t] = op_j(in_j[t], state_j)
+
+A :class:`Graph` is mutable only through its methods, which keep the adjacency indices in step and
+refuse unsafe edits with a reason. Passes copy the graph (:meth:`Graph.copy`) and edit the copy.
+"""
+from __future__ import annotations
+
+import copy as _copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import networkx as nx
+import numpy as np
+
+from ..errors import GraphError
+
+FORWARD = "forward"
+BACKWARD = "backward"
+EDGE_KINDS = (FORWARD, BACKWARD)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A connection ``src -> dst`` into input ``port`` of ``dst``, read ``delay`` time steps late.
+
+    ``kind`` records whether the frontend created a forward connection or a backward connection
+    (feedback from a later layer, SNASNet section 4.3, BCNAS-SNN eq. 6); backward edges need
+    ``delay >= 1``.
+    """
+
+    src: str
+    dst: str
+    port: int = 0
+    delay: int = 0
+    kind: str = FORWARD
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port else ""
+        delay = f" @{self.delay}" if self.delay else ""
+        back = " (backward)" if self.kind == BACKWARD else ""
+        return f"{self.src} -> {self.dst}{port}{delay}{back}"
+
+
+@dataclass(eq=False)
+class Node:
+    """One operation. ``shape`` is the inferred output shape per sample (``(C, H, W)`` or ``(F,)``).
+
+    ``attrs`` holds scalars (ints, floats, strings, bools, tuples of ints); ``params`` holds named
+    float arrays (weights, BatchNorm statistics). ``loc`` points back at the genome text that
+    produced the node (``"line:col"``) so errors can name it; ``meta`` is for analyses.
+    """
+
+    name: str
+    op: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    shape: tuple[int, ...] | None = None
+    loc: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.op}, shape={self.shape})"
+
+
+class Graph:
+    """A directed multigraph of :class:`Node` s joined by :class:`Edge` s, plus graph-level ``meta``
+    (``T``, ``classes``, ``encoding``, ``name``, ``genome_id``, ...)."""
+
+    def __init__(self, meta: dict[str, Any] | None = None):
+        self.nodes: dict[str, Node] = {}
+        self._edges: dict[Edge, int] = {}  # insertion-ordered set; value = multiplicity guard
+        self._in: dict[str, list[Edge]] = {}
+        self._out: dict[str, list[Edge]] = {}
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def edges(self) -> list[Edge]:
+        return list(self._edges)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.nodes
+
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise GraphError(f"no node named {name!r}", node=name, rule="unknown node") from None
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def in_edges(self, name: str) -> list[Edge]:
+        return list(self._in.get(name, ()))
+
+    def out_edges(self, name: str) -> list[Edge]:
+        return list(self._out.get(name, ()))
+
+    def predecessors(self, name: str) -> list[str]:
+        return list(dict.fromkeys(e.src for e in self._in.get(name, ())))
+
+    def successors(self, name: str) -> list[str]:
+        return list(dict.fromkeys(e.dst for e in self._out.get(name, ())))
+
+    def nodes_of(self, *ops: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.op in ops]
+
+    @property
+    def input_node(self) -> Node:
+        return self._single("Input")
+
+    @property
+    def output_node(self) -> Node:
+        return self._single("Output")
+
+    def _single(self, op: str) -> Node:
+        found = self.nodes_of(op)
+        if len(found) != 1:
+            raise GraphError(f"graph has {len(found)} {op} nodes; exactly one is required",
+                             rule=f"one {op}")
+        return found[0]
+
+    # ----------------------------------------------------------------- editing
+    def add_node(self, name: str, op: str, attrs: dict[str, Any] | None = None,
+                 params: dict[str, np.ndarray] | None = None, *, shape=None,
+                 loc: str | None = None) -> Node:
+        """Add a node; refuses a name already in use."""
+        if name in self.nodes:
+            raise GraphError(f"node name {name!r} is already used", node=name, rule="unique names")
+        node = Node(name, op, dict(attrs or {}), dict(params or {}), shape=shape, loc=loc)
+        self.nodes[name] = node
+        self._in[name] = []
+        self._out[name] = []
+        return node
+
+    def add_edge(self, src: str, dst: str, port: int = 0, delay: int = 0,
+                 kind: str = FORWARD) -> Edge:
+        """Add ``src -> dst``; refuses unknown endpoints and exact duplicates (sum them instead)."""
+        for end in (src, dst):
+            if end not in self.nodes:
+                raise GraphError(f"edge {src} -> {dst} names unknown node {end!r}", node=end,
+                                 rule="no dangling edges")
+        edge = Edge(src, dst, int(port), int(delay), kind)
+        if edge in self._edges:
+            raise GraphError(f"duplicate edge {edge}", node=dst, rule="no duplicate edges")
+        self._edges[edge] = 1
+        self._in[dst].append(edge)
+        self._out[src].append(edge)
+        return edge
+
+    def remove_edge(self, edge: Edge) -> None:
+        if edge not in self._edges:
+            raise GraphError(f"no edge {edge}", node=edge.dst, rule="unknown edge")
+        del self._edges[edge]
+        self._in[edge.dst].remove(edge)
+        self._out[edge.src].remove(edge)
+
+    def remove_node(self, name: str) -> None:
+        """Remove a node with no remaining edges; refuses otherwise, naming the edges that remain."""
+        node = self[name]
+        left = self._in[name] + self._out[name]
+        if left:
+            shown = ", ".join(str(e) for e in left[:4]) + (" ..." if len(left) > 4 else "")
+            raise GraphError(f"cannot remove {name!r}: still connected by {shown}", node=name,
+                             rule="remove edges first")
+        del self.nodes[node.name], self._in[name], self._out[name]
+
+    def remove_node_and_edges(self, name: str) -> None:
+        for e in self.in_edges(name) + self.out_edges(name):
+            self.remove_edge(e)
+        self.remove_node(name)
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Redirect every out-edge of ``old`` to leave from ``new`` instead (same port/delay/kind)."""
+        for e in self.out_edges(old):
+            self.remove_edge(e)
+            self.add_edge(new, e.dst, e.port, e.delay, e.kind)
+
+    def copy(self) -> "Graph":
+        """A deep copy (params copied too), so passes can edit without touching their input."""
+        g = Graph(_copy.deepcopy(self.meta))
+        for n in self.nodes.values():
+            new = g.add_node(n.name, n.op, _copy.deepcopy(n.attrs),
+                             {k: np.array(v, copy=True) for k, v in n.params.items()},
+                             shape=n.shape, loc=n.loc)
+            new.meta = _copy.deepcopy(n.meta)
+        for e in self._edges:
+            g.add_edge(e.src, e.dst, e.port, e.delay, e.kind)
+        return g
+
+    # ----------------------------------------------------------------- analyses
+    def to_networkx(self, zero_delay_only: bool = False) -> nx.MultiDiGraph:
+        """Nodes and edges as a networkx MultiDiGraph (edge data: port, delay, kind)."""
+        g = nx.MultiDiGraph()
+        g.add_nodes_from(self.nodes)
+        g.add_edges_from((e.src, e.dst, {"port": e.port, "delay": e.delay, "kind": e.kind})
+                         for e in self._edges if not (zero_delay_only and e.delay))
+        return g
+
+    def topological_order(self) -> list[str]:
+        """Node names in a topological order of the zero-delay subgraph, ties broken by insertion
+        order (deterministic). Raises GraphError naming a zero-delay cycle if there is one."""
+        index = {name: i for i, name in enumerate(self.nodes)}
+        g = self.to_networkx(zero_delay_only=True)
+        try:
+            return list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(g)
+            names = " -> ".join([u for u, *_ in cycle] + [cycle[0][0]])
+            raise GraphError(f"zero-delay cycle {names}: every cycle needs an edge with delay >= 1",
+                             node=cycle[0][0], rule="cycles need delay") from None
+
+    def strongly_connected_components(self) -> list[list[str]]:
+        """Components of the full graph (all delays) with more than one node or a self-loop —
+        the parts a time-stepped backend must run step by step — in topological order."""
+        g = self.to_networkx()
+        cond = nx.condensation(g)
+        index = {name: i for i, name in enumerate(self.nodes)}
+        out = []
+        for c in nx.topological_sort(cond):
+            members = sorted(cond.nodes[c]["members"], key=index.__getitem__)
+            if len(members) > 1 or g.has_edge(members[0], members[0]):
+                out.append(members)
+        return out
+
+    def reachable_from(self, name: str) -> set[str]:
+        return nx.descendants(self.to_networkx(), name) | {name}
+
+    def reaching(self, name: str) -> set[str]:
+        return nx.ancestors(self.to_networkx(), name) | {name}
+
+    def num_params(self) -> int:
+        return int(sum(p.size for n in self.nodes.values() for p in n.params.values()))
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self.nodes)} nodes, {len(self._edges)} edges)"
+
+
+def edges_by(edges: Iterable[Edge], key) -> dict:
+    """Group edges by ``key(edge)`` (e.g. by kind or delay) for summaries."""
+    out: dict = {}
+    for e in edges:
+        out.setdefault(key(e), []).append(e)
+    return out
