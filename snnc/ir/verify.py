@@ -78,6 +78,9 @@ def _check_params(node) -> None:
             got = getattr(arr, "shape", type(arr).__name__)
             raise GraphError(f"node {node.name!r} ({node.op}): param {key!r} has shape {got}, "
                              f"expected {tuple(shape)}", node=node.name, rule="params")
+        if arr.dtype.kind != "f":
+            raise GraphError(f"node {node.name!r} ({node.op}): param {key!r} has dtype {arr.dtype}; "
+                             f"params are float arrays", node=node.name, rule="params")
         if not np.all(np.isfinite(arr)):
             raise GraphError(f"node {node.name!r} ({node.op}): param {key!r} has non-finite values",
                              node=node.name, rule="params")
