@@ -55,3 +55,14 @@ class PassError(SnncError):
 
 class ArtifactError(SnncError):
     """A ``.snnir`` file is truncated, corrupt, of a newer format version, or cannot be written."""
+
+
+class DatasetError(SnncError):
+    """A dataset is missing, malformed (IDX, CIFAR batches) or asked for with invalid options.
+
+    The message names the file or folder and, for missing data, how to install it.
+    """
+
+
+class UnsafePickleError(DatasetError):
+    """A pickle names a global outside the data-only allow-list (see ``runtime.safe_pickle``)."""
