@@ -75,8 +75,8 @@ def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed:
 
     hook = None
     if print_after:
-        def hook(name, graph):
-            click.echo(f"// ----- IR after {name}", err=True)
+        def hook(record, graph):
+            click.echo(f"// ----- IR after {record.name}", err=True)
             click.echo(dump(graph), err=True)
     result = compile_file(genome, passes=passes, seed=seed, hook=hook)
     if output is not None:

@@ -41,7 +41,7 @@ def compile_genome(source: str | Genome, *, passes: str = "deploy", seed: int = 
         passes: ``"deploy"``, ``"none"`` or a comma-separated list of pass names.
         seed: seed of the weight initialisation (PyTorch's default init, drawn with numpy).
         filename: shown in parse errors (``file:line:col``).
-        hook: called as ``hook(pass_name, graph)`` after each pass (``--print-after``).
+        hook: called as ``hook(record, graph)`` after each pass (``--print-after``).
     Raises:
         GenomeSyntaxError, LoweringError, GraphError, PassError (all :class:`SnncError`).
     """

@@ -1,0 +1,93 @@
+"""The canonical LIF neuron (DESIGN.md) as a Lava ``LIF`` process (lava-nc 0.10.0, floating point).
+
+Lava's float LIF (``lava.proc.lif.models.PyLifModelFloat``), per step::
+
+    u = u * (1 - du) + a_in
+    v = v * (1 - dv) + u + bias_mant
+    s = v > vth;  v[s] = 0
+
+The canonical neuron::
+
+    H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t];   S = H > v_th
+    V[t] = v_reset where S else H   (hard reset);   V[-1] = v_rest
+
+Mapping (hard reset): ``du = 1`` (``u = a_in``, no current decay), ``dv = 1 - beta``, the input
+gain ``alpha`` multiplies every incoming weight and host current, and the membrane is shifted by
+``v_reset`` so that Lava's reset to 0 is the reset to ``v_reset``: with ``v = V - v_reset``::
+
+    v[t] = beta v[t-1] + alpha X[t] + (1 - beta) (v_rest - v_reset)
+    vth  = v_th - v_reset,   v[-1] = v_rest - v_reset
+
+so ``v_rest`` and ``v_reset`` become a constant bias and an initial potential (both zero in the
+usual case). Refused, by name: soft reset (Lava LIF only resets to a fixed potential), ``beta``
+outside ``[0, 1]`` (Loihi's ``dv`` is a decay in ``[0, 1]``), and ``v_th < v_reset`` (the neuron
+would fire at rest, before its input arrives; see :mod:`.plan` on latency). ``surrogate``,
+``surrogate_arg`` and ``detach_reset`` are training-only and ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import SnncError
+
+
+class LavaMappingError(SnncError):
+    """A graph, op or parameter the Lava backend cannot express; the message names the node, the
+    attribute or path and the reason (``.node`` and ``.rule`` as in GraphError)."""
+
+    def __init__(self, message: str, node: str | None = None, rule: str | None = None):
+        self.node = node
+        self.rule = rule
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class LavaLIF:
+    """Parameters of one Lava ``LIF`` process for IR neuron ``name`` (see the module docstring).
+
+    ``alpha`` scales every incoming weight and host current; ``bias`` is the constant part of
+    ``bias_mant`` (from ``v_rest``/``v_reset``), on from the neuron's first step; ``v_init`` is
+    the potential the neuron starts from (``V[-1] - v_reset``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    du: float
+    dv: float
+    vth: float
+    alpha: float
+    bias: float
+    v_init: float
+    v_reset: float  # add to Lava's v to get the IR membrane potential V
+
+    @property
+    def lava_shape(self) -> tuple[int, ...]:
+        """Lava's layout: ``(W, H, C)`` for a feature map ``(C, H, W)``, else unchanged."""
+        return tuple(reversed(self.shape)) if len(self.shape) == 3 else tuple(self.shape)
+
+
+def map_lif(node) -> LavaLIF:
+    """Lava LIF parameters for a verified LIF ``node``.
+
+    Raises:
+        LavaMappingError: soft reset, ``beta`` outside ``[0, 1]``, or ``v_th < v_reset``.
+    """
+    a = node.attrs
+    where = f"neuron {node.name!r}"
+    if a["reset"] != "hard":
+        raise LavaMappingError(
+            f"{where}: reset={a['reset']!r} cannot be expressed by Lava's LIF, which sets v to 0 "
+            f"on a spike (only reset='hard' maps)", node=node.name, rule="lava LIF reset")
+    beta = float(a["beta"])
+    if not 0.0 <= beta <= 1.0:
+        raise LavaMappingError(f"{where}: beta={beta} is outside [0, 1]; Lava's dv = 1 - beta is a "
+                               f"decay in [0, 1]", node=node.name, rule="lava LIF decay")
+    v_reset, v_rest, v_th = float(a["v_reset"]), float(a["v_rest"]), float(a["v_th"])
+    if v_th < v_reset:
+        raise LavaMappingError(
+            f"{where}: v_th={v_th} is below v_reset={v_reset}, so the neuron fires at rest; Lava "
+            f"runs it silently until its input arrives, which would differ", node=node.name,
+            rule="lava LIF threshold")
+    return LavaLIF(name=node.name, shape=tuple(node.shape), du=1.0, dv=1.0 - beta,
+                   vth=v_th - v_reset, alpha=float(a["alpha"]),
+                   bias=(1.0 - beta) * (v_rest - v_reset), v_init=v_rest - v_reset,
+                   v_reset=v_reset)

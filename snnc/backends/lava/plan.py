@@ -1,0 +1,346 @@
+"""What the Lava backend will build, decided without Lava: neurons, synapses, latencies, host work.
+
+:func:`plan` turns a verified graph into a :class:`LavaPlan` (pure numpy; importing or calling it
+never imports lava):
+
+1. **Neurons.** Every LIF becomes a Lava ``LIF`` (:func:`.mapping.map_lif`).
+2. **Synapses.** The affine ops between neurons fold into :class:`~.synapses.Term` s, one per source
+   neuron ``u``, target neuron ``j`` and IR path delay ``D`` (:func:`extract_terms`); each becomes
+   one Lava ``Conv``/``Dense``/``Sparse`` process with the target's ``alpha`` folded in.
+3. **Host currents.** ``X_j`` with every neuron silent — the analog first layer (MACs on the
+   input) and every bias — is computed on the host by the reference interpreter. A neuron that an
+   op chain from the Input reaches gets it from a source RingBuffer each sample (*host-fed*); for
+   the others it does not depend on the input and becomes a ``bias_mant`` schedule.
+4. **Latency.** In Lava every synapse process adds one step: a spike of ``u`` at Lava step ``k``
+   reaches ``j`` at ``k + 1 + e`` with ``e`` the process's extra delay. Neuron ``j`` runs
+   ``L_j`` steps late (its IR step ``t`` is Lava step ``L_j + t``), which needs, for each term,
+   ``L_j + D = L_u + 1 + e``, i.e. ``e = L_j - L_u - 1 + D >= 0``. These difference constraints
+   ``L_j >= L_u + 1 - D`` are solved for the least ``L >= 0`` (longest paths, Bellman-Ford);
+   they have a solution exactly when every cycle has total IR delay ``>=`` its number of synapse
+   hops, otherwise :class:`~.mapping.LavaMappingError` names the cycle. Before ``L_j`` a neuron
+   must stay silent: its potential is 0, its host current and bias are off until Lava step
+   ``L_j`` (the simulator switches biases on at that step), and nothing reaches it earlier.
+   A sample runs ``steps = T + max L`` Lava steps.
+5. **Head.** Ops after the last neurons (GAP -> Linear -> Output, the non-spiking readout) run
+   on the host from the recorded spikes (:meth:`LavaPlan.replay`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from ...ir.graph import Graph
+from ...ir.interpret import Interpreter, Trace
+from ...ir.verify import verify
+from . import synapses as syn
+from .mapping import LavaLIF, LavaMappingError, map_lif
+
+#: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
+LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten",
+              "Dropout", "Vote", "Concat")
+NEURON = "LIF"
+
+
+@dataclass
+class Synapse:
+    """One Lava connection process: ``op`` (weights with the target's ``alpha``) from neuron
+    ``src`` to neuron ``dst``, IR path delay ``delay``, Lava extra delay ``extra``."""
+
+    src: str
+    dst: str
+    op: syn.Operator
+    delay: int
+    extra: int
+    via: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return {"ConvOp": "Conv", "DenseOp": "Dense", "DiagOp": "Sparse"}[type(self.op).__name__]
+
+
+@dataclass
+class LavaPlan:
+    """Everything :func:`.build.build` needs, for ``T`` time steps (see the module docstring).
+
+    ``neurons`` (IR topological order), ``latency[name] = L``, ``synapses``, ``host_fed`` (neurons
+    with a per-sample source), ``bias[name]`` (``[T, *shape]`` ``bias_mant`` for IR steps
+    ``0..T-1``, only for neurons that need one), ``steps`` Lava steps per sample."""
+
+    graph: Graph
+    T: int
+    neurons: dict[str, LavaLIF]
+    latency: dict[str, int]
+    synapses: list[Synapse]
+    host_fed: list[str]
+    bias: dict[str, np.ndarray]
+    steps: int
+    pre_nodes: set[str] = field(default_factory=set)
+    head_nodes: set[str] = field(default_factory=set)
+
+    # ------------------------------------------------------------------ host work
+    def host_currents(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """``a_in`` from the host for every host-fed neuron: ``alpha X_j + bias`` with all neurons
+        silent, ``[T, B, *shape]`` (x as for :func:`snnc.ir.run`)."""
+        if not self.host_fed:
+            return {}
+        host = _Host(self.graph, active=self.pre_nodes)
+        host.run(x, self.T)
+        out = {}
+        for name in self.host_fed:
+            n = self.neurons[name]
+            out[name] = n.alpha * host.lif_in[name] + n.bias
+        return out
+
+    def replay(self, x: np.ndarray, spikes: dict[str, np.ndarray]) -> Trace:
+        """Run the host head: the reference interpreter with every neuron's output replaced by
+        ``spikes[name]`` (``[T, B, *shape]``); non-neuron nodes that do not reach the Output
+        directly are skipped (zeros). Returns the :class:`~snnc.ir.Trace`."""
+        return _Host(self.graph, spikes=spikes, active=self.head_nodes).run(x, self.T)
+
+    def describe(self) -> str:
+        """A text table: neurons with latency and synapses with kind, delays and shape."""
+        lines = [f"lava plan: {len(self.neurons)} LIF, {len(self.synapses)} synapse processes, "
+                 f"{self.steps} Lava steps per sample (T={self.T})"]
+        for name, n in self.neurons.items():
+            src = " host-fed" if name in self.host_fed else ""
+            b = " bias" if name in self.bias else ""
+            lines.append(f"  LIF   {name:24s} L={self.latency[name]:<3d} shape={n.shape} "
+                         f"dv={n.dv:g} vth={n.vth:g}{src}{b}")
+        for s in self.synapses:
+            lines.append(f"  {s.kind:5s} {s.src} -> {s.dst}  delay={s.delay} extra={s.extra}  "
+                         f"via {' > '.join(s.via) or '-'}")
+        return "\n".join(lines)
+
+
+class _Host(Interpreter):
+    """The reference interpreter with neurons replaced: silent (``spikes=None``) or replaying
+    given spikes; records every neuron's input; nodes outside ``active`` output zeros."""
+
+    def __init__(self, graph, spikes=None, active=None):
+        super().__init__(graph, check=False)
+        self.spikes, self.active, self.lif_in = spikes, active, {}
+
+    def run_node(self, node, inp, t):
+        T, B = self.x.shape[0], self.x.shape[1]
+        if node.op == NEURON:
+            rec = self.lif_in.setdefault(node.name, np.zeros((T, B) + tuple(node.shape)))
+            if inp is not None:
+                rec[t] = inp
+            if self.spikes is None:
+                return np.zeros((B,) + tuple(node.shape))
+            return self.spikes[node.name][t]
+        if self.active is not None and node.op != "Input" and node.name not in self.active:
+            return np.zeros((B,) + tuple(node.shape))
+        return super().run_node(node, inp, t)
+
+
+# ---------------------------------------------------------------------------------- terms
+def _node_op(node, in_shape) -> syn.Operator | None:
+    """The bias-free linear map of one op (None: identity)."""
+    a, p, shape = node.attrs, node.params, tuple(node.shape)
+    if node.op == "Conv2d":
+        return syn.ConvOp(np.asarray(p["weight"], np.float64), a["stride"], a["padding"],
+                          a["groups"], tuple(in_shape), shape)
+    if node.op == "AvgPool2d":
+        c, k = in_shape[0], a["kernel"]
+        return syn.ConvOp(np.full((c, 1, k, k), 1.0 / (k * k)), a["stride"], a["padding"], c,
+                          tuple(in_shape), shape)
+    if node.op == "BatchNorm2d":
+        s = np.asarray(p["weight"], np.float64) / np.sqrt(
+            np.asarray(p["running_var"], np.float64) + a["eps"])
+        return syn.DiagOp(s.reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape), shape)
+    if node.op == "Scale":
+        return syn.DiagOp(np.full(shape, float(a["scale"])), shape)
+    if node.op == "GlobalAvgPool":
+        c, h, w = in_shape
+        m = np.kron(np.eye(c), np.full((1, h * w), 1.0 / (h * w)))
+        return syn.DenseOp(m, tuple(in_shape), shape)
+    if node.op == "Linear":
+        return syn.DenseOp(np.asarray(p["weight"], np.float64), tuple(in_shape), shape)
+    if node.op == "Vote":
+        k = a["classes"]
+        g = in_shape[0] // k
+        return syn.DenseOp(np.kron(np.eye(k), np.full((1, g), 1.0 / g)), tuple(in_shape), shape)
+    return None  # Dropout, Flatten (handled by the caller)
+
+
+def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
+    """For every LIF ``j``: the synaptic terms of its input ``X_j`` (bias-free, before ``alpha``).
+
+    Raises:
+        LavaMappingError: a non-linear op other than LIF between neurons, a cycle with no neuron
+            on it, or a composition too large to materialise.
+    """
+    lifs = [n.name for n in graph.nodes_of(NEURON)]
+    feeding = _non_neuron_ancestors(graph, lifs)  # the head (after the last neurons) is host work
+    region = [n for n in graph.nodes if n in feeding]
+    for n in region:
+        node = graph[n]
+        if node.op not in LINEAR_OPS:
+            raise LavaMappingError(
+                f"node {n!r}: op {node.op} is not supported by the Lava backend (it maps LIF "
+                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)",
+                node=n, rule="lava ops")
+    sub = nx.DiGraph()
+    sub.add_nodes_from(region)
+    sub.add_edges_from((e.src, e.dst) for e in graph.edges if e.src in sub and e.dst in sub)
+    try:
+        order = list(nx.topological_sort(sub))
+    except nx.NetworkXUnfeasible:
+        cyc = [u for u, _ in nx.find_cycle(sub)]
+        raise LavaMappingError(
+            f"cycle {' -> '.join(cyc + cyc[:1])} has no neuron on it: a linear recurrence cannot "
+            f"be mapped to Lava synapses", node=cyc[0], rule="lava cycles") from None
+
+    out: dict[str, list[syn.Term]] = {}
+
+    def source_terms(name: str) -> list[syn.Term]:
+        node = graph[name]
+        if node.op == NEURON:
+            return [syn.Term(name, 0, syn.identity(node.shape))]
+        if node.op == "Input":
+            return []
+        return out[name]
+
+    def gather(name: str) -> dict[int, list[syn.Term]]:
+        ports: dict[int, list[syn.Term]] = {}
+        for e in graph.in_edges(name):
+            for t in source_terms(e.src):
+                ports.setdefault(e.port, []).append(syn.Term(t.src, t.delay + e.delay, t.op, t.via))
+        return {p: syn.merge(ts) for p, ts in ports.items()}
+
+    for name in order:
+        node = graph[name]
+        ports = gather(name)
+        if node.op == "Concat":
+            shapes = {e.port: tuple(graph[e.src].shape) for e in graph.in_edges(name)}
+            offsets, at = {}, 0
+            for p in sorted(shapes):
+                offsets[p], at = at, at + shapes[p][0]
+            terms = [syn.Term(t.src, t.delay,
+                              syn.embed(t.op, offsets[p], node.shape[0], t.via + (name,)),
+                              t.via + (name,))
+                     for p, ts in ports.items() for t in ts]
+            out[name] = syn.merge(terms)
+            continue
+        terms = ports.get(0, [])
+        in_shape = tuple(graph[graph.in_edges(name)[0].src].shape)
+        op = _node_op(node, in_shape)
+        new = []
+        for t in terms:
+            via = t.via + (name,)
+            if node.op == "Flatten":
+                o = syn.reshape(t.op, node.shape)
+            elif op is None:
+                o = t.op
+            else:
+                o = syn.compose(op, t.op, via)
+            new.append(syn.Term(t.src, t.delay, o, via))
+        out[name] = syn.merge(new)
+    return {n: gather(n).get(0, []) for n in lifs}
+
+
+# ---------------------------------------------------------------------------------- latency
+def balance_latency(neurons: list[str], edges: list[tuple[str, str, int]]) -> dict[str, int]:
+    """Least integer ``L >= 0`` with ``L[j] >= L[u] + 1 - D`` for every ``(u, j, D)``.
+
+    Raises:
+        LavaMappingError: a cycle whose total delay is smaller than its number of hops.
+    """
+    L = {n: 0 for n in neurons}
+    for _ in range(len(neurons) + 1):
+        changed = False
+        for u, j, d in edges:
+            if L[u] + 1 - d > L[j]:
+                L[j] = L[u] + 1 - d
+                changed = True
+        if not changed:
+            return L
+    g = nx.DiGraph()
+    for u, j, d in edges:  # the tightest constraint per pair; negated for a negative-cycle search
+        w = -(1 - d)
+        if not g.has_edge(u, j) or w < g[u][j]["weight"]:
+            g.add_edge(u, j, weight=w)
+    g.add_node("__root__")
+    for n in neurons:
+        g.add_edge("__root__", n, weight=0)
+    cyc = nx.find_negative_cycle(g, "__root__")
+    hops = len(cyc) - 1
+    delay = sum(1 + g[a][b]["weight"] for a, b in zip(cyc, cyc[1:]))
+    raise LavaMappingError(
+        f"backward cycle {' -> '.join(cyc)} cannot be balanced for Lava: it has {hops} synapse "
+        f"hop(s) (each Lava Dense/Conv adds one step) but only {delay} step(s) of IR delay; a "
+        f"cycle needs total delay >= hops", node=cyc[0], rule="lava cycles")
+
+
+def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
+    """Non-neuron nodes with a path to any of ``targets`` that passes no neuron."""
+    seen: set[str] = set()
+    stack = list(targets)
+    while stack:
+        n = stack.pop()
+        for e in graph.in_edges(n):
+            s = e.src
+            if graph[s].op in (NEURON, "Input") or s in seen:
+                continue
+            seen.add(s)
+            stack.append(s)
+    return seen
+
+
+# ---------------------------------------------------------------------------------- plan
+def plan(graph: Graph, T: int | None = None) -> LavaPlan:
+    """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
+
+    Raises:
+        LavaMappingError: an op, neuron parameter, synapse chain or cycle Lava cannot express.
+        GraphError: ``graph`` does not verify.
+    """
+    graph = verify(graph.copy())
+    T = int(T if T is not None else graph.meta.get("T", 1))
+    lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
+    if not lifs:
+        raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",
+                               rule="lava neurons")
+    neurons = {n.name: map_lif(n) for n in lifs}
+    terms = extract_terms(graph)
+
+    # host-fed neurons: reached from the Input through non-neuron ops
+    host_fed, stack, seen = set(), [graph.input_node.name], set()
+    while stack:
+        for e in graph.out_edges(stack.pop()):
+            if graph[e.dst].op == NEURON:
+                host_fed.add(e.dst)
+            elif e.dst not in seen:
+                seen.add(e.dst)
+                stack.append(e.dst)
+    host_fed_list = [n for n in neurons if n in host_fed]
+
+    latency = balance_latency(list(neurons), [(t.src, j, t.delay) for j, ts in terms.items()
+                                              for t in ts])
+    synapses = []
+    for j, ts in terms.items():
+        for t in ts:
+            extra = latency[j] - latency[t.src] - 1 + t.delay
+            synapses.append(Synapse(t.src, j, syn.scale(t.op, neurons[j].alpha), t.delay, extra,
+                                    t.via))
+
+    # input-independent host current -> bias_mant schedule
+    others = [n for n in neurons if n not in host_fed]
+    bias = {}
+    if others:
+        zeros = np.zeros((1,) + tuple(graph.input_node.shape))
+        host = _Host(graph, active=_non_neuron_ancestors(graph, others))
+        host.run(zeros, T)
+        for name in others:
+            n = neurons[name]
+            b = n.alpha * host.lif_in[name][:, 0] + n.bias
+            if np.any(b):
+                bias[name] = b
+    steps = T + max(latency.values())
+    return LavaPlan(graph, T, neurons, latency, synapses, host_fed_list, bias, steps,
+                    pre_nodes=_non_neuron_ancestors(graph, host_fed_list),
+                    head_nodes=_non_neuron_ancestors(graph, [graph.output_node.name])
+                    | {graph.output_node.name})

@@ -1,0 +1,474 @@
+"""IR graph -> time-stepped ``nn.Module`` (DESIGN.md, "Backends: torch").
+
+:func:`compile` turns a graph into a :class:`SpikingModule` computing what
+:mod:`snnc.ir.interpret` defines::
+
+    in_j[t]  = sum over edges (i -> j, port p, delay d) of out_i[t - d]   (zero when t - d < 0)
+    out_j[t] = op_j(in_j[t], state_j)
+
+Execution plan (computed once, at compile time): the condensation of the full graph (every edge,
+every delay) in topological order. A node outside every strongly connected component runs all ``T``
+steps at once (multi-step mode): its input is the sum of its in-edges' complete ``[T, B, ...]``
+values, an edge with delay ``d`` being a time shift (``d`` zero steps in front, the last ``d``
+dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a neuron loops
+over ``T`` inside. Only the strongly connected components, which backward edges create, run step by
+step: for ``t = 0 .. T-1`` each member (in a topological order of the zero-delay edges) computes
+step ``t`` from its inputs at ``t - d``; values from outside the component are complete tensors
+already. Concat concatenates its ports along channels; every other op sums its in-edges (in the
+interpreter's edge order, so float64 sums round the same way).
+
+Training-time behaviour the interpreter (an inference semantics) does not define:
+
+* **BatchNorm2d**, train mode: batch statistics and running-statistics updates with the node's
+  ``momentum`` (``nn.BatchNorm2d``; ``nn.BatchNorm1d`` for ``(C,)`` shapes). Multi-step: statistics
+  over ``T*B`` samples (tdBN-style, one update per forward). Inside a component (step by step): the
+  statistics of each step's ``B`` samples, so the running statistics are updated ``T`` times per
+  forward. Eval mode: running statistics, the interpreter's semantics.
+* **Dropout**, train mode only: one Bernoulli mask per forward and sample, the same at every time
+  step (as SpikingJelly's multi-step dropout), scaled by ``1/(1-p)``; identity in eval mode.
+* **Dead nodes** (that cannot reach the Output) are skipped unless ``prune_dead=False`` or probes
+  are on; they cannot change the output.
+
+No state survives a forward call (every neuron starts at ``V[-1] = v_rest``), so there is nothing to
+reset between batches.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import networkx as nx
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...ir.graph import Edge, Graph
+from ...ir.verify import verify
+from .neurons import LIFNode
+
+Tensor = torch.Tensor
+
+#: Ops whose torch implementation needs a single batch axis (time folded into it in multi-step).
+_FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
+
+
+class TimeDropout(nn.Module):
+    """Dropout with one mask per sample shared by all time steps (train mode only).
+
+    ``mask(like)`` draws ``Bernoulli(1 - p) / (1 - p)`` of ``like``'s shape ``[B, ...]``; the module
+    applies it to ``[T, B, ...]`` (broadcast over ``T``) or to one step ``[B, ...]``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def mask(self, like: Tensor) -> Tensor:
+        if self.p >= 1.0:
+            return torch.zeros_like(like)
+        keep = 1.0 - self.p
+        return torch.empty_like(like).bernoulli_(keep) / keep
+
+    def forward(self, x: Tensor) -> Tensor:  # multi-step convenience: [T, B, ...]
+        if not self.training or self.p == 0.0:
+            return x
+        return x * self.mask(x[0])
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@dataclass
+class _Exec:
+    """One node as the executor sees it."""
+
+    name: str
+    op: str
+    attrs: dict
+    in_edges: list[Edge]
+    shape: tuple[int, ...]
+    in_shape: tuple[int, ...] | None
+    ports: int  # number of ports (Concat), else 1
+    module: str | None = None  # key in SpikingModule.layers
+
+
+@dataclass
+class _Unit:
+    """A condensation node: one node run multi-step, or a strongly connected component run step by
+    step (members in a topological order of the zero-delay edges)."""
+
+    members: list[str]
+    cyclic: bool
+    live: bool
+
+
+_EMPTY = nn.ModuleDict()  # attribute names a key must avoid
+
+
+def module_key(name: str, taken: set[str]) -> str:
+    """A ModuleDict key for node ``name``: dots become ``__`` (``s3.n17.conv`` ->
+    ``s3__n17__conv``), other characters that are not word characters ``_``; a suffix ``_2``, ...
+    keeps it unique and clear of ``nn.ModuleDict`` attribute names."""
+    key = re.sub(r"\W", "_", name.replace(".", "__")) or "_"
+    if key[0].isdigit():
+        key = "n" + key
+    base, i = key, 1
+    while key in taken or hasattr(_EMPTY, key):
+        i += 1
+        key = f"{base}_{i}"
+    taken.add(key)
+    return key
+
+
+class SpikingModule(nn.Module):
+    """A compiled graph. Use :func:`compile` to build one.
+
+    Attributes:
+        graph: the verified source graph (a copy; its params are the compile-time values).
+        layers: ``nn.ModuleDict`` of the nodes with a module: Conv2d (``nn.Conv2d``), Linear
+            (``nn.Linear``), BatchNorm2d (``nn.BatchNorm2d``/``nn.BatchNorm1d``), LIF
+            (:class:`LIFNode`), Dropout (:class:`TimeDropout`).
+        module_names: node name -> key in ``layers`` (see :func:`module_key`).
+        node_names: key in ``layers`` -> node name.
+        records: after a forward with probes on, node name -> its output ``[T, B, *shape]``
+            (detached); LIF outputs are spikes.
+        membranes: likewise for LIF nodes, ``V[t]`` after reset, when membrane probes are on.
+    """
+
+    def __init__(self, graph: Graph, *, dtype: torch.dtype | None = None,
+                 device: torch.device | str | None = None, prune_dead: bool = True,
+                 mode: str = "multi"):
+        super().__init__()
+        self.graph = verify(graph.copy())
+        self.prune_dead, self.mode = prune_dead, mode
+        dtype = dtype or torch.get_default_dtype()
+        self.register_buffer("_anchor", torch.zeros(0, dtype=dtype, device=device),
+                             persistent=False)
+        self.layers = nn.ModuleDict()
+        self.module_names: dict[str, str] = {}
+        self._exec: dict[str, _Exec] = {}
+        taken: set[str] = set()
+        for node in self.graph:
+            edges = self.graph.in_edges(node.name)
+            ex = _Exec(node.name, node.op, dict(node.attrs), edges, tuple(node.shape),
+                       tuple(self.graph[edges[0].src].shape) if edges else None,
+                       max([e.port for e in edges], default=0) + 1)
+            mod = _make_module(node, dtype, device)
+            if mod is not None:
+                ex.module = module_key(node.name, taken)
+                self.layers[ex.module] = mod
+                self.module_names[node.name] = ex.module
+            self._exec[node.name] = ex
+        self.node_names = {k: n for n, k in self.module_names.items()}
+        self._input = self.graph.input_node.name
+        self._output = self.graph.output_node.name
+        self._plan = _plan(self.graph, mode)
+        self.records: dict[str, Tensor] = {}
+        self.membranes: dict[str, Tensor] = {}
+        self._probe, self._probe_v, self._probe_ops = False, False, None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._anchor.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._anchor.device
+
+    @property
+    def T(self) -> int:
+        """Default number of time steps (``graph.meta["T"]``, else 1)."""
+        return int(self.graph.meta.get("T", 1))
+
+    def layer(self, node: str) -> nn.Module:
+        """The module of node ``node`` (KeyError if it has none)."""
+        return self.layers[self.module_names[node]]
+
+    def probe(self, enabled: bool = True, *, membranes: bool = False,
+              ops: tuple[str, ...] | None = None) -> "SpikingModule":
+        """Switch probes on or off. While on, every forward replaces :attr:`records` with each
+        node's output ``[T, B, *shape]`` (detached; only nodes whose op is in ``ops`` when given,
+        e.g. ``("LIF",)`` for spikes alone) and, with ``membranes``, :attr:`membranes` with each
+        LIF node's ``V`` ``[T, B, *shape]``. Dead nodes run too while probing. Returns ``self``."""
+        self._probe, self._probe_v = bool(enabled), bool(enabled and membranes)
+        self._probe_ops = tuple(ops) if ops is not None else None
+        return self
+
+    @contextmanager
+    def probing(self, *, membranes: bool = False,
+                ops: tuple[str, ...] | None = None) -> Iterator["SpikingModule"]:
+        """``with module.probing(): module(x)`` then read ``module.records`` (kept after the
+        block); restores the previous probe settings on exit."""
+        saved = (self._probe, self._probe_v, self._probe_ops)
+        self.probe(True, membranes=membranes, ops=ops)
+        try:
+            yield self
+        finally:
+            self._probe, self._probe_v, self._probe_ops = saved
+
+    def to_ir(self) -> Graph:
+        """A copy of the source graph with the current weights, biases and BatchNorm parameters
+        and running statistics written back as float64 numpy arrays, and LIF attributes from the
+        neuron modules. Verified before it is returned."""
+        g = self.graph.copy()
+        for name, key in self.module_names.items():
+            node, mod = g[name], self.layers[key]
+            if node.op in ("Conv2d", "Linear"):
+                node.params["weight"] = _np(mod.weight)
+                if mod.bias is not None:
+                    node.params["bias"] = _np(mod.bias)
+            elif node.op == "BatchNorm2d":
+                for k in ("weight", "bias", "running_mean", "running_var"):
+                    node.params[k] = _np(getattr(mod, k))
+            elif node.op == "LIF":
+                node.attrs.update(mod.attrs())
+        return verify(g)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x, T: int | None = None) -> Tensor:
+        """Run the network.
+
+        Args:
+            x: ``[T, B, *input_shape]`` (one frame per step; the first ``T`` are used), or
+               ``[B, *input_shape]`` repeated at every step (direct encoding). Tensor or array;
+               cast to the module's dtype and device.
+            T: number of time steps; default ``graph.meta["T"]`` for direct encoding, ``x.shape[0]``
+               for a sequence.
+        Returns:
+            The Output node's value ``[T, B, *output_shape]`` (per-step class scores).
+        Raises:
+            ValueError: ``x`` fits neither shape, or has fewer than ``T`` steps.
+        """
+        x = torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
+        in_shape = self._exec[self._input].shape
+        if tuple(x.shape[1:]) == in_shape:
+            T = int(T if T is not None else self.T)
+            x = x.unsqueeze(0).expand((T,) + tuple(x.shape))
+        elif tuple(x.shape[2:]) == in_shape:
+            T = int(T if T is not None else x.shape[0])
+            if x.shape[0] < T:
+                raise ValueError(f"input has {x.shape[0]} time steps, T={T} requested")
+            x = x[:T]
+        else:
+            raise ValueError(f"input shape {tuple(x.shape)} fits neither [B, {in_shape}] nor "
+                             f"[T, B, {in_shape}]")
+        B = x.shape[1]
+        probe = self._probe
+        if probe:
+            self.records, self.membranes = {}, {}
+        vals: dict[str, Tensor] = {self._input: x}
+        self._record(self._input, x)
+        run_dead = probe or not self.prune_dead
+        for unit in self._plan:
+            if not (unit.live or run_dead):
+                continue
+            if unit.cyclic:
+                self._run_component(unit.members, vals, T, B)
+            else:
+                name = unit.members[0]
+                if name != self._input:
+                    vals[name] = self._run_multi(self._exec[name], vals, T, B)
+        return vals[self._output]
+
+    def _record(self, name: str, value: Tensor, v: Tensor | None = None) -> None:
+        if self._probe and (self._probe_ops is None or self._exec[name].op in self._probe_ops):
+            self.records[name] = value.detach()
+            if v is not None:
+                self.membranes[name] = v.detach()
+
+    # multi-step -----------------------------------------------------------------
+    def _gather_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int):
+        ports: dict[int, Tensor] = {}
+        for e in ex.in_edges:
+            v = vals[e.src]
+            if e.delay:
+                if e.delay >= T:
+                    continue  # all zeros
+                v = torch.cat([v.new_zeros((e.delay,) + tuple(v.shape[1:])), v[:T - e.delay]])
+            ports[e.port] = ports[e.port] + v if e.port in ports else v
+        return self._fill_ports(ex, ports, (T, B))
+
+    def _fill_ports(self, ex: _Exec, ports: dict[int, Tensor], lead: tuple[int, ...]):
+        """Zeros for ports whose every input is still in the zero-padded past."""
+        if len(ports) < ex.ports:
+            for e in ex.in_edges:
+                if e.port not in ports:
+                    ports[e.port] = self._anchor.new_zeros(lead + tuple(self.graph[e.src].shape))
+        if ex.op == "Concat":
+            return [ports[p] for p in range(ex.ports)]
+        return ports[0]
+
+    def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int) -> Tensor:
+        inp = self._gather_multi(ex, vals, T, B)
+        if ex.op == "LIF":
+            out = self.layers[ex.module](inp, return_v=self._probe_v)
+            if self._probe_v:
+                out, v = out
+                self._record(ex.name, out, v)
+                return out
+        elif ex.op == "Dropout":
+            mod = self.layers[ex.module]
+            out = inp * mod.mask(inp[0]) if mod.training and mod.p > 0 else inp
+        elif ex.op in _FOLD:
+            out = self._op(ex, inp.flatten(0, 1), 1).unflatten(0, (T, B))
+        else:
+            out = self._op(ex, inp, 2)
+        self._record(ex.name, out)
+        return out
+
+    # step by step -----------------------------------------------------------------
+    def _run_component(self, members: list[str], vals: dict[str, Tensor], T: int, B: int) -> None:
+        steps: dict[str, list[Tensor]] = {m: [] for m in members}
+        v_state: dict[str, Tensor | None] = {}
+        v_steps: dict[str, list[Tensor]] = {}
+        masks: dict[str, Tensor] = {}
+        exs = [self._exec[m] for m in members]
+        for t in range(T):
+            for ex in exs:
+                ports: dict[int, Tensor] = {}
+                for e in ex.in_edges:
+                    td = t - e.delay
+                    if td < 0:
+                        continue
+                    src = steps.get(e.src)
+                    v = src[td] if src is not None else vals[e.src][td]
+                    ports[e.port] = ports[e.port] + v if e.port in ports else v
+                inp = self._fill_ports(ex, ports, (B,))
+                if ex.op == "LIF":
+                    out, v = self.layers[ex.module].step(inp, v_state.get(ex.name))
+                    v_state[ex.name] = v
+                    if self._probe_v:
+                        v_steps.setdefault(ex.name, []).append(v.detach())
+                elif ex.op == "Dropout":
+                    mod = self.layers[ex.module]
+                    if mod.training and mod.p > 0:
+                        if ex.name not in masks:
+                            masks[ex.name] = mod.mask(inp)
+                        out = inp * masks[ex.name]
+                    else:
+                        out = inp
+                else:
+                    out = self._op(ex, inp, 1)
+                steps[ex.name].append(out)
+        for name, seq in steps.items():
+            vals[name] = torch.stack(seq)
+            v = v_steps.get(name)
+            self._record(name, vals[name], torch.stack(v) if v else None)
+
+    # ops ----------------------------------------------------------------------------
+    def _op(self, ex: _Exec, x, lead: int) -> Tensor:
+        """A stateless op (or BatchNorm/conv module) on ``x`` with ``lead`` leading batch axes
+        (1 = ``[B, ...]``, 2 = ``[T, B, ...]``; folded ops always get 1)."""
+        op, a = ex.op, ex.attrs
+        if op in ("Conv2d", "Linear", "BatchNorm2d"):
+            return self.layers[ex.module](x)
+        if op == "Output":
+            return x
+        if op == "Scale":
+            return x * a["scale"]
+        if op == "AvgPool2d":
+            return F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], count_include_pad=True)
+        if op == "GlobalAvgPool":
+            return x.mean(dim=(-2, -1))
+        if op == "Flatten":
+            return x.reshape(tuple(x.shape[:lead]) + (-1,))
+        if op == "Vote":
+            return x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1)).mean(dim=-1)
+        if op == "Concat":
+            return torch.cat(x, dim=lead)
+        raise NotImplementedError(f"torch backend: no implementation of op {op!r} "
+                                  f"(node {ex.name!r})")
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy().copy()
+
+
+def _param(arr: np.ndarray, dtype, device) -> Tensor:
+    return torch.as_tensor(np.asarray(arr, dtype=np.float64)).to(dtype=dtype, device=device)
+
+
+def _make_module(node, dtype, device) -> nn.Module | None:
+    """The torch module of one node, initialised from its params (None for stateless ops)."""
+    a, p = node.attrs, node.params
+    kw = {"dtype": dtype, "device": device}
+    if node.op == "Conv2d":
+        mod = nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
+                        a["padding"], groups=a["groups"], bias=a["bias"], **kw)
+    elif node.op == "Linear":
+        mod = nn.Linear(a["in_features"], a["out_features"], bias=a["bias"], **kw)
+    elif node.op == "BatchNorm2d":
+        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
+        mod = cls(a["num_features"], eps=a["eps"], momentum=a["momentum"], **kw)
+    elif node.op == "LIF":
+        return LIFNode.from_attrs(a)
+    elif node.op == "Dropout":
+        return TimeDropout(a["p"])
+    else:
+        return None
+    with torch.no_grad():
+        for k, arr in p.items():
+            getattr(mod, k).copy_(_param(arr, dtype, device))
+    return mod
+
+
+def _plan(graph: Graph, mode: str = "multi") -> list[_Unit]:
+    """The condensation of the full graph in a deterministic topological order (``mode="multi"``),
+    or every node but the Input in one step-by-step unit (``mode="step"``; the dead ones in a
+    second unit after it)."""
+    g = graph.to_networkx()
+    order = graph.topological_order()
+    pos = {n: i for i, n in enumerate(order)}
+    live = graph.reaching(graph.output_node.name)
+    inp = graph.input_node.name
+    if mode == "step":
+        units = [_Unit([inp], False, True)]
+        for alive in (True, False):
+            members = [n for n in order if n != inp and (n in live) == alive]
+            if members:
+                units.append(_Unit(members, True, alive))
+        return units
+    if mode != "multi":
+        raise ValueError(f"mode must be 'multi' or 'step', got {mode!r}")
+    cond = nx.condensation(g)
+    key = {c: min(pos[m] for m in cond.nodes[c]["members"]) for c in cond}
+    units = []
+    for c in nx.lexicographical_topological_sort(cond, key=key.__getitem__):
+        members = sorted(cond.nodes[c]["members"], key=pos.__getitem__)
+        cyclic = len(members) > 1 or g.has_edge(members[0], members[0])
+        units.append(_Unit(members, cyclic, members[0] in live))
+    return units
+
+
+def compile(graph: Graph, *, dtype: torch.dtype | None = None,
+            device: torch.device | str | None = None, prune_dead: bool = True,
+            mode: str = "multi") -> SpikingModule:
+    """Compile ``graph`` into a :class:`SpikingModule` (the graph is copied and verified first).
+
+    Args:
+        graph: an IR graph (see :mod:`snnc.ir`).
+        dtype: parameter dtype (default ``torch.get_default_dtype()``); ``.double()`` etc. work later.
+        device: where parameters live.
+        prune_dead: skip nodes that cannot reach the Output (unless probing).
+        mode: ``"multi"`` (the execution plan of the module docstring) or ``"step"`` (every node
+            step by step, as inside a strongly connected component: the slow reference the
+            multi-step plan is tested against).
+    Returns:
+        The module; ``module(x)`` with ``x`` ``[T, B, *input_shape]`` or ``[B, *input_shape]``
+        returns ``[T, B, *output_shape]``.
+    Raises:
+        GraphError: the graph fails :func:`snnc.ir.verify`.
+        ValueError: unknown ``mode``.
+
+    Example::
+
+        >>> m = compile(graph).double().eval()
+        >>> y = m(torch.rand(8, 3, 32, 32, dtype=torch.float64))   # [T, 8, classes]
+    """
+    return SpikingModule(graph, dtype=dtype, device=device, prune_dead=prune_dead, mode=mode)

@@ -1,0 +1,204 @@
+"""The canonical spiking neuron (DESIGN.md, "The canonical spiking neuron") as a torch module.
+
+Per neuron, for ``t = 0 .. T-1``, with ``V[-1] = v_rest``::
+
+    H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t]
+    S[t] = H[t] > v_th                                       (strict; surrogate gradient backward)
+    V[t] = v_reset where S[t] else H[t]                      (reset = "hard")
+    V[t] = H[t] - v_th S[t]                                  (reset = "soft")
+
+These are the equations of :meth:`snnc.ir.interpret.Interpreter.op_lif`, evaluated in the same
+floating-point order, so a float64 module reproduces the interpreter's spikes exactly. For the
+gradient the hard reset is written ``V = H (1 - S) + v_reset S`` (SpikingJelly's form; equal in the
+forward pass); ``detach_reset`` (Zenke & Vogels 2021, used by STTS appendix B) cuts the gradient
+through ``S`` in the reset term only, so it changes gradients but never the forward pass.
+
+Two ways to run a neuron:
+
+* :meth:`LIFNode.forward` — multi-step, ``[T, B, ...] -> [T, B, ...]``, a loop over ``T`` inside.
+  When the input needs a gradient this runs a fused autograd function whose backward pass is the
+  hand-written BPTT recursion below; it saves only ``H`` (one tensor of the input's size) instead
+  of every intermediate of the loop.
+* :meth:`LIFNode.step` — one step with explicit state, ``([B, ...], V[t-1]) -> (S[t], V[t])``, for
+  the strongly connected components that must run step by step; plain autograd.
+
+BPTT of the fused function (``g`` the surrogate gradient at ``H[t] - v_th``, ``G_S[t]`` the incoming
+gradient of ``S[t]``, ``G_V[T-1] = 0``)::
+
+    dV/dH   = (1 - S) + (v_reset - H) g    (hard)    |    1 - v_th g    (soft)
+              (the g term dropped when detach_reset)
+    G_H[t]  = G_S[t] g + G_V[t] dV/dH
+    G_X[t]  = alpha G_H[t],      G_V[t-1] = beta G_H[t]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .surrogates import get_surrogate
+
+Tensor = torch.Tensor
+
+#: IR attributes of a LIF node, in the op catalogue's order (snnc.ir.ops.LIF).
+LIF_ATTRS = ("beta", "alpha", "v_th", "v_reset", "v_rest", "reset", "detach_reset", "surrogate",
+             "surrogate_arg")
+
+
+class LIFNode(nn.Module):
+    """A layer of canonical LIF neurons with scalar parameters (the IR's LIF op).
+
+    Args:
+        beta: leak factor of ``V - v_rest`` per step (1 = IF; SpikingJelly's ``1 - 1/tau``).
+        alpha: input gain (SpikingJelly's ``1/tau`` with ``decay_input``; else 1).
+        v_th: firing threshold; a spike when ``H > v_th``.
+        v_reset: potential after a spike (hard reset).
+        v_rest: resting potential, also the initial ``V[-1]``.
+        reset: ``"hard"`` or ``"soft"`` (subtract ``v_th``).
+        detach_reset: no gradient through the spike in the reset term.
+        surrogate: name in :data:`~snnc.backends.torch.surrogates.SURROGATES`.
+        surrogate_arg: its width/steepness argument (``alpha = 2`` for atan, STTS eq. B.1).
+    Raises:
+        ValueError: unknown ``reset`` or ``surrogate``.
+    """
+
+    def __init__(self, beta: float, alpha: float = 1.0, v_th: float = 1.0, v_reset: float = 0.0,
+                 v_rest: float = 0.0, reset: str = "hard", detach_reset: bool = False,
+                 surrogate: str = "atan", surrogate_arg: float = 2.0):
+        super().__init__()
+        if reset not in ("hard", "soft"):
+            raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
+        self.beta, self.alpha, self.v_th = float(beta), float(alpha), float(v_th)
+        self.v_reset, self.v_rest = float(v_reset), float(v_rest)
+        self.reset, self.detach_reset = reset, bool(detach_reset)
+        self.surrogate, self.surrogate_arg = surrogate, float(surrogate_arg)
+        self._sg = get_surrogate(surrogate)
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> "LIFNode":
+        """From a (verified) IR LIF node's ``attrs``."""
+        return cls(**{k: attrs[k] for k in LIF_ATTRS if k in attrs})
+
+    def attrs(self) -> dict[str, Any]:
+        """The IR attributes of this layer (for ``to_ir``)."""
+        return {k: getattr(self, k) for k in LIF_ATTRS}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in LIF_ATTRS)
+
+    # ------------------------------------------------------------------ equations
+    def charge(self, x: Tensor, v: Tensor | None) -> Tensor:
+        """``H = v_rest + beta (V - v_rest) + alpha X`` (``V = v_rest`` when ``v`` is None), in the
+        interpreter's operation order; operations that are exact identities are skipped."""
+        ax = x if self.alpha == 1.0 else self.alpha * x
+        if v is None:  # v_rest + beta * 0 + alpha x
+            return ax if self.v_rest == 0.0 else self.v_rest + ax
+        d = v if self.v_rest == 0.0 else v - self.v_rest
+        d = d if self.beta == 1.0 else self.beta * d
+        if self.v_rest != 0.0:
+            d = self.v_rest + d
+        return d + ax
+
+    def fire_reset(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """``(S, V)`` from ``H``: spike with the surrogate gradient, then reset (autograd)."""
+        s = self._sg(h - self.v_th, self.surrogate_arg)
+        sr = s.detach() if self.detach_reset else s
+        if self.reset == "soft":
+            v = h - self.v_th * sr
+        elif self.v_reset == 0.0:
+            v = h * (1.0 - sr)
+        else:
+            v = h * (1.0 - sr) + self.v_reset * sr
+        return s, v
+
+    def step(self, x: Tensor, v: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One time step: ``x`` = ``X[t]`` ``[B, ...]``, ``v`` = ``V[t-1]`` (None at ``t = 0``,
+        meaning ``v_rest``) -> ``(S[t], V[t])``, both ``[B, ...]``. Differentiable (autograd)."""
+        return self.fire_reset(self.charge(x, v))
+
+    def forward(self, x_seq: Tensor, return_v: bool = False):
+        """Multi-step: ``X`` ``[T, B, ...]`` -> spikes ``S`` ``[T, B, ...]`` (and, with
+        ``return_v``, the membrane potentials after reset ``V`` ``[T, B, ...]``, detached)."""
+        sink: list[Tensor] | None = [] if return_v else None
+        if torch.is_grad_enabled() and x_seq.requires_grad:
+            s_seq = _LIFMultiStep.apply(x_seq, self, sink)
+        else:
+            s_seq, _ = _lif_loop(x_seq, self, sink, save_h=False)
+        return (s_seq, sink[0]) if return_v else s_seq
+
+
+def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
+    """Forward loop without autograd; returns ``(S [T, ...], H [T, ...] or None)`` and appends
+    ``V [T, ...]`` to ``sink`` when given. Per step: the charge written straight into ``H[t]``,
+    one comparison, one reset."""
+    with torch.no_grad():
+        T = x_seq.shape[0]
+        ax = x_seq if n.alpha == 1.0 else n.alpha * x_seq  # alpha X[t] for every t at once
+        s_seq = torch.empty_like(ax, memory_format=torch.contiguous_format)
+        h_seq = torch.empty_like(s_seq) if save_h else None
+        v_seq = torch.empty_like(s_seq) if sink is not None else None
+        v = None
+        for t in range(T):
+            if v is None:  # V[-1] = v_rest: H = v_rest + beta * 0 + alpha X
+                h = ax[t] if n.v_rest == 0.0 else n.v_rest + ax[t]
+                if save_h:
+                    h = h_seq[t].copy_(h)
+            else:
+                d = v if n.v_rest == 0.0 else v - n.v_rest
+                d = d if n.beta == 1.0 else n.beta * d
+                if n.v_rest != 0.0:
+                    d = n.v_rest + d
+                h = torch.add(d, ax[t], out=h_seq[t]) if save_h else d + ax[t]
+            fired = h > n.v_th
+            s_seq[t] = fired
+            if n.reset == "hard":
+                v = torch.where(fired, n.v_reset, h)
+            else:
+                v = h - n.v_th * s_seq[t]
+            if v_seq is not None:
+                v_seq[t] = v
+        if sink is not None:
+            sink.append(v_seq)
+        return s_seq, h_seq
+
+
+class _LIFMultiStep(torch.autograd.Function):
+    """Fused multi-step LIF: forward :func:`_lif_loop`, backward the BPTT recursion of the module
+    docstring. Saves ``H`` and the spikes ``S`` (the output, which the next synapse keeps alive
+    anyway). The surrogate gradient and ``dV/dH`` are computed for all steps at once; the
+    recursion over ``t`` is one fused multiply-add per step::
+
+        G_H[t] = G_S[t] g[t] + beta G_H[t+1] dV/dH[t]
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None) -> Tensor:
+        s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True)
+        ctx.save_for_backward(h_seq, s_seq)
+        ctx.node = node
+        return s_seq
+
+    @staticmethod
+    def backward(ctx, grad_s: Tensor):
+        h_seq, s_seq = ctx.saved_tensors
+        n: LIFNode = ctx.node
+        z = h_seq - n.v_th if n.v_th != 0.0 else h_seq
+        g = n._sg.grad(z, n.surrogate_arg)  # dS/dH for every step
+        gh = grad_s * g
+        if n.reset == "hard":
+            dvdh = 1.0 - s_seq
+            if not n.detach_reset:
+                dvdh += (n.v_reset - h_seq) * g
+        elif n.detach_reset:
+            dvdh = None  # 1
+        else:
+            dvdh = 1.0 - n.v_th * g
+        for t in range(h_seq.shape[0] - 2, -1, -1):
+            if dvdh is None:
+                gh[t].add_(gh[t + 1], alpha=n.beta)
+            else:
+                gh[t].addcmul_(gh[t + 1], dvdh[t], value=n.beta)
+        if n.alpha != 1.0:
+            gh.mul_(n.alpha)
+        return gh, None, None

@@ -1,0 +1,107 @@
+"""The frontend: a parsed genome -> a verified spiking dataflow IR graph.
+
+:func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
+(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10) and
+``classifier`` by :mod:`~snnc.frontend.classifier`. Blocks are chained: each reads the previous
+block's exit (the first reads the ``input`` node), and the classifier, which must come last, ends
+the graph with the ``output`` node.
+
+Example::
+
+    >>> g = lower(parse(text), seed=0)
+    >>> interpret(g, x)          # x [B, C, H, W] -> [T, B, classes]
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import genome as genome_pkg
+from ..errors import GraphError, LoweringError
+from ..genome.ast import Block, Genome
+from ..ir.graph import Graph
+from ..ir.verify import verify
+from .builder import Builder, fail
+from .classifier import lower_classifier
+from .stages import lower_stage
+
+#: Block kind -> ``lowerer(builder, block, name)``; a kind missing here is "not lowered yet".
+LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
+    "stage": lower_stage,
+    "classifier": lower_classifier,
+}
+#: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
+DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}
+
+__all__ = ["lower", "verify_lowered", "LOWERERS"]
+
+
+def lower(genome: Genome, *, seed: int = 0) -> Graph:
+    """Lower ``genome`` to a verified IR graph with PyTorch-default initial weights.
+
+    Args:
+        genome: a parsed genome (:func:`snnc.genome.parse`), input ``(C, H, W)`` for stages.
+        seed: seed of ``numpy.random.default_rng`` for the weights (float64); the same genome and
+            seed give bit-identical params.
+    Returns:
+        A verified :class:`Graph`: ``input`` [C, H, W] -> blocks -> ``output`` [classes], run as
+        ``[T, B, C, H, W] -> [T, B, classes]``; ``meta`` holds ``name``, ``T``, ``classes``,
+        ``encoding``, ``input_shape``, ``genome_id``, ``init_seed`` and ``provenance`` (if set).
+    Raises:
+        LoweringError: ``"line L:C: <block>: <reason>"`` for a block kind not lowered yet, a
+            genome without a classifier or with blocks after it, and inconsistent blocks (see
+            :func:`~snnc.frontend.stages.lower_stage`).
+        GraphError: the verifier's error, prefixed with the genome line of the offending node.
+        TypeError: ``genome`` is not a :class:`Genome` (e.g. unparsed text).
+    """
+    if not isinstance(genome, Genome):
+        raise TypeError(f"lower() takes a parsed Genome (snnc.genome.parse(text)), got "
+                        f"{type(genome).__name__}")
+    if not isinstance(genome.classes, int) or genome.classes < 1:
+        raise LoweringError(f"<genome>: classes must be an integer >= 1, got {genome.classes!r}")
+    b = Builder(genome, seed)
+    b.graph.meta.update(_meta(genome, seed))
+    b.exit = b.node("input", "Input", {"shape": tuple(genome.input_shape)})
+    used: set[str] = set()
+    counts: dict[str, int] = {}
+    for block in genome.blocks:
+        if b.exit == "output":
+            raise fail(block, "comes after the classifier, which must be the last block")
+        lowerer = LOWERERS.get(block.kind)
+        if lowerer is None:
+            raise fail(block, f"block kind {block.kind!r} is not lowered yet (the frontend lowers "
+                              f"{', '.join(LOWERERS)})")
+        counts[block.kind] = counts.get(block.kind, 0) + 1
+        name = block.name or _default_name(block.kind, counts[block.kind])
+        if name in used or name in ("input", "output"):
+            raise fail(block, f"block name {name!r} is already used")
+        used.add(name)
+        lowerer(b, block, name)
+    if b.exit != "output":
+        raise LoweringError("<genome>: no classifier block; a genome ends with "
+                            "'classifier NAME channels=... vote=...'")
+    return verify_lowered(b.graph)
+
+
+def _default_name(kind: str, n: int) -> str:
+    prefix = DEFAULT_PREFIX.get(kind, kind)
+    return f"{prefix}{n}" if prefix == "s" else (prefix if n == 1 else f"{prefix}{n}")
+
+
+def _meta(genome: Genome, seed: int) -> dict:
+    meta = {"name": genome.name, "T": genome.T, "classes": genome.classes,
+            "encoding": genome.encoding, "input_shape": tuple(genome.input_shape),
+            "genome_id": genome_pkg.genome_id(genome), "init_seed": int(seed)}
+    if genome.provenance:
+        meta["provenance"] = genome.provenance
+    return meta
+
+
+def verify_lowered(graph: Graph) -> Graph:
+    """``verify(graph)``; a GraphError is re-raised with the genome line of its node."""
+    try:
+        return verify(graph)
+    except GraphError as exc:
+        node = graph.nodes.get(exc.node) if exc.node else None
+        if node is None or node.loc is None:
+            raise
+        raise GraphError(f"line {node.loc}: {exc}", node=exc.node, rule=exc.rule) from exc

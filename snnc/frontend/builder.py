@@ -1,0 +1,135 @@
+"""The graph under construction, shared by every genome family's lowering.
+
+A :class:`Builder` holds the :class:`~snnc.ir.Graph` being built, the seeded generator that
+initialises weights (:mod:`snnc.frontend.init`, drawn in node-creation order), and the **cursor**:
+the node whose output the next block reads (``exit``) with its per-sample shape ``(C, H, W)`` or
+``(F,)``. Family modules add nodes through its small helpers, which set each node's ``loc`` to the
+genome construct that produced it so that verifier errors point back at the genome line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import genome as genome_pkg
+from ..errors import LoweringError
+from ..genome.ast import Block, Genome, Loc, Spec
+from ..ir.graph import FORWARD, Graph
+from ..ir.ops import OPS, SURROGATES
+from . import init
+
+#: The one parameter of each surrogate gradient, stored as the neuron's ``surrogate_arg``.
+SURROGATE_ARG = {"atan": "alpha", "triangle": "gamma", "dspike": "b", "sigmoid": "alpha",
+                 "rectangle": "width"}
+#: Neuron models the canonical ``LIF`` op represents (IF is LIF with beta = 1).
+LIF_MODELS = ("lif", "if")
+
+
+def where(loc: Loc | None) -> str:
+    """``"line 12:3"`` for a known genome position, ``"<genome>"`` otherwise."""
+    return f"line {loc}" if loc is not None else "<genome>"
+
+
+def block_label(block: Block) -> str:
+    """``"stage s3"`` / ``"classifier head"`` / ``"cell"``: how errors name a block."""
+    return f"{block.kind} {block.name}" if block.name else block.kind
+
+
+def fail(block: Block, message: str, loc: Loc | None = None) -> LoweringError:
+    """A LoweringError ``"line 12:1: stage s3: <message>"`` (raise it)."""
+    return LoweringError(f"{where(loc or block.loc)}: {block_label(block)}: {message}")
+
+
+class Builder:
+    """Builds one graph from one genome; see the module docstring.
+
+    Args:
+        genome: the genome being lowered (its ``T``, ``classes``, neuron/surrogate defaults).
+        seed: seed of ``numpy.random.default_rng`` for the weight initialisation.
+    """
+
+    def __init__(self, genome: Genome, seed: int = 0):
+        self.genome = genome
+        self.rng = np.random.default_rng(seed)
+        self.graph = Graph()
+        self.exit: str | None = None
+        self.shape: tuple[int, ...] = tuple(genome.input_shape)
+
+    # ----------------------------------------------------------------- nodes and edges
+    def node(self, name: str, op: str, attrs: dict[str, Any] | None = None,
+             params: dict[str, np.ndarray] | None = None, loc: Loc | None = None) -> str:
+        """Add a node (``loc`` recorded as ``"line:col"``) and return its name."""
+        self.graph.add_node(name, op, attrs, params, loc=str(loc) if loc is not None else None)
+        return name
+
+    def edge(self, src: str, dst: str, delay: int = 0, kind: str = FORWARD) -> None:
+        """Add ``src -> dst @delay`` (STTS eq. 8: ``dst`` reads ``src[t - delay]``)."""
+        self.graph.add_edge(src, dst, delay=int(delay), kind=kind)
+
+    def chain(self, *names: str) -> None:
+        """Zero-delay forward edges ``a -> b -> c ...``."""
+        for a, b in zip(names, names[1:]):
+            self.edge(a, b)
+
+    # ----------------------------------------------------------------- layers
+    def conv(self, name: str, in_channels: int, out_channels: int, kernel: int, *, stride: int = 1,
+             groups: int = 1, bias: bool = True, loc: Loc | None = None) -> str:
+        """``Conv2d`` with "same" padding ``kernel // 2``: ``[C_in, H, W] -> [C_out, H/stride,
+        W/stride]``, PyTorch-default initialised."""
+        attrs = {"in_channels": in_channels, "out_channels": out_channels, "kernel": kernel,
+                 "stride": stride, "padding": kernel // 2, "groups": groups, "bias": bias}
+        params = init.conv2d_params(self.rng, in_channels, out_channels, kernel, groups, bias)
+        return self.node(name, "Conv2d", attrs, params, loc)
+
+    def batchnorm(self, name: str, channels: int, loc: Loc | None = None) -> str:
+        """``BatchNorm2d`` over ``channels`` in its initial state (identity up to ``eps``)."""
+        return self.node(name, "BatchNorm2d", {"num_features": channels},
+                         init.batchnorm_params(channels), loc)
+
+    def linear(self, name: str, in_features: int, out_features: int,
+               loc: Loc | None = None) -> str:
+        """``Linear`` ``[F_in] -> [F_out]`` with bias, PyTorch-default initialised."""
+        return self.node(name, "Linear", {"in_features": in_features,
+                                          "out_features": out_features, "bias": True},
+                         init.linear_params(self.rng, in_features, out_features), loc)
+
+    def lif(self, name: str, block: Block, loc: Loc | None = None) -> str:
+        """The block's spiking neuron (its override, else the genome default) as a ``LIF`` node."""
+        return self.node(name, "LIF", self.neuron_attrs(block), loc=loc or block.loc)
+
+    def neuron_attrs(self, block: Block) -> dict[str, Any]:
+        """``LIF`` attributes of ``block``: ``canonical_neuron`` of ``block.neuron`` (else the
+        genome's neuron) plus ``surrogate`` and its one parameter ``surrogate_arg`` from
+        ``block.surrogate`` (else the genome's).
+
+        Raises:
+            LoweringError: a neuron model the IR has no op for, or an unknown surrogate.
+        """
+        spec = block.neuron or self.genome.neuron
+        canon = dict(genome_pkg.canonical_neuron(spec))
+        model = canon.pop("model", spec.kind)
+        if model not in LIF_MODELS:
+            raise fail(block, f"neuron model {model!r} is not lowered yet (the IR neuron is the "
+                              f"canonical LIF: {', '.join(LIF_MODELS)})", spec.loc)
+        attrs: dict[str, Any] = {}
+        for key, value in canon.items():
+            if value is None or key not in OPS["LIF"].attrs:
+                continue
+            attrs[key] = value if isinstance(value, (bool, str)) else float(value)
+        attrs.update(self.surrogate_attrs(block))
+        return attrs
+
+    def surrogate_attrs(self, block: Block) -> dict[str, Any]:
+        """``{"surrogate": kind, "surrogate_arg": value}`` of the block's surrogate."""
+        spec: Spec = block.surrogate or self.genome.surrogate
+        if spec.kind not in SURROGATES:
+            raise fail(block, f"unknown surrogate {spec.kind!r}; expected one of "
+                              f"{', '.join(SURROGATES)}", spec.loc)
+        value = spec.get(SURROGATE_ARG.get(spec.kind, ""))
+        if value is None and spec.params:
+            value = spec.params[0][1]
+        out: dict[str, Any] = {"surrogate": spec.kind}
+        if value is not None:
+            out["surrogate_arg"] = float(value)
+        return out

@@ -1,0 +1,104 @@
+"""Surrogate gradients: the backward formula is the derivative of its primitive (gradcheck, float64),
+the spike function's backward applies it, and the forward is the strict Heaviside step."""
+import math
+
+import pytest
+import torch
+
+from snnc.backends.torch.surrogates import SURROGATES, get_surrogate, heaviside, spike
+from snnc.ir.ops import SURROGATES as IR_SURROGATES
+
+ARGS = {"atan": [2.0, 0.7], "triangle": [1.0, 0.3], "dspike": [3.0, 5.0], "sigmoid": [4.0, 1.5],
+        "rectangle": [1.0, 0.4]}
+
+
+def kinks(name, arg):
+    """Points where the primitive is not smooth (finite differences are wrong there)."""
+    return {"triangle": [-arg, 0.0, arg], "dspike": [-0.5, 0.5],
+            "rectangle": [-arg / 2, arg / 2]}.get(name, [])
+
+
+def smooth_points(name, arg, n=64, seed=0):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = x * max(arg, 1.0)
+    for k in kinks(name, arg):
+        x = x[(x - k).abs() > 1e-3]
+    return x
+
+
+class _Smooth(torch.autograd.Function):
+    """Forward: the surrogate's primitive; backward: its ``grad`` formula."""
+
+    @staticmethod
+    def forward(ctx, x, name, arg):
+        ctx.save_for_backward(x)
+        ctx.name, ctx.arg = name, arg
+        return SURROGATES[name].primitive(x, arg)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * SURROGATES[ctx.name].grad(x, ctx.arg), None, None
+
+
+def test_registry_matches_ir_catalogue():
+    assert tuple(SURROGATES) == IR_SURROGATES
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_grad_is_derivative_of_primitive(name):
+    for arg in ARGS[name]:
+        x = smooth_points(name, arg).requires_grad_()
+        assert torch.autograd.gradcheck(lambda t: _Smooth.apply(t, name, arg), (x,))
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_primitive_is_a_step_and_grad_integrates_to_one(name):
+    for arg in ARGS[name]:
+        sg = SURROGATES[name]
+        x = torch.linspace(-200, 200, 2_000_001, dtype=torch.float64)
+        total = torch.trapezoid(sg.grad(x, arg), x).item()
+        assert total == pytest.approx(1.0, abs=5e-3)
+        assert sg.primitive(torch.tensor([-1e6], dtype=torch.float64), arg).item() < 1e-3
+        assert sg.primitive(torch.tensor([1e6], dtype=torch.float64), arg).item() > 1 - 1e-3
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_spike_forward_is_strict_heaviside_backward_is_grad(name):
+    arg = ARGS[name][1]
+    x = torch.cat([torch.zeros(3, dtype=torch.float64), smooth_points(name, arg)]).requires_grad_()
+    s = spike(x, name, arg)
+    assert torch.equal(s, (x > 0).double())
+    assert s[:3].sum() == 0  # H == v_th does not fire
+    w = torch.randn_like(x)
+    s.backward(w)
+    assert torch.allclose(x.grad, w * SURROGATES[name].grad(x.detach(), arg), rtol=0, atol=0)
+
+
+def test_atan_is_stts_eq_b1():
+    alpha = 2.0
+    x = torch.linspace(-3, 3, 101, dtype=torch.float64).requires_grad_()
+    spike(x, "atan", alpha).sum().backward()
+    expected = alpha / (2 * (1 + (math.pi / 2 * alpha * x.detach()) ** 2))
+    assert torch.allclose(x.grad, expected, rtol=1e-14, atol=0)
+    assert x.grad.max().item() == pytest.approx(1.0)  # alpha / 2 at the threshold
+
+
+def test_dspike_is_spikedhs_form_inside_window_zero_outside():
+    b = 3.0
+    x = torch.tensor([-0.7, -0.3, 0.0, 0.2, 0.49, 0.51], dtype=torch.float64)
+    g = SURROGATES["dspike"].grad(x, b)
+    inside = b / (2 * math.tanh(b / 2)) * (1 - torch.tanh(b * x) ** 2)
+    assert torch.equal(g[1:5], inside[1:5])
+    assert g[0] == 0 and g[5] == 0
+
+
+def test_default_arg_and_dtype():
+    x = torch.tensor([0.5, -0.5], dtype=torch.float32)
+    assert heaviside(x).dtype == torch.float32
+    assert torch.equal(SURROGATES["atan"](x), torch.tensor([1.0, 0.0]))
+
+
+def test_unknown_surrogate():
+    with pytest.raises(ValueError, match="unknown surrogate 'relu'.*atan"):
+        get_surrogate("relu")
