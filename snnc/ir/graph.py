@@ -185,13 +185,20 @@ class Graph:
             self.remove_edge(e)
             self.add_edge(new, e.dst, e.port, e.delay, e.kind)
 
-    def copy(self) -> "Graph":
-        """A deep copy (params copied too), so passes can edit without touching their input."""
+    def copy(self, *, copy_params: bool = False) -> "Graph":
+        """A copy whose nodes, attrs, edges and meta are independent of this graph's.
+
+        Param arrays are values: code that changes a param assigns a new array
+        (``node.params["weight"] = w2``) and never writes into one in place, so by default the copy
+        shares the arrays (a deploy pipeline over a 50M-parameter graph would otherwise spend
+        seconds copying weights). ``copy_params=True`` copies them too.
+        """
         g = Graph(_copy.deepcopy(self.meta))
         for n in self.nodes.values():
-            new = g.add_node(n.name, n.op, _copy.deepcopy(n.attrs),
-                             {k: np.array(v, copy=True) for k, v in n.params.items()},
-                             shape=n.shape, loc=n.loc)
+            params = ({k: np.array(v, copy=True) for k, v in n.params.items()} if copy_params
+                      else dict(n.params))
+            new = g.add_node(n.name, n.op, _copy.deepcopy(n.attrs), params, shape=n.shape,
+                             loc=n.loc)
             new.meta = _copy.deepcopy(n.meta)
         for e in self._edges:
             g.add_edge(e.src, e.dst, e.port, e.delay, e.kind)

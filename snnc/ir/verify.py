@@ -8,6 +8,8 @@ Output no out-edges.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..errors import GraphError
@@ -81,6 +83,21 @@ def _check_params(node) -> None:
         if arr.dtype.kind != "f":
             raise GraphError(f"node {node.name!r} ({node.op}): param {key!r} has dtype {arr.dtype}; "
                              f"params are float arrays", node=node.name, rule="params")
-        if not np.all(np.isfinite(arr)):
+        if not _known_finite(arr):
             raise GraphError(f"node {node.name!r} ({node.op}): param {key!r} has non-finite values",
                              node=node.name, rule="params")
+
+
+# Params are immutable values (see Graph.copy), so an array found finite once stays finite: verify
+# runs after every pass and would otherwise rescan tens of millions of shared weights each time.
+_FINITE: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+
+
+def _known_finite(arr: np.ndarray) -> bool:
+    if _FINITE.get(id(arr)) is arr:
+        return True
+    # one reduction instead of a boolean array; NaN and inf always survive a sum
+    if np.isfinite(arr.sum()) or np.all(np.isfinite(arr)):
+        _FINITE[id(arr)] = arr
+        return True
+    return False

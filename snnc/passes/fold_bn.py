@@ -73,8 +73,8 @@ def fold_into(syn: Node, bn: Node) -> None:
     p = {k: np.asarray(v, dtype=np.float64) for k, v in bn.params.items()}
     dtype = np.result_type(syn.params["weight"], *bn.params.values())
     scale = p["weight"] / np.sqrt(p["running_var"] + bn.attrs["eps"])
-    w = syn.params["weight"].astype(np.float64)
-    b = syn.params["bias"].astype(np.float64) if "bias" in syn.params else np.zeros(len(w))
-    syn.params["weight"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(dtype)
-    syn.params["bias"] = ((b - p["running_mean"]) * scale + p["bias"]).astype(dtype)
+    w = syn.params["weight"].astype(np.float64, copy=False)
+    b = syn.params["bias"].astype(np.float64, copy=False) if "bias" in syn.params else np.zeros(len(w))
+    syn.params["weight"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(dtype, copy=False)
+    syn.params["bias"] = ((b - p["running_mean"]) * scale + p["bias"]).astype(dtype, copy=False)
     syn.attrs["bias"] = True

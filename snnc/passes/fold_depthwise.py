@@ -82,22 +82,26 @@ def fuse(dw: Node, pw: Node) -> None:
     """Turn ``pw`` into the fusion of ``dw`` followed by ``pw`` (params and attrs, in place)."""
     a = dw.attrs
     g, cin, j = a["groups"], a["in_channels"], a["out_channels"]
-    wd = dw.params["weight"].astype(np.float64)  # [J, C/g, k, k]
-    dense = np.zeros((j, cin) + wd.shape[2:])   # the grouped weight as a dense [J, C, k, k]
+    wd = dw.params["weight"].astype(np.float64, copy=False)  # [J, C/g, k, k]
     jg, cg = j // g, cin // g
-    for gi in range(g):
-        dense[gi * jg:(gi + 1) * jg, gi * cg:(gi + 1) * cg] = wd[gi * jg:(gi + 1) * jg]
-    wp = pw.params["weight"].astype(np.float64)[:, :, 0, 0]  # [O, J]
+    wp = pw.params["weight"].astype(np.float64, copy=False)[:, :, 0, 0]  # [O, J]
     dtype = np.result_type(*dw.params.values(), *pw.params.values())
-    params = {"weight": np.einsum("oj,jckl->ockl", wp, dense).astype(dtype)}
+    # Output channel o reads group gi only through the pointwise weights of gi's J/g channels:
+    # W[o, gi, c] = sum_j wp[o, gi, j] wd[gi, j, c]  (no dense [J, C] expansion: O J C/g k^2 work)
+    if jg == 1 and cg == 1:  # plain depthwise: W[o, c] = wp[o, c] wd[c], a broadcast product
+        w = wp[:, :, None, None] * wd[None, :, 0]
+    else:
+        w = np.einsum("ogj,gjckl->ogckl", wp.reshape(len(wp), g, jg),
+                      wd.reshape((g, jg, cg) + wd.shape[2:]), optimize=True)
+    params = {"weight": w.reshape((len(wp), cin) + wd.shape[2:]).astype(dtype, copy=False)}
     bias = "bias" in dw.params or "bias" in pw.params
     if bias:
         b = np.zeros(len(wp))
         if "bias" in dw.params:
-            b += wp @ dw.params["bias"].astype(np.float64)
+            b += wp @ dw.params["bias"].astype(np.float64, copy=False)
         if "bias" in pw.params:
-            b += pw.params["bias"].astype(np.float64)
-        params["bias"] = b.astype(dtype)
+            b += pw.params["bias"].astype(np.float64, copy=False)
+        params["bias"] = b.astype(dtype, copy=False)
     pw.params = params
     pw.attrs.update(in_channels=cin, kernel=a["kernel"], stride=a["stride"], padding=a["padding"],
                     groups=1, bias=bias)
