@@ -8,7 +8,7 @@ import pytest
 from snnc.ir import verify
 from snnc.ir.random_graph import firing_rates, random_graph, random_input
 
-from .helpers import SEEDS, case, snapshot
+from tests.passes.helpers import SEEDS, case, snapshot
 
 
 def test_deterministic():
