@@ -2,11 +2,15 @@
 
 Importing this package needs numpy and networkx only.
 """
+from .artifact import load, save
+from .dump import dump
 from .graph import BACKWARD, FORWARD, Edge, Graph, Node
 from .interpret import Interpreter, Trace, interpret, run
 from .ops import OPS, Op, op_def
 from .shapes import infer_shapes
+from .summary import Summary, summarize
 from .verify import verify
 
 __all__ = ["BACKWARD", "FORWARD", "Edge", "Graph", "Node", "Interpreter", "Trace", "interpret", "run",
-           "OPS", "Op", "op_def", "infer_shapes", "verify"]
+           "OPS", "Op", "op_def", "infer_shapes", "verify", "load", "save", "dump", "Summary",
+           "summarize"]
