@@ -4,7 +4,8 @@ Workload: a 4-conv-layer spiking CNN built by hand as an IR graph, compiled with
 ``snnc.backends.torch.compile``::
 
     Input (3, 32, 32) -> conv3x3(3->64)-BN -> LIF -> conv3x3(64->128)-BN -> LIF -> avgpool 2
-      -> conv3x3(128->128)-BN -> LIF -> conv3x3(128->128)-BN -> LIF -> GAP -> Linear(128->10) -> Output
+      -> conv3x3(128->128)-BN -> LIF -> conv3x3(128->128)-BN -> LIF -> GAP -> Linear(128->10)
+      -> Output
 
 LIF: SpikingJelly-style tau = 2 (beta = alpha = 0.5), v_th 1, hard reset, detached reset, atan
 surrogate alpha = 2 (STTS appendix B). Direct encoding, T = 4, batch 32, random data; one training
@@ -59,7 +60,8 @@ def build_graph(T: int = 4, classes: int = 10, seed: int = 0) -> Graph:
     conv_bn_lif("l4", 128, 128)
     g.add_node("gap", "GlobalAvgPool")
     g.add_node("fc", "Linear", {"in_features": 128, "out_features": classes},
-               {"weight": rng.normal(0, 1 / np.sqrt(128), (classes, 128)), "bias": np.zeros(classes)})
+               {"weight": rng.normal(0, 1 / np.sqrt(128), (classes, 128)),
+                "bias": np.zeros(classes)})
     g.add_node("out", "Output")
     chain.extend(["gap", "fc", "out"])
     for a, b in zip(chain, chain[1:]):
@@ -97,8 +99,9 @@ def time_training(graph: Graph, mode: str, args) -> dict:
               "ms_per_step_mean": round(1e3 * total / args.steps, 2),
               "ms_per_step_min": round(1e3 * min(times), 2)}
     if device.type == "cuda":
-        result["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-        result["cuda_peak_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
+        mib = 2**20
+        result["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / mib, 1)
+        result["cuda_peak_reserved_mib"] = round(torch.cuda.max_memory_reserved(device) / mib, 1)
     return result
 
 

@@ -10,12 +10,13 @@ Execution plan (computed once, at compile time): the condensation of the full gr
 every delay) in topological order. A node outside every strongly connected component runs all ``T``
 steps at once (multi-step mode): its input is the sum of its in-edges' complete ``[T, B, ...]``
 values, an edge with delay ``d`` being a time shift (``d`` zero steps in front, the last ``d``
-dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a neuron loops
-over ``T`` inside. Only the strongly connected components, which backward edges create, run step by
-step: for ``t = 0 .. T-1`` each member (in a topological order of the zero-delay edges) computes
-step ``t`` from its inputs at ``t - d``; values from outside the component are complete tensors
-already. Concat concatenates its ports along channels; every other op sums its in-edges (in the
-interpreter's edge order, so float64 sums round the same way).
+dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a
+neuron loops over ``T`` inside. Only the strongly connected components, which backward edges
+create, run step by step: for ``t = 0 .. T-1`` each member (in a topological order of the
+zero-delay edges) computes step ``t`` from its inputs at ``t - d``; values from outside the
+component are complete tensors already. A value is freed once no later unit reads it. Concat
+concatenates its ports along channels; every other op sums its in-edges (in the interpreter's
+edge order, so float64 sums round the same way).
 
 Training-time behaviour the interpreter (an inference semantics) does not define:
 
@@ -34,53 +35,26 @@ reset between batches.
 """
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-import networkx as nx
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...ir.graph import Edge, Graph
 from ...ir.verify import verify
-from .neurons import LIFNode
+from .layers import make_module, module_key, to_numpy
+from .plan import plan
 
 Tensor = torch.Tensor
 
 #: Ops whose torch implementation needs a single batch axis (time folded into it in multi-step).
 _FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
-
-
-class TimeDropout(nn.Module):
-    """Dropout with one mask per sample shared by all time steps (train mode only).
-
-    ``mask(like)`` draws ``Bernoulli(1 - p) / (1 - p)`` of ``like``'s shape ``[B, ...]``; the module
-    applies it to ``[T, B, ...]`` (broadcast over ``T``) or to one step ``[B, ...]``.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = float(p)
-
-    def mask(self, like: Tensor) -> Tensor:
-        if self.p >= 1.0:
-            return torch.zeros_like(like)
-        keep = 1.0 - self.p
-        return torch.empty_like(like).bernoulli_(keep) / keep
-
-    def forward(self, x: Tensor) -> Tensor:  # multi-step convenience: [T, B, ...]
-        if not self.training or self.p == 0.0:
-            return x
-        return x * self.mask(x[0])
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+#: Every op this backend executes.
+SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "Scale", "AvgPool2d",
+                 "GlobalAvgPool", "Flatten", "Dropout", "Vote", "Concat")
 
 
 @dataclass
@@ -92,37 +66,8 @@ class _Exec:
     attrs: dict
     in_edges: list[Edge]
     shape: tuple[int, ...]
-    in_shape: tuple[int, ...] | None
     ports: int  # number of ports (Concat), else 1
     module: str | None = None  # key in SpikingModule.layers
-
-
-@dataclass
-class _Unit:
-    """A condensation node: one node run multi-step, or a strongly connected component run step by
-    step (members in a topological order of the zero-delay edges)."""
-
-    members: list[str]
-    cyclic: bool
-    live: bool
-
-
-_EMPTY = nn.ModuleDict()  # attribute names a key must avoid
-
-
-def module_key(name: str, taken: set[str]) -> str:
-    """A ModuleDict key for node ``name``: dots become ``__`` (``s3.n17.conv`` ->
-    ``s3__n17__conv``), other characters that are not word characters ``_``; a suffix ``_2``, ...
-    keeps it unique and clear of ``nn.ModuleDict`` attribute names."""
-    key = re.sub(r"\W", "_", name.replace(".", "__")) or "_"
-    if key[0].isdigit():
-        key = "n" + key
-    base, i = key, 1
-    while key in taken or hasattr(_EMPTY, key):
-        i += 1
-        key = f"{base}_{i}"
-    taken.add(key)
-    return key
 
 
 class SpikingModule(nn.Module):
@@ -154,11 +99,13 @@ class SpikingModule(nn.Module):
         self._exec: dict[str, _Exec] = {}
         taken: set[str] = set()
         for node in self.graph:
+            if node.op not in SUPPORTED_OPS:
+                raise NotImplementedError(f"torch backend: no implementation of op {node.op!r} "
+                                          f"(node {node.name!r})")
             edges = self.graph.in_edges(node.name)
             ex = _Exec(node.name, node.op, dict(node.attrs), edges, tuple(node.shape),
-                       tuple(self.graph[edges[0].src].shape) if edges else None,
                        max([e.port for e in edges], default=0) + 1)
-            mod = _make_module(node, dtype, device)
+            mod = make_module(node, dtype, device)
             if mod is not None:
                 ex.module = module_key(node.name, taken)
                 self.layers[ex.module] = mod
@@ -167,7 +114,7 @@ class SpikingModule(nn.Module):
         self.node_names = {k: n for n, k in self.module_names.items()}
         self._input = self.graph.input_node.name
         self._output = self.graph.output_node.name
-        self._plan = _plan(self.graph, mode)
+        self._plan = plan(self.graph, mode)
         self.records: dict[str, Tensor] = {}
         self.membranes: dict[str, Tensor] = {}
         self._probe, self._probe_v, self._probe_ops = False, False, None
@@ -220,12 +167,12 @@ class SpikingModule(nn.Module):
         for name, key in self.module_names.items():
             node, mod = g[name], self.layers[key]
             if node.op in ("Conv2d", "Linear"):
-                node.params["weight"] = _np(mod.weight)
+                node.params["weight"] = to_numpy(mod.weight)
                 if mod.bias is not None:
-                    node.params["bias"] = _np(mod.bias)
+                    node.params["bias"] = to_numpy(mod.bias)
             elif node.op == "BatchNorm2d":
                 for k in ("weight", "bias", "running_mean", "running_var"):
-                    node.params[k] = _np(getattr(mod, k))
+                    node.params[k] = to_numpy(getattr(mod, k))
             elif node.op == "LIF":
                 node.attrs.update(mod.attrs())
         return verify(g)
@@ -266,14 +213,15 @@ class SpikingModule(nn.Module):
         self._record(self._input, x)
         run_dead = probe or not self.prune_dead
         for unit in self._plan:
-            if not (unit.live or run_dead):
-                continue
-            if unit.cyclic:
-                self._run_component(unit.members, vals, T, B)
-            else:
-                name = unit.members[0]
-                if name != self._input:
-                    vals[name] = self._run_multi(self._exec[name], vals, T, B)
+            if unit.live or run_dead:
+                if unit.cyclic:
+                    self._run_component(unit.members, vals, T, B)
+                else:
+                    name = unit.members[0]
+                    if name != self._input:
+                        vals[name] = self._run_multi(self._exec[name], vals, T, B)
+            for name in unit.release:  # free what no later unit reads (autograd keeps its own)
+                vals.pop(name, None)
         return vals[self._output]
 
     def _record(self, name: str, value: Tensor, v: Tensor | None = None) -> None:
@@ -380,70 +328,8 @@ class SpikingModule(nn.Module):
             return x.reshape(tuple(x.shape[:lead]) + (-1,))
         if op == "Vote":
             return x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1)).mean(dim=-1)
-        if op == "Concat":
-            return torch.cat(x, dim=lead)
-        raise NotImplementedError(f"torch backend: no implementation of op {op!r} "
-                                  f"(node {ex.name!r})")
-
-
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy().copy()
-
-
-def _param(arr: np.ndarray, dtype, device) -> Tensor:
-    return torch.as_tensor(np.asarray(arr, dtype=np.float64)).to(dtype=dtype, device=device)
-
-
-def _make_module(node, dtype, device) -> nn.Module | None:
-    """The torch module of one node, initialised from its params (None for stateless ops)."""
-    a, p = node.attrs, node.params
-    kw = {"dtype": dtype, "device": device}
-    if node.op == "Conv2d":
-        mod = nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
-                        a["padding"], groups=a["groups"], bias=a["bias"], **kw)
-    elif node.op == "Linear":
-        mod = nn.Linear(a["in_features"], a["out_features"], bias=a["bias"], **kw)
-    elif node.op == "BatchNorm2d":
-        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
-        mod = cls(a["num_features"], eps=a["eps"], momentum=a["momentum"], **kw)
-    elif node.op == "LIF":
-        return LIFNode.from_attrs(a)
-    elif node.op == "Dropout":
-        return TimeDropout(a["p"])
-    else:
-        return None
-    with torch.no_grad():
-        for k, arr in p.items():
-            getattr(mod, k).copy_(_param(arr, dtype, device))
-    return mod
-
-
-def _plan(graph: Graph, mode: str = "multi") -> list[_Unit]:
-    """The condensation of the full graph in a deterministic topological order (``mode="multi"``),
-    or every node but the Input in one step-by-step unit (``mode="step"``; the dead ones in a
-    second unit after it)."""
-    g = graph.to_networkx()
-    order = graph.topological_order()
-    pos = {n: i for i, n in enumerate(order)}
-    live = graph.reaching(graph.output_node.name)
-    inp = graph.input_node.name
-    if mode == "step":
-        units = [_Unit([inp], False, True)]
-        for alive in (True, False):
-            members = [n for n in order if n != inp and (n in live) == alive]
-            if members:
-                units.append(_Unit(members, True, alive))
-        return units
-    if mode != "multi":
-        raise ValueError(f"mode must be 'multi' or 'step', got {mode!r}")
-    cond = nx.condensation(g)
-    key = {c: min(pos[m] for m in cond.nodes[c]["members"]) for c in cond}
-    units = []
-    for c in nx.lexicographical_topological_sort(cond, key=key.__getitem__):
-        members = sorted(cond.nodes[c]["members"], key=pos.__getitem__)
-        cyclic = len(members) > 1 or g.has_edge(members[0], members[0])
-        units.append(_Unit(members, cyclic, members[0] in live))
-    return units
+        assert op == "Concat", op  # SUPPORTED_OPS is checked at compile time
+        return torch.cat(x, dim=lead)
 
 
 def compile(graph: Graph, *, dtype: torch.dtype | None = None,
@@ -453,7 +339,7 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
 
     Args:
         graph: an IR graph (see :mod:`snnc.ir`).
-        dtype: parameter dtype (default ``torch.get_default_dtype()``); ``.double()`` etc. work later.
+        dtype: parameter dtype (default ``torch.get_default_dtype()``); ``.double()`` works later.
         device: where parameters live.
         prune_dead: skip nodes that cannot reach the Output (unless probing).
         mode: ``"multi"`` (the execution plan of the module docstring) or ``"step"`` (every node
@@ -464,6 +350,7 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
         returns ``[T, B, *output_shape]``.
     Raises:
         GraphError: the graph fails :func:`snnc.ir.verify`.
+        NotImplementedError: the graph has an op outside :data:`SUPPORTED_OPS`.
         ValueError: unknown ``mode``.
 
     Example::

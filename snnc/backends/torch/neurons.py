@@ -17,8 +17,9 @@ Two ways to run a neuron:
 
 * :meth:`LIFNode.forward` — multi-step, ``[T, B, ...] -> [T, B, ...]``, a loop over ``T`` inside.
   When the input needs a gradient this runs a fused autograd function whose backward pass is the
-  hand-written BPTT recursion below; it saves only ``H`` (one tensor of the input's size) instead
-  of every intermediate of the loop.
+  hand-written BPTT recursion below; it saves ``H`` and the output spikes ``S`` instead of every
+  intermediate of the loop, and its backward pass works on all steps at once except for one fused
+  multiply-add per step.
 * :meth:`LIFNode.step` — one step with explicit state, ``([B, ...], V[t-1]) -> (S[t], V[t])``, for
   the strongly connected components that must run step by step; plain autograd.
 

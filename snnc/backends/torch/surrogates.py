@@ -53,7 +53,8 @@ def atan_primitive(x: Tensor, alpha: float) -> Tensor:
 
 
 def triangle_grad(x: Tensor, gamma: float) -> Tensor:
-    """``max(0, gamma - |x|) / gamma^2`` (peak ``1/gamma`` at the threshold, support ``|x| < gamma``)."""
+    """``max(0, gamma - |x|) / gamma^2``: peak ``1/gamma`` at the threshold, zero beyond
+    ``|x| >= gamma``."""
     return (gamma - x.abs()).clamp_(min=0).mul_(1.0 / (gamma * gamma))
 
 

@@ -1,5 +1,6 @@
 """compile(graph): agreement with the reference interpreter (float64, eval mode), multi-step vs
-step-by-step execution, training behaviour (surrogate gradients, BatchNorm, Dropout), to_ir, probes."""
+step-by-step execution, training behaviour (surrogate gradients, BatchNorm, Dropout), to_ir,
+probes."""
 import subprocess
 import sys
 from functools import lru_cache
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from snnc.backends.torch import LIFNode, SpikingModule, compile
-from snnc.backends.torch.module import module_key
+from snnc.backends.torch.layers import module_key
 from snnc.errors import GraphError
 from snnc.ir import Graph, run, verify
 from snnc.ir.random_graph import random_graph, random_input
@@ -78,7 +79,7 @@ def test_random_graphs_cover_cycles_and_delays():
 
 @pytest.mark.parametrize("seed", SEEDS[:12])
 def test_multi_step_equals_step_by_step(seed):
-    """Same spikes and outputs; same gradients (eval-mode BatchNorm, so both modes normalise alike)."""
+    """Same spikes, outputs and gradients (eval-mode BatchNorm: both modes normalise alike)."""
     g, x, _ = random_case(seed)
     mods = [compile(g, dtype=torch.float64, mode=mode).eval() for mode in ("multi", "step")]
     w = torch.randn(random_case(seed)[2].output.shape, dtype=torch.float64,
@@ -338,3 +339,10 @@ def test_dead_nodes_are_skipped_unless_probing():
 def test_ir_does_not_import_torch():
     code = "import sys, snnc.ir, snnc.passes; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_catalogue_op_is_supported():
+    from snnc.backends.torch.module import SUPPORTED_OPS
+    from snnc.ir import OPS
+
+    assert set(SUPPORTED_OPS) == set(OPS)

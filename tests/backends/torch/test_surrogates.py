@@ -1,5 +1,5 @@
-"""Surrogate gradients: the backward formula is the derivative of its primitive (gradcheck, float64),
-the spike function's backward applies it, and the forward is the strict Heaviside step."""
+"""Surrogate gradients: the backward formula is the derivative of its primitive (gradcheck,
+float64), the spike function's backward applies it, and the forward is the strict Heaviside step."""
 import math
 
 import pytest

@@ -1,0 +1,91 @@
+"""The torch modules of IR nodes and their names: one module per node with parameters or
+training behaviour (Conv2d, Linear, BatchNorm2d, LIF, Dropout)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch import nn
+
+from .neurons import LIFNode
+
+Tensor = torch.Tensor
+
+
+class TimeDropout(nn.Module):
+    """Dropout with one mask per sample shared by all time steps (train mode only).
+
+    ``mask(like)`` draws ``Bernoulli(1 - p) / (1 - p)`` of ``like``'s shape ``[B, ...]``; the module
+    applies it to ``[T, B, ...]`` (broadcast over ``T``) or to one step ``[B, ...]``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def mask(self, like: Tensor) -> Tensor:
+        if self.p >= 1.0:
+            return torch.zeros_like(like)
+        keep = 1.0 - self.p
+        return torch.empty_like(like).bernoulli_(keep) / keep
+
+    def forward(self, x: Tensor) -> Tensor:  # multi-step convenience: [T, B, ...]
+        if not self.training or self.p == 0.0:
+            return x
+        return x * self.mask(x[0])
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+_EMPTY = nn.ModuleDict()  # attribute names a key must avoid
+
+
+def module_key(name: str, taken: set[str]) -> str:
+    """A ModuleDict key for node ``name``: dots become ``__`` (``s3.n17.conv`` ->
+    ``s3__n17__conv``), other characters that are not word characters ``_``; a suffix ``_2``, ...
+    keeps it unique and clear of ``nn.ModuleDict`` attribute names."""
+    key = re.sub(r"\W", "_", name.replace(".", "__")) or "_"
+    if key[0].isdigit():
+        key = "n" + key
+    base, i = key, 1
+    while key in taken or hasattr(_EMPTY, key):
+        i += 1
+        key = f"{base}_{i}"
+    taken.add(key)
+    return key
+
+
+def to_numpy(t: Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy().copy()
+
+
+def _param(arr: np.ndarray, dtype, device) -> Tensor:
+    return torch.as_tensor(np.asarray(arr, dtype=np.float64)).to(dtype=dtype, device=device)
+
+
+def make_module(node, dtype, device) -> nn.Module | None:
+    """The torch module of one node, initialised from its params (None for stateless ops)."""
+    a, p = node.attrs, node.params
+    kw = {"dtype": dtype, "device": device}
+    if node.op == "Conv2d":
+        mod = nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
+                        a["padding"], groups=a["groups"], bias=a["bias"], **kw)
+    elif node.op == "Linear":
+        mod = nn.Linear(a["in_features"], a["out_features"], bias=a["bias"], **kw)
+    elif node.op == "BatchNorm2d":
+        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
+        mod = cls(a["num_features"], eps=a["eps"], momentum=a["momentum"], **kw)
+    elif node.op == "LIF":
+        return LIFNode.from_attrs(a)
+    elif node.op == "Dropout":
+        return TimeDropout(a["p"])
+    else:
+        return None
+    with torch.no_grad():
+        for k, arr in p.items():
+            getattr(mod, k).copy_(_param(arr, dtype, device))
+    return mod
