@@ -151,6 +151,62 @@ def _print_summary(graph, records, layers: bool = True) -> None:
         con.print(t)
 
 
+@cli.group("sample")
+def sample_group() -> None:
+    """Sample architectures (genomes) from a search space."""
+
+
+@sample_group.command("stts")
+@click.option("--preset", default="tanet-tiny", show_default=True,
+              help="tanet-tiny, tanet-regular or mnist-small (STTS Table 1 and a small MNIST net).")
+@click.option("--seed", default=0, show_default=True, help="Seed of topology and delay sampling.")
+@click.option("--model", type=click.Choice(["ws", "ba", "er"]), help="Override the graph model.")
+@click.option("--nodes", type=click.IntRange(1, 4096), help="Override nodes per graph stage.")
+@click.option("--k", type=click.IntRange(1), help="WS: neighbours in the ring lattice.")
+@click.option("--p", type=click.FloatRange(0, 1), help="WS rewiring / ER edge probability.")
+@click.option("--m", type=click.IntRange(1), help="BA: edges per new node.")
+@click.option("--delay-p", type=click.FloatRange(0, 1), help="Bernoulli synaptic-delay probability.")
+@click.option("--keep-undelayed/--no-keep-undelayed", default=None,
+              help="Keep one undelayed input per node (the authors' code); default per preset.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the genome here (atomically) instead of stdout.")
+@click.option("--stats", is_flag=True, help="Print STTS Fig. 2a statistics (paths, path length).")
+@friendly
+def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed, output, stats):
+    """Sample an STTS genome: random graph stages with Bernoulli synaptic delays."""
+    import dataclasses
+
+    from .genome import to_text
+    from .search.stts import PRESETS, sample_stts, stage_stats
+
+    if preset not in PRESETS:
+        raise click.BadParameter(f"expected one of {', '.join(PRESETS)}", param_hint="--preset")
+    space = PRESETS[preset]
+    over = {k_: v for k_, v in dict(model=model, nodes=nodes, k=k, p=p, m=m).items() if v is not None}
+    if over:
+        space = dataclasses.replace(space, stages=tuple(
+            dataclasses.replace(st, graph=dataclasses.replace(st.graph, **over)) if st.graph else st
+            for st in space.stages))
+    if delay_p is not None:
+        space = dataclasses.replace(space, delay_p=delay_p)
+    if keep_undelayed is not None:
+        space = dataclasses.replace(space, keep_undelayed=keep_undelayed)
+    genome = sample_stts(space, seed)
+    text = to_text(genome)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}", err=True)
+    if stats:
+        for s in stage_stats(genome):
+            click.echo(f"{s.stage}: {s.nodes} nodes, {s.edges} edges ({s.delayed_edges} delayed), "
+                       f"{s.paths} source-to-sink paths, average path length "
+                       f"{s.average_path_length:.2f}", err=True)
+
+
 def main() -> None:
     cli(prog_name="snnc")
 

@@ -45,7 +45,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..errors import ArtifactError, GraphError
 from .graph import Graph
 from .serialize import (check_param_dtypes, from_json_value, graph_arrays, graph_from_dict,
@@ -179,55 +179,17 @@ def _info(name: str) -> zipfile.ZipInfo:
 
 def _write_atomic(path: Path, members: dict[str, bytes]) -> None:
     """Write the archive to a temporary file beside ``path``, fsync, rename over ``path``."""
-    tmp = None
+
+    def write(fh):
+        with zipfile.ZipFile(fh, "w") as zf:
+            for name, data in members.items():
+                kind = zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED
+                zf.writestr(_info(name), data, compress_type=kind)
+
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as fh:
-            tmp = fh.name
-            with zipfile.ZipFile(fh, "w") as zf:
-                for name, data in members.items():
-                    kind = zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED
-                    zf.writestr(_info(name), data, compress_type=kind)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # NamedTemporaryFile creates 0600; honour the umask
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
+        atomic_write(path, write)
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:  # any failure, KeyboardInterrupt included: leave no partial file behind
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); skipped where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    """The process umask without changing it (Linux /proc); 0o022 where unknown."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
 
 
 # ----------------------------------------------------------------- reading

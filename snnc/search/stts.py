@@ -1,0 +1,207 @@
+"""STTS: spatio-temporal topology sampling (STTS section 4.2, Algorithm 1, Appendix A).
+
+For each graph stage: (1) a random graph model (Watts-Strogatz, Barabasi-Albert or Erdos-Renyi, from
+networkx) gives an undirected spatial topology, turned into a DAG by a random topological order (every
+edge points from the lower to the higher position); (2) each edge's synaptic delay is drawn from
+Bernoulli(p) (delay 0 or 1). Every sampled edge and delay is written into the genome; the generator,
+its parameters and the seed go into the provenance line.
+
+The authors' code also keeps at least one undelayed input per node (``keep_undelayed``); the paper
+does not, so the default here is the paper's plain Bernoulli sampling.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import networkx as nx
+import numpy as np
+
+from ..errors import SnncError
+from ..genome import Edge, Genome, make_block, make_spec
+
+MODELS = ("ws", "ba", "er")
+
+
+@dataclass(frozen=True)
+class GraphModel:
+    """Random graph model of one stage. ``k``/``p`` for WS, ``m`` for BA, ``p`` for ER."""
+
+    model: str = "ba"
+    nodes: int = 32
+    k: int = 4
+    p: float = 0.75
+    m: int = 8
+
+    def sample(self, rng: np.random.Generator) -> nx.Graph:
+        seed = int(rng.integers(2**31 - 1))
+        n = self.nodes
+        if self.model == "ws":
+            return nx.connected_watts_strogatz_graph(n, min(self.k, n - 1), self.p, tries=200,
+                                                     seed=seed)
+        if self.model == "ba":
+            return nx.barabasi_albert_graph(n, min(self.m, n - 1), seed=seed)
+        if self.model == "er":
+            return nx.gnp_random_graph(n, self.p, seed=seed)
+        raise SnncError(f"unknown graph model {self.model!r}; expected one of {', '.join(MODELS)}")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of the skeleton: a single node (``graph=None``) or a sampled graph."""
+
+    channels: int
+    graph: GraphModel | None = None
+    stride: int = 2
+    spiking: bool = True
+    conv: str = "separable"
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A whole STTS search space: header settings, stages, classifier and delay distribution."""
+
+    name: str
+    stages: tuple[StageSpec, ...]
+    input_shape: tuple[int, ...] = (3, 32, 32)
+    classes: int = 10
+    T: int = 4
+    head_channels: int = 1280
+    dropout: float = 0.2
+    delay_p: float = 0.05
+    keep_undelayed: bool = False
+    tau: float = 3.0  # STTS code: LIF tau 3, decay_input=False (beta = 2/3, alpha = 1)
+
+
+def _tanet(name: str, c: int, graph: GraphModel, regular: bool) -> SpaceSpec:
+    """TANet-Tiny / TANet-Regular of STTS Table 1 (C = 96, N = 32)."""
+    n = graph.nodes
+    if regular:
+        stages = (StageSpec(c // 2, None, 2, spiking=False, conv="standard"),
+                  StageSpec(c, replace(graph, nodes=n // 2)), StageSpec(2 * c, graph),
+                  StageSpec(4 * c, graph), StageSpec(8 * c, graph))
+        return SpaceSpec(name, stages, input_shape=(3, 224, 224), classes=1000)
+    stages = (StageSpec(c, None, 1, spiking=False, conv="standard"),
+              StageSpec(c, None, 1, conv="standard"),
+              StageSpec(2 * c, graph), StageSpec(4 * c, graph))
+    return SpaceSpec(name, stages)
+
+
+PRESETS: dict[str, SpaceSpec] = {
+    # TANet-Tiny: BA with M = 8 gives 8 * (32 - 8) = 192 edges per 32-node stage (CIFAR).
+    "tanet-tiny": _tanet("tanet-tiny", 96, GraphModel("ba", 32, m=8), regular=False),
+    # TANet-Regular: connected WS with K = 4, P = 0.75 gives 32 * 4 / 2 = 64 edges (ImageNet).
+    "tanet-regular": _tanet("tanet-regular", 96, GraphModel("ws", 32, k=4, p=0.75), regular=True),
+    # A few-node network for MNIST: the README's main job trains it in minutes on 2 cores.
+    "mnist-small": SpaceSpec(
+        "mnist-small",
+        (StageSpec(16, None, 1, spiking=False, conv="standard"),
+         StageSpec(32, GraphModel("ws", 5, k=2, p=0.5), 2, conv="standard"),
+         StageSpec(64, GraphModel("ws", 5, k=2, p=0.5), 2, conv="standard")),
+        input_shape=(1, 28, 28), T=4, head_channels=0, dropout=0.0, delay_p=0.3,
+        keep_undelayed=True),
+}
+
+
+def to_dag(g: nx.Graph, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Edges of ``g`` directed by a random topological order (STTS section 4.2), as
+    ``(i, j)`` with ``i < j`` in the new node numbering, sorted."""
+    order = rng.permutation(g.number_of_nodes())  # order[v] = position of node v
+    return sorted((min(order[u], order[v]), max(order[u], order[v])) for u, v in g.edges)
+
+
+def sample_delays(edges: list[tuple[int, int]], p: float, rng: np.random.Generator,
+                  keep_undelayed: bool) -> list[int]:
+    """Bernoulli(p) synaptic delays in {0, 1} (STTS Algorithm 1). With ``keep_undelayed`` (the
+    authors' code), a node whose inputs all drew a delay gets its first input undelayed."""
+    delays = [int(d) for d in rng.random(len(edges)) < p]
+    if keep_undelayed:
+        first: dict[int, int] = {}
+        undelayed: set[int] = set()
+        for idx, (_, j) in enumerate(edges):
+            first.setdefault(j, idx)
+            if delays[idx] == 0:
+                undelayed.add(j)
+        for j, idx in first.items():
+            if j not in undelayed:
+                delays[idx] = 0
+    return delays
+
+
+def sample_stts(space: SpaceSpec | str, seed: int) -> Genome:
+    """Sample one architecture of ``space`` (a :class:`SpaceSpec` or a preset name) with ``seed``.
+
+    The same seed gives the same genome (byte-identical canonical text) for a given networkx
+    version; different seeds give different topologies and delays.
+    """
+    if isinstance(space, str):
+        if space not in PRESETS:
+            raise SnncError(f"unknown STTS preset {space!r}; expected one of {', '.join(PRESETS)}")
+        space = PRESETS[space]
+    if not 0.0 <= space.delay_p <= 1.0:
+        raise SnncError(f"delay probability must be in [0, 1], got {space.delay_p}")
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for i, st in enumerate(space.stages, start=1):
+        if st.graph is None:
+            blocks.append(make_block("stage", f"s{i}", "node", channels=st.channels,
+                                     stride=st.stride, spiking=st.spiking, conv=st.conv))
+            continue
+        edges = to_dag(st.graph.sample(rng), rng)
+        delays = sample_delays(edges, space.delay_p, rng, space.keep_undelayed)
+        blocks.append(make_block(
+            "stage", f"s{i}", "graph", nodes=st.graph.nodes, channels=st.channels, stride=st.stride,
+            conv=st.conv, edges=[Edge(a, b, d) for (a, b), d in zip(edges, delays)]))
+    blocks.append(make_block("classifier", "head", None, channels=space.head_channels,
+                             dropout=space.dropout))
+    graphs = {g.model: g for g in (s.graph for s in space.stages) if g is not None}
+    used = {"ws": ("nodes", "k", "p"), "ba": ("nodes", "m"), "er": ("nodes", "p")}
+    params = " ".join(f"{k}={v}" for g in graphs.values() for k, v in asdict(g).items()
+                      if k == "model" or k in used[g.model])
+    return Genome(
+        name=f"{space.name}-s{seed}", T=space.T, input_shape=tuple(space.input_shape),
+        classes=space.classes, neuron=make_spec("lif", tau=space.tau, decay_input=False),
+        surrogate=make_spec("atan", "surrogate", alpha=2.0), blocks=tuple(blocks),
+        provenance=(f"snnc sample stts preset={space.name} {params} delay_p={space.delay_p} "
+                    f"keep_undelayed={str(space.keep_undelayed).lower()} seed={seed}"))
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """STTS Fig. 2a statistics of one graph stage (source to sink through the DAG)."""
+
+    stage: str
+    nodes: int
+    edges: int
+    delayed_edges: int
+    paths: int
+    average_path_length: float  # in edges, counting the source and sink hops
+
+
+def stage_stats(genome: Genome) -> list[StageStats]:
+    """Number of source-to-sink paths and their average length for every graph stage, by dynamic
+    programming over the DAG (a path enters at an input node from the source and leaves at an
+    output node to the sink, so a lone node is a path of length 2)."""
+    out = []
+    for b in genome.blocks:
+        if b.kind != "stage" or b.form != "graph":
+            continue
+        n = b["nodes"]
+        fwd = [e for e in b.edges if not e.backward]
+        preds: dict[int, list[int]] = {j: [] for j in range(n)}
+        for e in fwd:
+            preds[e.dst].append(e.src)
+        has_out = {e.src for e in fwd}
+        count = [0] * n  # paths from the source to node j
+        length = [0] * n  # summed lengths of those paths
+        for j in range(n):  # ids are a topological order
+            if not preds[j]:
+                count[j], length[j] = 1, 1
+            for i in preds[j]:
+                count[j] += count[i]
+                length[j] += length[i] + count[i]
+        sinks = [j for j in range(n) if j not in has_out]
+        paths = sum(count[j] for j in sinks)
+        total = sum(length[j] + count[j] for j in sinks)
+        out.append(StageStats(b.name, n, len(fwd), sum(1 for e in fwd if e.delay),
+                              paths, total / paths if paths else 0.0))
+    return out
