@@ -73,12 +73,11 @@ def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed:
     from .compiler import compile_file
     from .ir.dump import dump
 
-    hook = None
-    if print_after:
-        def hook(record, graph):
-            click.echo(f"// ----- IR after {record.name}", err=True)
-            click.echo(dump(graph), err=True)
-    result = compile_file(genome, passes=passes, seed=seed, hook=hook)
+    def print_ir(record, graph):
+        click.echo(f"// ----- IR after {record.name}", err=True)
+        click.echo(dump(graph), err=True)
+
+    result = compile_file(genome, passes=passes, seed=seed, hook=print_ir if print_after else None)
     if output is not None:
         from .ir.artifact import save
 

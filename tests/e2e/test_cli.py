@@ -99,3 +99,11 @@ def test_failed_compile_leaves_no_output(runner, tmp_path):
     res = runner.invoke(cli, ["compile", str(g), "-o", str(out)])
     assert res.exit_code == 1
     assert not out.exists() and list(tmp_path.iterdir()) == [g]
+
+
+def test_print_after_shows_ir_after_each_pass(runner, tmp_path):
+    g = write(tmp_path, SMALL)
+    res = runner.invoke(cli, ["compile", str(g), "--passes", "drop-training,fold-bn", "--emit",
+                              "none", "--print-after"])
+    assert res.exit_code == 0, res.stderr
+    assert "IR after drop-training" in res.stderr and "IR after fold-bn" in res.stderr

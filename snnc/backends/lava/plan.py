@@ -54,9 +54,12 @@ class Synapse:
     delay: int
     extra: int
     via: tuple[str, ...]
+    direct: bool = False  # a plain port connection (unit identity): no process, no step
 
     @property
     def kind(self) -> str:
+        if self.direct:
+            return "Port"
         return {"ConvOp": "Conv", "DenseOp": "Dense", "DiagOp": "Sparse"}[type(self.op).__name__]
 
 
@@ -78,6 +81,13 @@ class LavaPlan:
     steps: int
     pre_nodes: set[str] = field(default_factory=set)
     head_nodes: set[str] = field(default_factory=set)
+
+    @property
+    def head_neurons(self) -> list[str]:
+        """Neurons whose spikes the host head reads (directly or through non-neuron ops)."""
+        g = self.graph
+        return [n for n in self.neurons
+                if any(e.dst in self.head_nodes for e in g.out_edges(n))]
 
     # ------------------------------------------------------------------ host work
     def host_currents(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -243,36 +253,75 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
 
 
 # ---------------------------------------------------------------------------------- latency
-def balance_latency(neurons: list[str], edges: list[tuple[str, str, int]]) -> dict[str, int]:
-    """Least integer ``L >= 0`` with ``L[j] >= L[u] + 1 - D`` for every ``(u, j, D)``.
+class _Unbalanced(Exception):
+    def __init__(self, cycle):
+        self.cycle = cycle
 
-    Raises:
-        LavaMappingError: a cycle whose total delay is smaller than its number of hops.
-    """
+
+def balance_latency(neurons: list[str], links: list[tuple[str, str, int, bool]]) -> dict[str, int]:
+    """Least integer ``L >= 0`` meeting every link ``(u, j, w, exact)``: ``L[j] >= L[u] + w``,
+    with equality where ``exact``. Raises ``_Unbalanced(cycle)`` if there is none."""
+    cons = [(u, j, w) for u, j, w, _ in links] + [(j, u, -w) for u, j, w, ex in links if ex]
     L = {n: 0 for n in neurons}
     for _ in range(len(neurons) + 1):
         changed = False
-        for u, j, d in edges:
-            if L[u] + 1 - d > L[j]:
-                L[j] = L[u] + 1 - d
+        for u, j, w in cons:
+            if L[u] + w > L[j]:
+                L[j] = L[u] + w
                 changed = True
         if not changed:
             return L
     g = nx.DiGraph()
-    for u, j, d in edges:  # the tightest constraint per pair; negated for a negative-cycle search
-        w = -(1 - d)
-        if not g.has_edge(u, j) or w < g[u][j]["weight"]:
-            g.add_edge(u, j, weight=w)
+    for u, j, w in cons:  # the tightest constraint per pair, negated: a negative-cycle search
+        if not g.has_edge(u, j) or -w < g[u][j]["weight"]:
+            g.add_edge(u, j, weight=-w)
     g.add_node("__root__")
-    for n in neurons:
-        g.add_edge("__root__", n, weight=0)
-    cyc = nx.find_negative_cycle(g, "__root__")
-    hops = len(cyc) - 1
-    delay = sum(1 + g[a][b]["weight"] for a, b in zip(cyc, cyc[1:]))
-    raise LavaMappingError(
-        f"backward cycle {' -> '.join(cyc)} cannot be balanced for Lava: it has {hops} synapse "
-        f"hop(s) (each Lava Dense/Conv adds one step) but only {delay} step(s) of IR delay; a "
-        f"cycle needs total delay >= hops", node=cyc[0], rule="lava cycles")
+    g.add_edges_from(("__root__", n, {"weight": 0}) for n in neurons)
+    raise _Unbalanced(nx.find_negative_cycle(g, "__root__"))
+
+
+def _is_direct_capable(op) -> bool:
+    """An identity with unit weight can be a plain port connection (no synapse process, no step)."""
+    return isinstance(op, syn.DiagOp) and op.in_shape == op.out_shape and bool(np.all(op.d == 1.0))
+
+
+def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]):
+    """Latencies and the set of terms (indices) realised as direct port connections.
+
+    A term ``(u, j, D, op)`` through a synapse process needs ``L_j >= L_u + 1 - D``; a direct
+    connection (only for a unit identity, e.g. a backward LIF -> LIF edge) needs
+    ``L_j = L_u - D`` exactly. All terms start as synapses; while a cycle has more hops than
+    delay, its direct-capable terms become direct connections.
+
+    Raises:
+        LavaMappingError: a cycle whose total IR delay is below its number of synapse hops.
+    """
+    direct: set[int] = set()
+    while True:
+        links = [(u, j, (0 if i in direct else 1) - d, i in direct)
+                 for i, (u, j, d, _) in enumerate(terms)]
+        try:
+            return balance_latency(neurons, links), direct
+        except _Unbalanced as exc:
+            cyc = exc.cycle
+        pairs = set(zip(cyc, cyc[1:]))
+        new = {i for i, (u, j, _, op) in enumerate(terms)
+               if (u, j) in pairs and i not in direct and _is_direct_capable(op)}
+        if new:
+            direct |= new
+            continue
+        hops = delay = 0
+        for a, b in zip(cyc, cyc[1:]):  # the tightest term per step of the cycle
+            cands = [(1 - d if i not in direct else -d, i) for i, (u, j, d, _) in enumerate(terms)
+                     if (u, j) == (a, b)]
+            if cands:
+                i = max(cands)[1]
+                hops += 0 if i in direct else 1
+                delay += terms[i][2]
+        raise LavaMappingError(
+            f"backward cycle {' -> '.join(cyc)} cannot be balanced for Lava: it has {hops} synapse "
+            f"hop(s) (each Lava Dense/Conv adds one step) but only {delay} step(s) of IR delay; a "
+            f"cycle needs total delay >= hops", node=cyc[0], rule="lava cycles")
 
 
 def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
@@ -318,14 +367,14 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
                 stack.append(e.dst)
     host_fed_list = [n for n in neurons if n in host_fed]
 
-    latency = balance_latency(list(neurons), [(t.src, j, t.delay) for j, ts in terms.items()
-                                              for t in ts])
+    flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
+            for j, ts in terms.items() for t in ts]
+    latency, direct = assign_latency(list(neurons), [f[:4] for f in flat])
     synapses = []
-    for j, ts in terms.items():
-        for t in ts:
-            extra = latency[j] - latency[t.src] - 1 + t.delay
-            synapses.append(Synapse(t.src, j, syn.scale(t.op, neurons[j].alpha), t.delay, extra,
-                                    t.via))
+    for i, (u, j, d, op, via) in enumerate(flat):
+        hop = 0 if i in direct else 1
+        synapses.append(Synapse(u, j, op, d, latency[j] - latency[u] - hop + d, via,
+                                direct=i in direct))
 
     # input-independent host current -> bias_mant schedule
     others = [n for n in neurons if n not in host_fed]
