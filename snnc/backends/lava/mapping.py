@@ -20,8 +20,9 @@ gain ``alpha`` multiplies every incoming weight and host current, and the membra
 
 so ``v_rest`` and ``v_reset`` become a constant bias and an initial potential (both zero in the
 usual case). Refused, by name: soft reset (Lava LIF only resets to a fixed potential), ``beta``
-outside ``[0, 1]`` (Loihi's ``dv`` is a decay in ``[0, 1]``), and ``v_th < v_reset`` (the neuron
-would fire at rest, before its input arrives; see :mod:`.plan` on latency). ``surrogate``,
+outside ``[0, 1]`` (Loihi's ``dv`` is a decay in ``[0, 1]``); and :mod:`.planning` refuses
+``v_th < v_reset`` (``vth < 0``: the neuron fires at ``v = 0``) where a neuron must stay silent
+before its input arrives. ``surrogate``,
 ``surrogate_arg`` and ``detach_reset`` are training-only and ignored.
 """
 from __future__ import annotations
@@ -69,7 +70,7 @@ def map_lif(node) -> LavaLIF:
     """Lava LIF parameters for a verified LIF ``node``.
 
     Raises:
-        LavaMappingError: soft reset, ``beta`` outside ``[0, 1]``, or ``v_th < v_reset``.
+        LavaMappingError: soft reset or ``beta`` outside ``[0, 1]``.
     """
     a = node.attrs
     where = f"neuron {node.name!r}"
@@ -82,11 +83,6 @@ def map_lif(node) -> LavaLIF:
         raise LavaMappingError(f"{where}: beta={beta} is outside [0, 1]; Lava's dv = 1 - beta is a "
                                f"decay in [0, 1]", node=node.name, rule="lava LIF decay")
     v_reset, v_rest, v_th = float(a["v_reset"]), float(a["v_rest"]), float(a["v_th"])
-    if v_th < v_reset:
-        raise LavaMappingError(
-            f"{where}: v_th={v_th} is below v_reset={v_reset}, so the neuron fires at rest; Lava "
-            f"runs it silently until its input arrives, which would differ", node=node.name,
-            rule="lava LIF threshold")
     return LavaLIF(name=node.name, shape=tuple(node.shape), du=1.0, dv=1.0 - beta,
                    vth=v_th - v_reset, alpha=float(a["alpha"]),
                    bias=(1.0 - beta) * (v_rest - v_reset), v_init=v_rest - v_reset,

@@ -5,7 +5,7 @@ Scale, AvgPool2d, GlobalAvgPool, Flatten, Dropout, Vote and Concat. The Lava bac
 neuron's input ``X_j[t]`` into
 
 * a **host current** — what ``X_j`` would be if every neuron stayed silent (the first layer's
-  analog input and every bias), computed by the reference interpreter (:mod:`.plan`), and
+  analog input and every bias), computed by the reference interpreter (:mod:`.planning`), and
 * **terms** ``op(s_u[t - D])``: one linear operator per source neuron ``u`` and path delay ``D``,
   each the composition of the ops along its paths (bias-free).
 
@@ -165,7 +165,8 @@ def _group_compress(full: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _fail(via, why: str):
-    raise LavaMappingError(f"cannot map the synapses {' -> '.join(via) or '(identity)'} to Lava: {why}",
+    path = " -> ".join(via) or "(identity)"
+    raise LavaMappingError(f"cannot map the synapses {path} to Lava: {why}",
                            node=via[-1] if via else None, rule="lava synapses")
 
 
@@ -175,8 +176,8 @@ def to_dense(op: Operator, via=()) -> DenseOp:
         return op
     n_in, n_out = _size(op.in_shape), _size(op.out_shape)
     if n_in * n_out > MAX_DENSE:
-        _fail(via, f"it would need a dense {n_out}x{n_in} matrix (more than {MAX_DENSE} entries); "
-                   f"put a neuron between the convolutions or use a pooling without padding after it")
+        _fail(via, f"it would need a dense {n_out}x{n_in} matrix (more than {MAX_DENSE} "
+                   f"entries); put a neuron between the convolutions")
     if isinstance(op, DiagOp):
         return DenseOp(np.diag(op.d.reshape(-1).astype(np.float64)), op.in_shape, op.out_shape)
     if n_out <= n_in:  # rows through the adjoint

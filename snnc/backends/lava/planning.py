@@ -1,27 +1,39 @@
-"""What the Lava backend will build, decided without Lava: neurons, synapses, latencies, host work.
+"""What the Lava backend will build, decided without Lava: neurons, synapses, timing, host work.
 
-:func:`plan` turns a verified graph into a :class:`LavaPlan` (pure numpy; importing or calling it
-never imports lava):
+:func:`plan` turns a verified graph into a :class:`LavaPlan` (pure numpy; it never imports lava).
 
-1. **Neurons.** Every LIF becomes a Lava ``LIF`` (:func:`.mapping.map_lif`).
+1. **Neurons.** Every LIF becomes a Lava ``LIFReset`` (a Lava LIF that zeroes ``u`` and ``v`` at
+   one step of every ``steps``-step period; :func:`.mapping.map_lif`).
 2. **Synapses.** The affine ops between neurons fold into :class:`~.synapses.Term` s, one per source
-   neuron ``u``, target neuron ``j`` and IR path delay ``D`` (:func:`extract_terms`); each becomes
-   one Lava ``Conv``/``Dense``/``Sparse`` process with the target's ``alpha`` folded in.
-3. **Host currents.** ``X_j`` with every neuron silent — the analog first layer (MACs on the
-   input) and every bias — is computed on the host by the reference interpreter. A neuron that an
-   op chain from the Input reaches gets it from a source RingBuffer each sample (*host-fed*); for
-   the others it does not depend on the input and becomes a ``bias_mant`` schedule.
-4. **Latency.** In Lava every synapse process adds one step: a spike of ``u`` at Lava step ``k``
-   reaches ``j`` at ``k + 1 + e`` with ``e`` the process's extra delay. Neuron ``j`` runs
-   ``L_j`` steps late (its IR step ``t`` is Lava step ``L_j + t``), which needs, for each term,
-   ``L_j + D = L_u + 1 + e``, i.e. ``e = L_j - L_u - 1 + D >= 0``. These difference constraints
-   ``L_j >= L_u + 1 - D`` are solved for the least ``L >= 0`` (longest paths, Bellman-Ford);
-   they have a solution exactly when every cycle has total IR delay ``>=`` its number of synapse
-   hops, otherwise :class:`~.mapping.LavaMappingError` names the cycle. Before ``L_j`` a neuron
-   must stay silent: its potential is 0, its host current and bias are off until Lava step
-   ``L_j`` (the simulator switches biases on at that step), and nothing reaches it earlier.
-   A sample runs ``steps = T + max L`` Lava steps.
-5. **Head.** Ops after the last neurons (GAP -> Linear -> Output, the non-spiking readout) run
+   neuron ``u``, target ``j`` and IR path delay ``D`` (:func:`extract_terms`); each becomes one
+   Lava ``Conv``/``Dense``/``Sparse`` process with the target's ``alpha`` folded in, or a plain
+   port connection for a unit identity on a cycle.
+3. **Host currents.** ``X_j`` with every neuron silent — the analog first layer (the MACs on the
+   input) and every bias — comes from the reference interpreter on the host. Neurons that need
+   it per step get it through an ``Injector`` into ``a_in`` (*fed* neurons); a bias that is
+   constant in time, on a neuron that needs no quiet window (point 5), becomes ``bias_mant``.
+4. **Latency.** Each synapse process adds one step: a spike of ``u`` at Lava step ``k`` reaches
+   ``j`` at ``k + 1 + e`` (``e``: the process's extra delay). Neuron ``j``'s IR step ``t`` is
+   Lava step ``L_j + t``, so each term needs ``e = L_j - L_u - 1 + D >= 0``: difference
+   constraints ``L_j >= L_u + 1 - D``, solved for the least ``L`` (Bellman-Ford). They are
+   solvable exactly when every cycle has total IR delay ``>=`` its number of synapse hops;
+   otherwise :class:`~.mapping.LavaMappingError` names the cycle. A unit identity (e.g. a
+   backward LIF -> LIF edge) on an unsolvable cycle becomes a port connection instead: no hop,
+   arriving the same step, ``L_j = L_u - D`` exactly (:func:`assign_latency`).
+5. **Clean starts.** A sample runs ``steps`` Lava steps; a neuron's spikes before ``L_j`` (and
+   after ``L_j + T``) are garbage the IR does not have. They must never reach another neuron at or
+   after its IR step 0 — only delayed terms (``D > 0``) and cycles can carry them there:
+
+   * *acyclic neuron graph* (no Var writes per sample): neuron ``u`` is kept silent for a quiet
+     window of ``Q_u = max(0, max over its terms u -> j of D + Q_j)`` steps before ``L_u``:
+     ``LIFReset`` zeroes it at ``R_u = (L_u - Q_u) mod steps`` (in the previous period's tail
+     if negative) and it gets no host current or bias until ``L_u``. Modulo the period, ``u``'s
+     garbage steps ``[L_u + T, L_u - Q_u + steps)`` then reach ``j`` only in ``j``'s own garbage
+     steps, because ``Q_u >= D + Q_j``; ``steps = T + max(max L, max Q)``;
+   * *cycles*: every neuron resets at the period's first step, biases come through injectors
+     (off until ``L_j``), and the synapses' in-flight buffers are zeroed between samples.
+
+6. **Head.** Ops after the last neurons (GAP -> Linear -> Output, the non-spiking readout) run
    on the host from the recorded spikes (:meth:`LavaPlan.replay`).
 """
 from __future__ import annotations
@@ -45,8 +57,9 @@ NEURON = "LIF"
 
 @dataclass
 class Synapse:
-    """One Lava connection process: ``op`` (weights with the target's ``alpha``) from neuron
-    ``src`` to neuron ``dst``, IR path delay ``delay``, Lava extra delay ``extra``."""
+    """One Lava connection: ``op`` (weights with the target's ``alpha``) from neuron ``src`` to
+    neuron ``dst``, IR path delay ``delay``, Lava extra delay ``extra``; ``direct``: a plain port
+    connection (unit identity; no process, no step)."""
 
     src: str
     dst: str
@@ -54,7 +67,7 @@ class Synapse:
     delay: int
     extra: int
     via: tuple[str, ...]
-    direct: bool = False  # a plain port connection (unit identity): no process, no step
+    direct: bool = False
 
     @property
     def kind(self) -> str:
@@ -65,20 +78,27 @@ class Synapse:
 
 @dataclass
 class LavaPlan:
-    """Everything :func:`.build.build` needs, for ``T`` time steps (see the module docstring).
+    """Everything :class:`.build.LavaNetwork` needs, for ``T`` time steps (module docstring).
 
-    ``neurons`` (IR topological order), ``latency[name] = L``, ``synapses``, ``host_fed`` (neurons
-    with a per-sample source), ``bias[name]`` (``[T, *shape]`` ``bias_mant`` for IR steps
-    ``0..T-1``, only for neurons that need one), ``steps`` Lava steps per sample."""
+    Per neuron (IR topological order): ``latency`` (Lava step of IR step 0), ``reset_step`` (the
+    period step where ``LIFReset`` zeroes it), ``bias_mant`` (a constant bias, IR layout),
+    ``fed`` (neurons with an injector), ``schedule`` (the injected current ``[T, *shape]`` of fed
+    neurons that do not depend on the input), ``input_fed`` (those that do). ``steps``: Lava
+    steps per sample; ``cyclic``: zero the synapse buffers between samples.
+    """
 
     graph: Graph
     T: int
     neurons: dict[str, LavaLIF]
     latency: dict[str, int]
+    reset_step: dict[str, int]
     synapses: list[Synapse]
-    host_fed: list[str]
-    bias: dict[str, np.ndarray]
+    fed: list[str]
+    input_fed: list[str]
+    schedule: dict[str, np.ndarray]
+    bias_mant: dict[str, np.ndarray]
     steps: int
+    cyclic: bool
     pre_nodes: set[str] = field(default_factory=set)
     head_nodes: set[str] = field(default_factory=set)
 
@@ -86,38 +106,44 @@ class LavaPlan:
     def head_neurons(self) -> list[str]:
         """Neurons whose spikes the host head reads (directly or through non-neuron ops)."""
         g = self.graph
-        return [n for n in self.neurons
-                if any(e.dst in self.head_nodes for e in g.out_edges(n))]
+        return [n for n in self.neurons if any(e.dst in self.head_nodes for e in g.out_edges(n))]
 
     # ------------------------------------------------------------------ host work
     def host_currents(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """``a_in`` from the host for every host-fed neuron: ``alpha X_j + bias`` with all neurons
-        silent, ``[T, B, *shape]`` (x as for :func:`snnc.ir.run`)."""
-        if not self.host_fed:
-            return {}
-        host = _Host(self.graph, active=self.pre_nodes)
-        host.run(x, self.T)
-        out = {}
-        for name in self.host_fed:
-            n = self.neurons[name]
-            out[name] = n.alpha * host.lif_in[name] + n.bias
+        """The injected ``a_in`` of every fed neuron for IR steps ``0..T-1``, ``[T, B, *shape]``
+        (``x`` as ``[T, B, *input_shape]``): ``alpha X_j`` with all neurons silent, plus the
+        constant bias, plus ``beta v_init`` at step 0."""
+        B = x.shape[1]
+        out = {n: np.broadcast_to(s[:, None], (self.T, B) + s.shape[1:])
+               for n, s in self.schedule.items()}
+        if self.input_fed:
+            host = _Host(self.graph, active=self.pre_nodes)
+            host.run(x, self.T)
+            for name in self.input_fed:
+                n = self.neurons[name]
+                cur = n.alpha * host.lif_in[name] + n.bias
+                cur[0] += (1.0 - n.dv) * n.v_init
+                out[name] = cur
         return out
 
     def replay(self, x: np.ndarray, spikes: dict[str, np.ndarray]) -> Trace:
         """Run the host head: the reference interpreter with every neuron's output replaced by
         ``spikes[name]`` (``[T, B, *shape]``); non-neuron nodes that do not reach the Output
-        directly are skipped (zeros). Returns the :class:`~snnc.ir.Trace`."""
+        without passing a neuron are skipped (zeros). Returns the :class:`~snnc.ir.Trace`."""
         return _Host(self.graph, spikes=spikes, active=self.head_nodes).run(x, self.T)
 
     def describe(self) -> str:
-        """A text table: neurons with latency and synapses with kind, delays and shape."""
-        lines = [f"lava plan: {len(self.neurons)} LIF, {len(self.synapses)} synapse processes, "
-                 f"{self.steps} Lava steps per sample (T={self.T})"]
+        """A text table: neurons with latency and reset step, synapses with kind and delays."""
+        lines = [f"lava plan: {len(self.neurons)} LIF, "
+                 f"{sum(not s.direct for s in self.synapses)} synapse processes, "
+                 f"{len(self.fed)} injectors, {self.steps} Lava steps per sample (T={self.T}"
+                 f"{', cyclic' if self.cyclic else ''})"]
         for name, n in self.neurons.items():
-            src = " host-fed" if name in self.host_fed else ""
-            b = " bias" if name in self.bias else ""
-            lines.append(f"  LIF   {name:24s} L={self.latency[name]:<3d} shape={n.shape} "
-                         f"dv={n.dv:g} vth={n.vth:g}{src}{b}")
+            how = ("injector (input)" if name in self.input_fed else "injector" if name in
+                   self.fed else "bias_mant" if name in self.bias_mant else "-")
+            lines.append(f"  LIF   {name:24s} L={self.latency[name]:<3d} "
+                         f"reset@{self.reset_step[name]:<3d} shape={n.shape} dv={n.dv:g} "
+                         f"vth={n.vth:g} host={how}")
         for s in self.synapses:
             lines.append(f"  {s.kind:5s} {s.src} -> {s.dst}  delay={s.delay} extra={s.extra}  "
                          f"via {' > '.join(s.via) or '-'}")
@@ -340,6 +366,19 @@ def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------- plan
+def _quiet_windows(neurons, synapses) -> dict[str, int]:
+    """``Q_u = max(0, max over synapses u -> j of D + Q_j)`` on an acyclic neuron graph."""
+    g = nx.DiGraph()
+    g.add_nodes_from(neurons)
+    g.add_edges_from((s.src, s.dst) for s in synapses)
+    Q = {n: 0 for n in neurons}
+    for u in reversed(list(nx.topological_sort(g))):
+        for s in synapses:
+            if s.src == u:
+                Q[u] = max(Q[u], s.delay + Q[s.dst])
+    return Q
+
+
 def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
@@ -356,40 +395,70 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     neurons = {n.name: map_lif(n) for n in lifs}
     terms = extract_terms(graph)
 
-    # host-fed neurons: reached from the Input through non-neuron ops
-    host_fed, stack, seen = set(), [graph.input_node.name], set()
+    flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
+            for j, ts in terms.items() for t in ts]
+    L, direct = assign_latency(list(neurons), [f[:4] for f in flat])
+    synapses = [Synapse(u, j, op, d, L[j] - L[u] - (0 if i in direct else 1) + d, via,
+                        direct=i in direct) for i, (u, j, d, op, via) in enumerate(flat)]
+
+    g = nx.DiGraph()
+    g.add_nodes_from(neurons)
+    g.add_edges_from((s.src, s.dst) for s in synapses)
+    cyclic = not nx.is_directed_acyclic_graph(g)
+
+    # host currents with every neuron silent: input-dependent ones per sample, the rest now
+    input_fed = []
+    stack, seen = [graph.input_node.name], set()
     while stack:
         for e in graph.out_edges(stack.pop()):
             if graph[e.dst].op == NEURON:
-                host_fed.add(e.dst)
+                input_fed.append(e.dst)
             elif e.dst not in seen:
                 seen.add(e.dst)
                 stack.append(e.dst)
-    host_fed_list = [n for n in neurons if n in host_fed]
-
-    flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
-            for j, ts in terms.items() for t in ts]
-    latency, direct = assign_latency(list(neurons), [f[:4] for f in flat])
-    synapses = []
-    for i, (u, j, d, op, via) in enumerate(flat):
-        hop = 0 if i in direct else 1
-        synapses.append(Synapse(u, j, op, d, latency[j] - latency[u] - hop + d, via,
-                                direct=i in direct))
-
-    # input-independent host current -> bias_mant schedule
-    others = [n for n in neurons if n not in host_fed]
-    bias = {}
+    input_fed = [n for n in neurons if n in set(input_fed)]
+    others = [n for n in neurons if n not in input_fed]
+    silent = {}
     if others:
-        zeros = np.zeros((1,) + tuple(graph.input_node.shape))
         host = _Host(graph, active=_non_neuron_ancestors(graph, others))
-        host.run(zeros, T)
+        host.run(np.zeros((1,) + tuple(graph.input_node.shape)), T)
         for name in others:
             n = neurons[name]
-            b = n.alpha * host.lif_in[name][:, 0] + n.bias
-            if np.any(b):
-                bias[name] = b
-    steps = T + max(latency.values())
-    return LavaPlan(graph, T, neurons, latency, synapses, host_fed_list, bias, steps,
-                    pre_nodes=_non_neuron_ancestors(graph, host_fed_list),
+            silent[name] = n.alpha * host.lif_in[name][:, 0] + n.bias  # [T, *shape]
+
+    latency = dict(L)
+    if cyclic:
+        Q = None
+        steps = T + max(latency.values())
+        reset_step = {n: 0 for n in neurons}
+    else:
+        Q = _quiet_windows(list(neurons), synapses)
+        steps = T + max(max(latency.values()), max(Q.values()))
+        reset_step = {n: (latency[n] - Q[n]) % steps for n in neurons}
+
+    for name, n in neurons.items():
+        if n.vth < 0 and (cyclic or Q[name] > 0):
+            raise LavaMappingError(
+                f"neuron {name!r}: v_th={n.vth + n.v_reset:g} is below v_reset={n.v_reset:g}, so "
+                f"it fires whenever its potential is at the reset value; it must stay silent "
+                f"before its input arrives (it is on a cycle or feeds a delayed path), which Lava "
+                f"cannot do", node=name, rule="lava LIF threshold")
+
+    schedule, bias_mant = {}, {}
+    for name in others:
+        n, cur = neurons[name], silent[name]
+        if not np.any(cur) and not n.v_init:
+            continue
+        constant = bool(np.all(cur == cur[:1]))
+        if constant and not cyclic and Q[name] == 0 and not n.v_init:
+            bias_mant[name] = cur[0].copy()
+        else:
+            cur = cur.copy()
+            cur[0] += (1.0 - n.dv) * n.v_init
+            schedule[name] = cur
+    fed = [n for n in neurons if n in input_fed or n in schedule]
+    return LavaPlan(graph, T, neurons, latency, reset_step, synapses, fed, input_fed, schedule,
+                    bias_mant, steps, cyclic,
+                    pre_nodes=_non_neuron_ancestors(graph, input_fed),
                     head_nodes=_non_neuron_ancestors(graph, [graph.output_node.name])
                     | {graph.output_node.name})

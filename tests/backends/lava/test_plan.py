@@ -1,0 +1,148 @@
+"""Planning without Lava: latencies, refusals, and the numpy emulation of the Lava network
+(garbage before each neuron's latency included) against the reference interpreter."""
+import numpy as np
+import pytest
+
+from snnc.backends.lava import LavaMappingError, plan
+from snnc.backends.lava import planning as plan_mod
+from snnc.ir import Graph, run, verify
+from snnc.ir.random_graph import random_graph, random_input
+
+from .emulator import emulate
+from .graphs import BUILDERS, build, membranes, min_margin
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_emulated_lava_equals_interpreter(name):
+    g, x = build(name)
+    p = plan(g)
+    outs, _ = membranes(g, x)
+    got = emulate(p, x)
+    for k in p.neurons:
+        assert 0.05 <= outs[k].mean() <= 0.4, (k, outs[k].mean())
+        np.testing.assert_array_equal(got[k], outs[k], err_msg=k)
+
+
+def test_skip_paths_are_balanced_by_delays():
+    g, _ = build("skip_delays")
+    p = plan(g)
+    assert p.latency == {"l1": 0, "l2": 1, "l3": 2}
+    extra = {(s.src, s.dst, s.delay): s.extra for s in p.synapses}
+    # e = L_dst - L_src - 1 + D
+    assert extra == {("l1", "l2", 0): 0, ("l2", "l3", 0): 0, ("l1", "l3", 1): 2,
+                     ("l1", "l3", 2): 3}
+    assert set(p.input_fed) == {"l1", "l2"}  # c0 reaches l2 from the Input, one layer deeper
+    assert p.reset_step["l1"] == (0 - 2) % p.steps  # quiet for 2 steps: l1 feeds l3 @2
+    assert not p.cyclic
+
+
+def test_balanceable_cycle_uses_port_connection():
+    g, _ = build("recurrent")
+    p = plan(g)
+    assert p.cyclic and p.latency == {"l1": 0, "l2": 1}
+    kinds = sorted((s.src, s.dst, s.kind, s.extra) for s in p.synapses)
+    assert kinds == [("l1", "l2", "Conv", 0), ("l2", "l1", "Conv", 0), ("l2", "l1", "Port", 0)]
+
+
+def test_folds_into_one_process_per_layer():
+    g, _ = build("mixed")
+    p = plan(g)
+    assert [(s.src, s.dst, s.kind) for s in p.synapses] == [
+        ("l1", "l2", "Conv"), ("l2", "l3", "Dense"), ("l3", "l4", "Dense")]
+    assert sorted(p.bias_mant) == ["l2", "l3", "l4"]
+
+
+def _cycle_graph(delay):
+    """l1 -> c -> l2 -> c2 -@delay-> l1: two synapse hops around the cycle."""
+    rng = np.random.default_rng(0)
+    g = Graph({"T": 3})
+    g.add_node("in", "Input", {"shape": (4,)})
+    g.add_node("fc0", "Linear", {"in_features": 4, "out_features": 4},
+               {"weight": rng.normal(size=(4, 4)), "bias": np.zeros(4)})
+    g.add_node("l1", "LIF", {"beta": 0.5})
+    g.add_node("fc1", "Linear", {"in_features": 4, "out_features": 4},
+               {"weight": rng.normal(size=(4, 4)), "bias": np.zeros(4)})
+    g.add_node("l2", "LIF", {"beta": 0.5})
+    g.add_node("fc2", "Linear", {"in_features": 4, "out_features": 4},
+               {"weight": rng.normal(size=(4, 4)), "bias": np.zeros(4)})
+    g.add_node("out", "Output")
+    for a, b in (("in", "fc0"), ("fc0", "l1"), ("l1", "fc1"), ("fc1", "l2"), ("l2", "out"),
+                 ("l2", "fc2")):
+        g.add_edge(a, b)
+    g.add_edge("fc2", "l1", delay=delay, kind="backward")
+    return verify(g)
+
+
+def test_unbalanceable_cycle_is_refused_by_name():
+    plan(_cycle_graph(2))  # 2 hops, delay 2: fine
+    with pytest.raises(LavaMappingError, match=r"cycle l\d -> l\d -> l\d cannot be balanced") as e:
+        plan(_cycle_graph(1))
+    assert "2 synapse hop(s)" in str(e.value) and "only 1 step(s)" in str(e.value)
+
+
+def test_other_refusals():
+    g = _cycle_graph(2)
+    g["l2"].attrs["reset"] = "soft"
+    with pytest.raises(LavaMappingError, match="neuron 'l2': reset='soft'"):
+        plan(g)
+    g = Graph({"T": 2})  # no neurons at all
+    g.add_node("in", "Input", {"shape": (2,)})
+    g.add_node("out", "Output")
+    g.add_edge("in", "out")
+    with pytest.raises(LavaMappingError, match="no LIF neurons"):
+        plan(verify(g))
+
+
+def test_threshold_below_reset_only_where_silence_is_needed():
+    g, x = build("skip_delays")
+    g["l3"].attrs["v_reset"] = g["l3"].attrs["v_th"] + 0.1  # l3 needs no quiet window: fine
+    p = plan(g)
+    assert p.neurons["l3"].vth < 0
+    np.testing.assert_array_equal(emulate(p, x)["l3"], run(g, x).outputs["l3"])
+    g["l1"].attrs["v_reset"] = g["l1"].attrs["v_th"] + 0.1  # l1 feeds l3 with delay 2
+    with pytest.raises(LavaMappingError, match="neuron 'l1': v_th=.* is below v_reset"):
+        plan(g)
+
+
+def test_linear_cycle_without_a_neuron_is_refused():
+    g = _cycle_graph(2)
+    g.add_node("echo", "Scale", {"scale": 0.5})
+    g.add_edge("fc1", "echo")
+    g.add_edge("echo", "echo", delay=1, kind="backward")
+    g.add_edge("echo", "l2")
+    with pytest.raises(LavaMappingError, match="cycle echo -> echo has no neuron"):
+        plan(verify(g))
+
+
+def test_unsupported_op_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(plan_mod, "LINEAR_OPS", tuple(o for o in plan_mod.LINEAR_OPS
+                                                       if o != "Vote"))
+    g, _ = build("mixed")
+    with pytest.raises(LavaMappingError, match="node 'vote': op Vote is not supported"):
+        plan(g)
+
+
+def test_random_graphs_emulated():
+    """Random TANet-like graphs (soft resets made hard): the emulated Lava network equals the
+    interpreter wherever no membrane sits within rounding of its threshold."""
+    checked = refused = 0
+    for seed in range(12):
+        g = random_graph(seed, max_nodes=40)
+        for n in g.nodes_of("LIF"):
+            n.attrs["reset"] = "hard"
+            n.attrs["v_reset"] = min(n.attrs["v_reset"], n.attrs["v_th"])
+        x = random_input(g, seed=1, batch=2)
+        try:
+            p = plan(g)
+        except LavaMappingError as e:
+            assert "cannot be balanced" in str(e)
+            refused += 1
+            continue
+        if min_margin(g, x) < 1e-9:
+            continue
+        ref = run(g, x)
+        got = emulate(p, x)
+        for k in p.neurons:
+            np.testing.assert_array_equal(got[k], ref.outputs[k], err_msg=f"seed {seed} {k}")
+        checked += 1
+    assert checked >= 8 and refused <= 3
