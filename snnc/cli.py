@@ -116,6 +116,141 @@ def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
         _print_summary(graph, None, layers=layers)
 
 
+def _default(field: str):
+    """TrainConfig's default of ``field`` (snnc.runtime.config needs neither torch nor numpy)."""
+    from .runtime.config import TrainConfig
+
+    return TrainConfig.__dataclass_fields__[field].default
+
+
+@cli.command("train")
+@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (config, metrics, checkpoint, model.snnir); must be empty unless "
+                   "--resume.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --run-dir from its last checkpoint (MODEL optional).")
+@click.option("--data", "dataset", help="mnist, fashion-mnist, digits, cifar10 or cifar100.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Read the dataset from this folder.")
+@click.option("--epochs", type=click.IntRange(1), default=_default("epochs"), show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=_default("batch_size"),
+              show_default=True)
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default=_default("optimizer"),
+              show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=_default("lr"),
+              show_default=True, help="Initial learning rate.")
+@click.option("--momentum", type=click.FloatRange(0), default=_default("momentum"),
+              show_default=True, help="SGD momentum.")
+@click.option("--weight-decay", type=click.FloatRange(0), default=_default("weight_decay"),
+              show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]),
+              default=_default("schedule"), show_default=True)
+@click.option("--schedule-step", type=click.Choice(["epoch", "step"]),
+              default=_default("schedule_step"), show_default=True,
+              help="Anneal the learning rate once per epoch or once per step.")
+@click.option("--eta-min", type=click.FloatRange(0), default=_default("eta_min"),
+              show_default=True, help="Final learning rate of the cosine.")
+@click.option("--loss", type=click.Choice(["ce", "tet"]), default=_default("loss"),
+              show_default=True,
+              help="ce: cross-entropy of the time-averaged output; tet: mean over t of CE.")
+@click.option("--tet-lambda", type=click.FloatRange(0, 1), default=_default("tet_lambda"),
+              show_default=True, help="Weight of TET's MSE term.")
+@click.option("--T", "T", type=click.IntRange(1), help="Time steps (default: the genome's).")
+@click.option("--encoding", type=click.Choice(["direct", "rate"]),
+              help="Input encoding (default: the genome's).")
+@click.option("--crop-padding", type=click.IntRange(0), default=_default("crop_padding"),
+              show_default=True, help="Random-crop padding in pixels (0: off).")
+@click.option("--hflip/--no-hflip", default=_default("hflip"), show_default=True,
+              help="Random horizontal flips.")
+@click.option("--cutout", type=click.IntRange(0), default=_default("cutout"), show_default=True,
+              help="Cutout square side in pixels (0: off).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True),
+              default=_default("val_fraction"), show_default=True,
+              help="Fraction of the training set held out for validation.")
+@click.option("--test-every", type=click.IntRange(1), default=_default("test_every"),
+              show_default=True, help="Evaluate the test set every N epochs (and after the last).")
+@click.option("--seed", type=click.IntRange(0), default=_default("seed"), show_default=True)
+@click.option("--threads", type=click.IntRange(0), default=_default("threads"),
+              show_default=True, help="Torch threads (0: torch's default).")
+@click.option("--limit-train", type=click.IntRange(1), help="Use only the first N training images.")
+@click.option("--limit-test", type=click.IntRange(1), help="Use only the first N test images.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=_default("dtype"),
+              show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bar on stderr (terminals only).")
+@friendly
+def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, **options) -> None:
+    """Train MODEL (a genome or .snnir file) and write the run to --run-dir.
+
+    With --resume, options left out take the run's own settings, and different ones are
+    refused."""
+    import dataclasses
+
+    from .runtime.train import TrainConfig, load_run_config, train
+
+    if options["data_root"] is not None:
+        options["data_root"] = str(options["data_root"])
+    if resume:
+        ctx = click.get_current_context()
+        given = {k: v for k, v in options.items()
+                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        config = dataclasses.replace(load_run_config(run_dir), **given) if given else None
+    else:
+        if model is None:
+            raise click.UsageError("missing MODEL (a genome or .snnir file); only --resume "
+                                   "may leave it out")
+        if options["dataset"] is None:
+            raise click.UsageError("missing --data (mnist, fashion-mnist, digits, cifar10, "
+                                   "cifar100)")
+        config = TrainConfig(**options)
+
+    def show(row):
+        val = f"  val {row['val_acc']:.2%}" if row["val_acc"] is not None else ""
+        test = f"  test {row['test_acc']:.2%}" if row["test_acc"] is not None else ""
+        click.echo(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train "
+                   f"{row['train_acc']:.2%}{val}{test}  lr {row['lr']:.3g}  "
+                   f"{row['seconds']:.1f} s")
+
+    result = train(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
+    if result.resumed_from:
+        click.echo(f"resumed after epoch {result.resumed_from}", err=True)
+    click.echo(f"test accuracy {result.test_acc:.2%}")
+    click.echo(f"wrote {result.model_path}")
+
+
+@cli.command("eval")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", "dataset",
+              help="Dataset name (default: the one the model was trained on).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Read the dataset from this folder.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Evaluate only the first N images.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--threads", type=click.IntRange(0), default=0, help="Torch threads (0: default).")
+@click.option("--per-class", is_flag=True, help="Also print the accuracy of every class.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@friendly
+def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: str,
+             limit: int | None, batch_size: int, threads: int, per_class: bool,
+             as_json: bool) -> None:
+    """Classification accuracy of MODEL (a run folder, .snnir or genome file) on a dataset."""
+    import dataclasses
+
+    from .runtime.evaluate import evaluate
+
+    r = evaluate(model, dataset, data_root=data_root, split=split, limit=limit,
+                 batch_size=batch_size, threads=threads)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(r), indent=2))
+        return
+    click.echo(f"accuracy {r.accuracy:.2%} ({r.correct}/{r.n}, {r.dataset} {r.split})")
+    if per_class:
+        for c, acc in enumerate(r.per_class):
+            click.echo(f"  class {c}: " + ("-" if acc is None else f"{acc:.2%}"))
+
+
 def _print_summary(graph, records, layers: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -66,3 +66,9 @@ class DatasetError(SnncError):
 
 class UnsafePickleError(DatasetError):
     """A pickle names a global outside the data-only allow-list (see ``runtime.safe_pickle``)."""
+
+
+class RunError(SnncError):
+    """A training run cannot start, resume or be evaluated: an invalid training config, a
+    non-empty run folder without ``--resume``, a resume with another config or model, a damaged
+    or missing checkpoint. The message names the run folder or file."""
