@@ -285,6 +285,49 @@ def _print_summary(graph, records, layers: bool = True) -> None:
         con.print(t)
 
 
+@cli.command("lava")
+@click.argument("model", type=click.Path(exists=False, path_type=Path))
+@click.option("--data", "dataset", help="Dataset (default: the one the model was trained on).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder holding the dataset (CIFAR).")
+@click.option("--samples", default=100, show_default=True, type=click.IntRange(1),
+              help="Test images to simulate.")
+@click.option("--seed", default=0, show_default=True, help="Seed of rate-encoded inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@friendly
+def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, as_json: bool) -> None:
+    """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
+    report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .runtime.lava_check import lava_check
+
+    con = Console(stderr=True)
+    with Progress(console=con, transient=True, disable=as_json or not con.is_terminal) as bar:
+        task = bar.add_task("Lava simulation", total=samples)
+        report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    out = Console()
+    t = Table(title=f"per-layer spikes on Lava vs PyTorch (float64 deploy graph), "
+                    f"{report.samples} images", show_edge=False)
+    for col in ("layer", "neurons", "Lava spikes", "reference spikes", "equal"):
+        t.add_column(col, justify="left" if col == "layer" else "right")
+    for layer in report.layers:
+        t.add_row(layer.name, f"{layer.neurons:,}", f"{layer.lava_spikes:,}",
+                  f"{layer.reference_spikes:,}", "yes" if layer.equal else "[red]NO[/red]")
+    out.print(t)
+    out.print(f"Lava accuracy {report.lava_accuracy:.2%}   PyTorch accuracy "
+              f"{report.torch_accuracy:.2%}   prediction agreement "
+              f"{report.prediction_agreement:.2%}   layers with equal spike counts "
+              f"{report.layers_equal}/{len(report.layers)}   "
+              f"{report.seconds_per_image * 1e3:.0f} ms/image (latency {report.latency_steps} steps)")
+
+
 @cli.group("sample")
 def sample_group() -> None:
     """Sample architectures (genomes) from a search space."""

@@ -136,7 +136,7 @@ def evaluate(model: str | Path | Graph, dataset: str | None = None, *,
     """
     from ..backends.torch import compile as compile_torch
 
-    graph, extra, label = _load_model(model)
+    graph, extra, label = load_trained(model)
     if dataset is None:
         dataset = (extra.get("config") or {}).get("dataset")
         if dataset is None:
@@ -209,7 +209,7 @@ def limit_dataset(ds: Dataset, train: int | None, test: int | None) -> Dataset:
     return dataclasses.replace(ds, **changes) if changes else ds
 
 
-def _load_model(model: str | Path | Graph) -> tuple[Graph, dict[str, Any], str]:
+def load_trained(model: str | Path | Graph) -> tuple[Graph, dict[str, Any], str]:
     """(graph, artifact extra or {}, label for messages)."""
     from ..compiler import is_artifact, load_model
     from ..ir.artifact import read_extra

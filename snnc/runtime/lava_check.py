@@ -1,0 +1,127 @@
+"""Run a trained model on Lava (Loihi 2 simulation) over real test images and compare it with the
+PyTorch backend: prediction agreement and per-layer spike counts.
+
+The model is deploy-folded first (BatchNorm, depthwise and the sink mean folded, Dropout dropped),
+as Loihi would run it. Two references run on the same inputs:
+
+- the PyTorch backend on the model as trained (float32): **prediction agreement** says how often
+  Loihi's class equals the class the trained model predicts;
+- the PyTorch backend on the deploy graph in float64, whose spikes equal the reference interpreter's
+  (tested in ``tests/backends/torch``): **per-layer spike counts** must be equal, layer by layer.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import RunError
+from ..ir.graph import Graph
+from .datasets import load_dataset
+from .evaluate import (Preprocess, load_trained, check_fits, default_preprocess, model_input,
+                       predict)
+from .loader import batches, derive_seed
+
+_RATE_LAVA = 6  # derive_seed stream tag of rate-encoded inputs for the Lava comparison
+
+
+@dataclass
+class LayerAgreement:
+    """Spikes emitted by one neuron layer over all samples and steps, on Lava and the reference."""
+
+    name: str
+    neurons: int
+    lava_spikes: int
+    reference_spikes: int
+
+    @property
+    def equal(self) -> bool:
+        return self.lava_spikes == self.reference_spikes
+
+
+@dataclass
+class LavaReport:
+    """Result of :func:`lava_check`. Accuracies and agreement are fractions in ``[0, 1]``."""
+
+    model: str
+    dataset: str
+    samples: int
+    lava_accuracy: float
+    torch_accuracy: float
+    prediction_agreement: float
+    layers: list[LayerAgreement] = field(default_factory=list)
+    seconds_per_image: float = 0.0
+    latency_steps: int = 0
+
+    @property
+    def layers_equal(self) -> int:
+        return sum(layer.equal for layer in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for row, layer in zip(d["layers"], self.layers):
+            row["equal"] = layer.equal
+        d["layers_equal"] = self.layers_equal
+        return d
+
+
+def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
+               data_root: str | Path | None = None, samples: int = 100, seed: int = 0,
+               progress=None) -> LavaReport:
+    """Simulate ``model`` on Lava over the first ``samples`` test images of ``dataset``.
+
+    Args:
+        model: a run folder, a ``.snnir`` file or a Graph (trained weights).
+        dataset: dataset name; default the one the model was trained on.
+        samples: number of test images (each one Lava run of ``T`` + latency steps).
+        seed: seed of rate-encoded inputs.
+        progress: optional callable ``progress(done, total)`` after each batch.
+    Raises:
+        RunError: no dataset known, bad ``samples``; LavaMappingError for what Loihi cannot run.
+    """
+    from ..backends.lava import simulate
+    from ..backends.torch import compile as compile_torch
+    from ..passes import run_pipeline
+
+    graph, extra, label = load_trained(model)
+    if dataset is None:
+        dataset = (extra.get("config") or {}).get("dataset")
+        if dataset is None:
+            raise RunError(f"{label}: which dataset? the model records none; pass one (--data)")
+    if samples < 1:
+        raise RunError(f"samples must be >= 1, got {samples}")
+    ds = load_dataset(dataset, data_root)
+    check_fits(graph, ds, label)
+    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
+           else default_preprocess(graph, ds))
+    x, y = ds.test_x[:samples], ds.test_y[:samples]
+    folded, _ = run_pipeline(graph, "deploy")
+    reference = compile_torch(folded, dtype=torch.float64).eval()
+    torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
+    lava_pred, counts_lava, counts_ref = [], {}, {}
+    t0, latency, done = time.perf_counter(), 0, 0
+    for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean, std=pre.std)):
+        xin = model_input(xb, pre, derive_seed(_RATE_LAVA, seed, b)).double()
+        res = simulate(folded, xin.numpy(), T=pre.T)
+        latency = max(res.latency.values(), default=0)
+        lava_pred.append(res.output.mean(0).argmax(-1))
+        with torch.no_grad(), reference.probing():
+            reference(xin, T=pre.T)
+            rec = {k: v.numpy() for k, v in reference.records.items()}
+        for name, spikes in res.spikes.items():
+            counts_lava[name] = counts_lava.get(name, 0) + int(spikes.sum())
+            counts_ref[name] = counts_ref.get(name, 0) + int(rec[name].sum())
+        done += len(xb)
+        if progress:
+            progress(done, len(x))
+    seconds = (time.perf_counter() - t0) / max(len(x), 1)
+    lava_pred = np.concatenate(lava_pred)
+    layers = [LayerAgreement(n.name, int(np.prod(n.shape)), counts_lava[n.name], counts_ref[n.name])
+              for n in folded.nodes_of("LIF") if n.name in counts_lava]
+    return LavaReport(label, ds.name, len(x), float((lava_pred == y).mean()),
+                      float((torch_pred == y).mean()), float((lava_pred == torch_pred).mean()),
+                      layers, seconds, latency)
