@@ -1,391 +1,337 @@
-"""Genome text -> :class:`~snnc.genome.ast.Genome`: lark grammar, then the schema's checks.
+"""Genome text -> :class:`~snnc.genome.ast.Genome`: the lark grammar, then the schema's checks.
 
-Every fault, syntactic or semantic, raises :class:`~snnc.errors.GenomeSyntaxError` with the line and
-column of the offending token and what was expected; no other exception escapes :func:`parse`.
+Every fault, syntactic or semantic, raises :class:`~snnc.errors.GenomeSyntaxError` with the 1-based
+line and column of the offending token, the source line, and what was expected; no other exception
+escapes :func:`parse`, whatever the input. Parsing is one LALR pass plus a walk of a tree that is at
+most four levels deep (bodies hold no bodies), so it is linear in the text and cannot recurse deeply.
+
+    >>> g = parse('snnc-genome 1\\nname "demo"\\nT 4\\ninput 3x32x32\\nclasses 10\\n'
+    ...           'stage s1 node channels=96 spiking=false\\nclassifier head\\n')
+    >>> g.blocks[0]["stride"], g.neuron.kind
+    (1, 'lif')
 """
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from ..errors import GenomeSyntaxError
-from .ast import Block, Edge, Genome, Loc, Spec
+from ..errors import GenomeSyntaxError, SnncError
 from . import schema as S
+from . import validate as V
+from .ast import Block, Edge, Genome, Loc, Spec
+from .build import default_spec
+from .lexical import EscapeError, unquote
+from .messages import describe_unexpected, unclosed_brace
 
-#: Lark terminal names in words a person understands.
-FRIENDLY = {
-    "NAME": "a name", "STRING": "a quoted string", "SIGNED_INT": "an integer node id",
-    "INT": "a non-negative integer delay", "SIGNED_NUMBER": "a number", "SHAPE": "a shape like 3x32x32",
-    "ARROW": "'->'", "BACK": "'back'", "_NL": "end of line", "LBRACE": "'{'", "RBRACE": "'}'",
-    "EQUAL": "'='", "AT": "'@'", "$END": "end of file",
-}
+Token = lark.Token
 
 
 @lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
-    text = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=False)
+    grammar = resources.files(__package__).joinpath("grammar.lark").read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=True)
+
+
+class _Located(Exception):
+    """A fault at a known position (converted to GenomeSyntaxError by :func:`parse`)."""
+
+    def __init__(self, message: str, line: int, column: int):
+        self.message, self.line, self.column = message, line, column
+
+
+def _at(tok: Token, message: str, offset: int = 0) -> _Located:
+    return _Located(message, tok.line, tok.column + offset)
+
+
+def _loc(tok: Token) -> Loc:
+    return Loc(tok.line, tok.column)
+
+
+# ----------------------------------------------------------------------------- entry points
+def parse(text: str | bytes, filename: str = "<genome>") -> Genome:
+    """Parse genome ``text`` (str, or UTF-8 bytes) into a complete, validated :class:`Genome`.
+
+    Raises:
+        GenomeSyntaxError: ``file:line:col: message`` plus the source line and a caret.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = _decode(bytes(text), filename)
+    if not isinstance(text, str):
+        raise GenomeSyntaxError(f"a genome is text, got {type(text).__name__}", 1, 1,
+                                filename=filename)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        _check_version_first(text)
+        try:
+            tree = _lark().parse(text)
+        except UnexpectedInput as e:
+            raise _syntax(e, text) from None
+        return _Walker().genome([c for c in tree.children if c is not None])
+    except _Located as e:
+        lines = text.split("\n")
+        src = lines[e.line - 1].rstrip("\r") if 0 < e.line <= len(lines) else ""
+        message = e.message if len(e.message) <= 400 else e.message[:400] + "..."
+        raise GenomeSyntaxError(message, e.line, e.column, src, filename) from None
+
+
+def parse_file(path: str | Path) -> Genome:
+    """Parse a genome file (UTF-8); errors name the file.
+
+    Raises:
+        GenomeSyntaxError: bad UTF-8 or a bad genome; SnncError: the file cannot be read.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SnncError(f"{path}: cannot read genome ({e.strerror or e})") from None
+    return parse(data, filename=str(path))
+
+
+def _decode(data: bytes, filename: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        head = data[:e.start]
+        line = head.count(b"\n") + 1
+        col = len(head[head.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        raise GenomeSyntaxError(f"not UTF-8 text (byte 0x{data[e.start]:02x}); a genome is UTF-8 "
+                                f"text", line, col, filename=filename) from None
+
+
+_VERSION = re.compile(r"(?:[\t ]*(?:#[^\n]*)?\r?\n)*[\t ]*snnc-genome[\t ]+([0-9]{1,30})\b")
+
+
+def _check_version_first(text: str) -> None:
+    """A newer genome may use syntax this grammar lacks: report its version, not a syntax error."""
+    m = _VERSION.match(text)
+    if m and int(m.group(1)) > S.FORMAT_VERSION:
+        line = text.count("\n", 0, m.start(1)) + 1
+        col = m.start(1) - text.rfind("\n", 0, m.start(1))
+        raise _Located(f"genome format version {int(m.group(1))} is newer than this snnc supports "
+                       f"({S.FORMAT_VERSION})", line, col)
+
+
+def _syntax(e: UnexpectedInput, text: str) -> _Located:
+    if isinstance(e, UnexpectedCharacters):
+        return _Located(describe_unexpected(e), e.line, e.column)
+    tok = getattr(e, "token", None)
+    if isinstance(e, UnexpectedEOF) or tok is None or tok.type == "$END":
+        line = text.count("\n") + 1
+        col = len(text) - text.rfind("\n")
+        msg = describe_unexpected(e)
+        brace = unclosed_brace(e)
+        if brace is not None:
+            msg += f"; the '{{' at {brace.line}:{brace.column} is never closed"
+        return _Located(msg, line, col)
+    return _Located(describe_unexpected(e), tok.line, tok.column)
+
+
+# ----------------------------------------------------------------------------- tokens -> values
+def value_of(tok: Token) -> Any:
+    """The Python value of a value token: int, float, bool (``true``/``false``), str, shape tuple."""
+    t, s = tok.type, str(tok)
+    try:
+        if t == "IDENT":
+            return {"true": True, "false": False}.get(s, s)
+        if t == "STRING":
+            return unquote(s)
+        if t in ("INT", "NODE", "DELAY"):
+            return int(s)
+        if t == "SHAPE":
+            return tuple(int(d) for d in s.split("x"))
+        if t == "FLOAT":
+            return float(s)
+    except EscapeError as e:
+        raise _at(tok, str(e), e.offset) from None
+    except ValueError:  # more digits than int() converts
+        raise _at(tok, f"number {s[:20]}... is too long") from None
+    raise _at(tok, f"unexpected {t}")
 
 
 @dataclass
 class _Stmt:
-    keyword: str
-    loc: Loc
-    words: list = field(default_factory=list)  # [(value, Loc)]
-    attrs: list = field(default_factory=list)  # [(key, value, Loc)]
-    body: list | None = None  # [_Stmt | Edge]
+    """A statement as tokens: ``keyword words* (key, value)* [body]``."""
+
+    keyword: Token
+    words: list[Token]
+    attrs: list[tuple[Token, Token]]
+    body: list | None = None  # [_Stmt | tree of an edge]
+    lbrace: Token | None = None
+
+    @classmethod
+    def of(cls, tree: lark.Tree) -> "_Stmt":
+        kw, *rest = tree.children
+        st = cls(kw, [], [])
+        for c in rest:
+            if isinstance(c, Token):
+                st.words.append(c)
+            elif c.data == "attr":
+                st.attrs.append((c.children[0], c.children[2]))
+            else:  # body
+                st.lbrace = c.children[0]
+                st.body = [_Stmt.of(i) if i.data == "inner" else i
+                           for i in c.children[1:-1] if i is not None]
+        return st
+
+    def given(self) -> list[tuple[str, Any]]:
+        return [(str(k), value_of(v)) for k, v in self.attrs]
+
+    def point(self, at: tuple | None, kind_word: Token | None = None) -> Token:
+        """The token a validate.Problem's ``at`` names."""
+        if at and at[0] == "key":
+            return self.attrs[at[1]][0]
+        if at and at[0] == "value":
+            return self.attrs[at[1]][1]
+        if at and at[0] in ("kind", "name", "form") and kind_word is not None:
+            return kind_word
+        return self.keyword
 
 
-def parse(text: str, filename: str = "<genome>") -> Genome:
-    """Parse genome ``text``. Raises GenomeSyntaxError (``file:line:col: message``)."""
-    lines = text.splitlines()
-    try:
-        if not isinstance(text, str):
-            raise _Err("a genome is text", 1, 1)
-        if "\x00" in text:
-            i = text.index("\x00")
-            line = text.count("\n", 0, i) + 1
-            raise _Err("NUL character in genome text", line, i - text.rfind("\n", 0, i))
-        tree = _lark().parse(text + "\n")
-        stmts = [_stmt(t) for t in tree.children]
-        return _Builder(stmts).genome()
-    except _Err as e:
-        raise GenomeSyntaxError(e.msg, e.line, e.col, _line(lines, e.line), filename) from None
-    except lark.exceptions.UnexpectedInput as e:
-        line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
-        raise GenomeSyntaxError(_describe(e), max(line, 1), max(col, 1), _line(lines, line),
-                                filename) from None
-    except RecursionError:
-        raise GenomeSyntaxError("genome nested too deeply", 1, 1, "", filename) from None
+def _edge(tree: lark.Tree) -> tuple[Edge, dict[str, Token]]:
+    back, src, arrow, dst, at, delay, op = tree.children
+    toks = {"edge": back or src, "src": src, "dst": dst, "delay": delay or at or dst,
+            "op": op or dst}
+    e = Edge(value_of(src), value_of(dst), value_of(delay) if delay is not None else 0,
+             back is not None, str(op) if op is not None else None, loc=_loc(back or src))
+    return e, toks
 
 
-def _line(lines: list[str], n: int) -> str:
-    return lines[n - 1] if 0 < n <= len(lines) else ""
+# ----------------------------------------------------------------------------- statements
+_EXAMPLES = {"name": '"my-net"', "T": "4", "input": "3x32x32", "classes": "10"}
 
 
-class _Err(Exception):
-    def __init__(self, msg: str, line: int, col: int):
-        self.msg, self.line, self.col = msg, line, col
+class _Walker:
+    """Turns statements into a Genome, applying :mod:`snnc.genome.validate`."""
 
-
-def _fail(msg: str, loc: Loc | None):
-    raise _Err(msg, loc.line if loc else 1, loc.column if loc else 1)
-
-
-def _describe(e: lark.exceptions.UnexpectedInput) -> str:
-    expected = sorted({FRIENDLY.get(t, repr(t) if not t.isupper() else t.lower())
-                       for t in (getattr(e, "expected", None) or getattr(e, "allowed", None) or ())})
-    want = f"; expected {', '.join(expected)}" if expected else ""
-    if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        return f"unexpected character {e.char!r}{want}"
-    if isinstance(e, lark.exceptions.UnexpectedEOF):
-        return f"unexpected end of file{want}"
-    tok = getattr(e, "token", None)
-    if tok is None or tok.type == "$END":
-        return f"unexpected end of file{want}"
-    shown = "end of line" if tok.type == "_NL" else repr(str(tok))
-    return f"unexpected {shown}{want}"
-
-
-# ----------------------------------------------------------------- tree -> raw statements
-def _loc(tok) -> Loc:
-    return Loc(tok.line, tok.column)
-
-
-def _value(t) -> tuple[Any, Loc]:
-    tok = t.children[0]
-    s = str(tok)
-    if t.data == "shape":
-        return tuple(int(p) for p in s.split("x")), _loc(tok)
-    if t.data == "number":
-        if re.fullmatch(r"[+-]?[0-9]+", s):
-            return int(s), _loc(tok)
-        v = float(s)
-        if not math.isfinite(v):
-            _fail(f"number {s} is out of range", _loc(tok))
-        return v, _loc(tok)
-    if t.data == "string":
-        return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)),
-                      s[1:-1]), _loc(tok)
-    return {"true": True, "false": False}.get(s, s), _loc(tok)
-
-
-def _stmt(t) -> _Stmt:
-    kw = t.children[0]
-    st = _Stmt(str(kw), _loc(kw))
-    for c in t.children[1:]:
-        if c.data == "word":
-            st.words.append(_value(c.children[0]))
-        elif c.data == "attr":
-            key = c.children[0]
-            if any(k == str(key) for k, _, _ in st.attrs):
-                _fail(f"attribute {str(key)!r} given twice", _loc(key))
-            st.attrs.append((str(key), _value(c.children[1])[0], _loc(key)))
-        elif c.data == "body":
-            st.body = [_edge(i) if i.data == "edge" else _stmt(i) for i in c.children]
-    return st
-
-
-def _edge(t) -> Edge:
-    toks = list(t.children)
-    back = toks[0].type == "BACK"
-    first = toks[1] if back else toks[0]
-    rest = [x for x in toks if not isinstance(x, lark.Token) or x.type in ("NAME",)]
-    src = int(first)
-    ints = [x for x in toks if isinstance(x, lark.Token) and x.type == "SIGNED_INT"]
-    dst = int(ints[1])
-    delay = 0
-    op = None
-    for x in rest:
-        if isinstance(x, lark.Tree):
-            delay = int(x.children[0])
-        else:
-            op = str(x)
-    return Edge(src, dst, delay, back, op, loc=_loc(first if not back else toks[0]))
-
-
-# ----------------------------------------------------------------- schema checks
-def check_value(key: str, attr: S.Attr, value: Any, loc: Loc | None, owner: str):
-    """Value converted to the attribute's type, or a located error."""
-    t = attr.type
-    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-          "bool": isinstance(value, bool), "str": isinstance(value, str),
-          "shape": isinstance(value, tuple)}[t]
-    if not ok:
-        kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a name",
-                "shape": "a shape like 3x32x32"}[t]
-        _fail(f"{owner}: {key} must be {kind}, got {_show(value)}", loc)
-    if t == "float":
-        value = float(value)
-    if attr.choices and value not in attr.choices:
-        _fail(f"{owner}: {key} must be one of {', '.join(map(str, attr.choices))}, got "
-              f"{_show(value)}", loc)
-    if attr.lo is not None and value < attr.lo or attr.hi is not None and value > attr.hi:
-        lo = "" if attr.lo is None else f">= {attr.lo}"
-        hi = "" if attr.hi is None else f"<= {attr.hi}"
-        _fail(f"{owner}: {key} must be {' and '.join(x for x in (lo, hi) if x)}, got {_show(value)}",
-              loc)
-    return value
-
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, tuple):
-        return "x".join(map(str, v))
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-def build_spec(kind: str, given: list, loc: Loc | None, table: dict, what: str) -> Spec:
-    """A neuron or surrogate Spec from ``[(key, value, loc)]``, validated and completed."""
-    if kind not in table:
-        _fail(f"unknown {what} {kind!r}; expected one of {', '.join(table)}", loc)
-    attrs = table[kind]
-    keys = {k for k, _, _ in given}
-    for k, _, kloc in given:
-        if k not in attrs:
-            _fail(f"unknown parameter {k!r} for {what} {kind!r}; expected one of "
-                  f"{', '.join(attrs) or 'none'}", kloc)
-    groups = S.PARAMETERISATIONS.get(kind, ())
-    chosen: tuple = ()
-    if groups:
-        used = [g for g in groups if keys & set(g)]
-        if len(used) > 1:
-            _fail(f"{what} {kind!r}: use one of the parameterisations "
-                  f"{' | '.join('/'.join(g) for g in groups)}, not several", loc)
-        chosen = used[0] if used else groups[0]
-    excluded = {k for g in groups for k in g} - set(chosen)
-    values = {k: check_value(k, attrs[k], v, kloc, f"{what} {kind}") for k, v, kloc in given}
-    params = []
-    for k, attr in attrs.items():
-        if k in excluded:
-            continue
-        if k in values:
-            params.append((k, values[k]))
-        elif attr.default is S.REQUIRED:
-            _fail(f"{what} {kind!r}: missing parameter {k!r}", loc)
-        else:
-            params.append((k, float(attr.default) if attr.type == "float" else attr.default))
-    return Spec(kind, tuple(params), loc=loc)
-
-
-class _Builder:
-    def __init__(self, stmts: list[_Stmt]):
-        self.stmts = stmts
-
-    def genome(self) -> Genome:
-        if not self.stmts:
-            raise _Err("empty genome; expected 'snnc-genome 1' as the first statement", 1, 1)
-        first = self.stmts[0]
-        if first.keyword != "snnc-genome":
-            _fail(f"a genome starts with 'snnc-genome 1', not {first.keyword!r}", first.loc)
+    def genome(self, trees: list[lark.Tree]) -> Genome:
+        if not trees:
+            raise _Located("empty genome; a genome starts with 'snnc-genome 1'", 1, 1)
+        stmts = [_Stmt.of(t) for t in trees]
+        first = stmts[0]
+        if str(first.keyword) != "snnc-genome":
+            raise _at(first.keyword, f"a genome starts with 'snnc-genome {S.FORMAT_VERSION}', not "
+                                     f"{str(first.keyword)!r}")
         header: dict[str, Any] = {}
         blocks: list[Block] = []
-        names: set[str] = set()
-        for st in self.stmts:
-            if st.keyword in S.HEADER:
+        block_stmts: list[_Stmt] = []
+        for st in stmts:
+            kw = str(st.keyword)
+            if kw in S.HEADERS:
                 if blocks:
-                    _fail(f"header statement {st.keyword!r} after the first block", st.loc)
-                if st.keyword in header:
-                    _fail(f"{st.keyword!r} given twice", st.loc)
-                header[st.keyword] = self.header(st)
-            elif st.keyword in S.BLOCKS:
-                b = self.block(st)
-                if b.name is not None:
-                    if b.name in names:
-                        _fail(f"block name {b.name!r} is already used", st.loc)
-                    names.add(b.name)
-                if blocks and blocks[-1].kind == "classifier":
-                    _fail("the classifier must be the last block", st.loc)
-                blocks.append(b)
+                    raise _at(st.keyword, f"header statement {kw!r} must come before the first "
+                                          f"block ({V.label(blocks[0].kind, blocks[0].name)} at "
+                                          f"{blocks[0].loc})")
+                if S.HEADERS[kw].field in header:
+                    raise _at(st.keyword, f"{kw!r} is given twice")
+                header[S.HEADERS[kw].field] = self.header(st)
+            elif kw in S.BLOCKS:
+                blocks.append(self.block(st))
+                block_stmts.append(st)
             else:
-                _fail(f"unknown statement {st.keyword!r}; expected one of "
-                      f"{', '.join(list(S.HEADER) + list(S.BLOCKS))}", st.loc)
-        for key, (_, required, _) in S.HEADER.items():
-            if required and key not in header:
-                _fail(f"missing header statement {key!r}", first.loc)
-        neuron = header.get("neuron") or build_spec(S.DEFAULT_NEURON[0], [
-            (k, v, None) for k, v in S.DEFAULT_NEURON[1].items()], None, S.NEURONS, "neuron")
-        surrogate = header.get("surrogate") or build_spec(S.DEFAULT_SURROGATE[0], [], None,
-                                                          S.SURROGATES, "surrogate")
-        return Genome(name=header["name"], T=header["T"], input_shape=header["input"],
-                      classes=header["classes"], neuron=neuron, surrogate=surrogate,
-                      blocks=tuple(blocks), encoding=header.get("encoding", "direct"),
-                      provenance=header.get("provenance"), version=header["snnc-genome"])
+                raise _at(st.keyword, f"unknown statement {kw!r}; expected one of "
+                                      f"{', '.join(S.STATEMENTS)}")
+        for h in S.HEADERS.values():
+            if h.required and h.field not in header:
+                raise _at(first.keyword, f"missing header statement {h.keyword!r}, e.g. "
+                                         f"'{h.keyword} {_EXAMPLES.get(h.keyword, '')}'")
+        try:
+            V.genome_blocks(blocks)
+        except V.Problem as p:
+            _, i, key = p.at
+            st = block_stmts[i]
+            tok = st.keyword
+            if key == "name" and st.words:
+                tok = st.words[0]
+            elif key is not None:
+                tok = next((v for k, v in st.attrs if str(k) == key), st.keyword)
+            raise _at(tok, p.message) from None
+        header.setdefault("neuron", default_spec("neuron"))
+        header.setdefault("surrogate", default_spec("surrogate"))
+        return Genome(blocks=tuple(blocks), **header)
 
-    def header(self, st: _Stmt):
-        typ = S.HEADER[st.keyword][0]
-        if st.body is not None:
-            _fail(f"{st.keyword!r} takes no body", st.loc)
-        if typ == "spec":
-            if len(st.words) != 1 or not isinstance(st.words[0][0], str):
-                _fail(f"{st.keyword!r} needs one model name, e.g. 'neuron lif tau=2'", st.loc)
-            table = S.NEURONS if st.keyword == "neuron" else S.SURROGATES
-            return build_spec(st.words[0][0], st.attrs, st.words[0][1], table, st.keyword)
+    def header(self, st: _Stmt) -> Any:
+        kw = str(st.keyword)
+        h = S.HEADERS[kw]
+        if st.lbrace is not None:
+            raise _at(st.lbrace, f"{kw!r} takes no body")
+        if h.param is None:  # neuron / surrogate
+            return self.spec(kw, st)
         if st.attrs:
-            _fail(f"{st.keyword!r} takes no attributes", st.attrs[0][2])
+            raise _at(st.attrs[0][0], f"{kw!r} takes one value and no attributes")
         if len(st.words) != 1:
-            _fail(f"{st.keyword!r} takes exactly one value", st.loc)
-        value, loc = st.words[0]
-        if st.keyword == "snnc-genome":
-            check_value("version", S.Attr("int", lo=1), value, loc, "snnc-genome")
-            if value > S.FORMAT_VERSION:
-                _fail(f"genome format version {value} is newer than this snnc supports "
-                      f"({S.FORMAT_VERSION})", loc)
-            return value
-        if st.keyword == "input":
-            if not isinstance(value, tuple) and isinstance(value, int) and not isinstance(value, bool):
-                value = (value,)
-            check_value("input", S.Attr("shape"), value, loc, "input")
-            if not 1 <= len(value) <= 3 or min(value) < 1:
-                _fail("input must be CxHxW or F with every size >= 1", loc)
-            return value
-        if st.keyword == "encoding":
-            return check_value("encoding", S.Attr("str", choices=S.ENCODINGS), value, loc, "encoding")
-        if st.keyword in ("T", "classes"):
-            return check_value(st.keyword, S.Attr("int", lo=1, hi=1_000_000), value, loc, st.keyword)
-        return check_value(st.keyword, S.Attr("str"), value, loc, st.keyword)
+            tok = st.words[1] if len(st.words) > 1 else st.keyword
+            raise _at(tok, f"{kw!r} takes exactly one value ({h.param.describe()})")
+        try:
+            return V.coerce(h.param, value_of(st.words[0]), "")
+        except V.Problem as p:
+            raise _at(st.words[0], p.message) from None
+
+    def spec(self, role: str, st: _Stmt) -> Spec:
+        if not st.words:
+            raise _at(st.keyword, f"{role} needs a model, one of {', '.join(S.SPECS[role])}")
+        if len(st.words) > 1:
+            raise _at(st.words[1], f"{role} takes one model word, then key=value attributes")
+        kind_tok = st.words[0]
+        try:
+            s = V.spec(role, value_of(kind_tok), st.given())
+        except V.Problem as p:
+            raise _at(st.point(p.at, kind_tok), p.message) from None
+        return replace(s, loc=_loc(st.keyword))
 
     def block(self, st: _Stmt) -> Block:
-        kind = S.BLOCKS[st.keyword]
-        owner = st.keyword
+        kw = str(st.keyword)
+        bk = S.BLOCKS[kw]
         words = list(st.words)
-        name = form = None
-        for v, loc in words:
-            if not isinstance(v, str) or isinstance(v, bool):
-                _fail(f"{owner}: expected a name, got {_show(v)}", loc)
-        want_form = bool(kind.forms)
-        if words and (kind.name_required or len(words) > int(want_form) or
-                      (want_form and words[0][0] not in kind.forms) or not want_form):
-            name = words.pop(0)[0]
-        if kind.name_required and name is None:
-            _fail(f"{owner} needs a name, e.g. '{owner} s1 ...'", st.loc)
-        if want_form:
-            if not words:
-                _fail(f"{owner} {name or ''}: missing form; expected one of "
-                      f"{', '.join(kind.forms)}", st.loc)
-            form, floc = words.pop(0)
-            if form not in kind.forms:
-                _fail(f"{owner}: unknown form {form!r}; expected one of {', '.join(kind.forms)}", floc)
+        pattern = (f"'{kw}{({'required': ' NAME', 'optional': ' [NAME]'}).get(bk.naming, '')}"
+                   f"{' FORM' if bk.has_forms else ''} key=value ...'")
+        if (bk.naming == "required" and bk.has_forms and len(words) == 1
+                and bk.form(str(words[0])) is not None):
+            raise _at(st.keyword, f"{kw} needs a name before its form: {pattern}")
+        name_tok = form_tok = None
+        if bk.naming != "none" and words and (bk.naming == "required" or not bk.has_forms):
+            name_tok = words.pop(0)
+        if bk.has_forms and words:
+            form_tok = words.pop(0)
         if words:
-            _fail(f"{owner}: unexpected word {_show(words[0][0])}", words[0][1])
-        owner = f"{owner} {name}" if name else owner
-        applicable = {k: a for k, a in kind.attrs.items() if not a.forms or form in a.forms}
-        given = {}
-        for k, v, loc in st.attrs:
-            if k not in applicable:
-                _fail(f"unknown attribute {k!r} for {st.keyword!r}"
-                      f"{' ' + form if form else ''}; expected one of {', '.join(applicable)}", loc)
-            given[k] = check_value(k, applicable[k], v, loc, owner)
-        attrs = []
-        for k, a in applicable.items():
-            if k in given:
-                attrs.append((k, given[k]))
-            else:
-                d = a.default_for(form)
-                if d is S.REQUIRED:
-                    _fail(f"{owner}: missing attribute {k!r}", st.loc)
-                attrs.append((k, float(d) if a.type == "float" else d))
-        edges, neuron, surrogate = self.body(st, kind, form, dict(attrs), owner)
-        return Block(st.keyword, name, form, tuple(attrs), edges, neuron, surrogate, loc=st.loc)
-
-    def body(self, st, kind, form, attrs, owner):
-        edges: list[Edge] = []
-        neuron = surrogate = None
+            raise _at(words[0], f"unexpected word {str(words[0])!r}; {kw} is written {pattern}")
+        name = value_of(name_tok) if name_tok is not None else None
+        form = value_of(form_tok) if form_tok is not None else None
+        at = {"name": name_tok, "form": form_tok}
+        try:
+            f = V.block_form(bk, name, form)
+            attrs = V.block_attrs(bk, f, name, st.given())
+        except V.Problem as p:
+            tok = at.get(p.at[0]) if p.at and p.at[0] in at else None
+            raise _at(tok or st.point(p.at), p.message) from None
+        edges, toks, neuron, surrogate = [], [], None, None
         for item in st.body or ():
-            if isinstance(item, Edge):
-                if (form or "") not in kind.edges:
-                    _fail(f"{owner}: edges are not allowed here", item.loc)
-                edges.append(check_edge(item, kind.edge_ops.get(form or ""), attrs, owner))
-            elif item.keyword in ("neuron", "surrogate"):
-                if (neuron if item.keyword == "neuron" else surrogate) is not None:
-                    _fail(f"{owner}: {item.keyword!r} given twice", item.loc)
-                spec = self.header(item)
-                neuron, surrogate = (spec, surrogate) if item.keyword == "neuron" else (neuron, spec)
+            if isinstance(item, _Stmt):
+                role = str(item.keyword)
+                if role not in ("neuron", "surrogate"):
+                    raise _at(item.keyword, f"unknown statement {role!r} in a block body; expected "
+                                            f"an edge, 'neuron ...' or 'surrogate ...'")
+                if item.lbrace is not None:
+                    raise _at(item.lbrace, f"{role!r} takes no body")
+                if (neuron if role == "neuron" else surrogate) is not None:
+                    raise _at(item.keyword, f"{V.label(kw, name)}: {role} is given twice")
+                s = self.spec(role, item)
+                neuron, surrogate = (s, surrogate) if role == "neuron" else (neuron, s)
             else:
-                _fail(f"{owner}: unexpected {item.keyword!r} in a block body; expected an edge "
-                      f"'i -> j', 'neuron ...' or 'surrogate ...'", item.loc)
-        seen = set()
-        for e in edges:
-            key = (e.src, e.dst, e.delay, e.backward, e.op)
-            if key in seen:
-                _fail(f"{owner}: duplicate edge {e.src} -> {e.dst}", e.loc)
-            seen.add(key)
-        return tuple(sorted(edges, key=Edge.sort_key)), neuron, surrogate
-
-
-def check_edge(e: Edge, ops, attrs: dict, owner: str) -> Edge:
-    """Validate an edge against its block: node range, direction, delay, operation."""
-    if ops is None and e.op is not None:
-        _fail(f"{owner}: edges here carry no operation, got {e.op!r}", e.loc)
-    if ops is not None:
-        if e.op is None:
-            _fail(f"{owner}: edge {e.src} -> {e.dst} needs an operation ({', '.join(ops)})", e.loc)
-        if e.op not in ops:
-            _fail(f"{owner}: unknown operation {e.op!r}; expected one of {', '.join(ops)}", e.loc)
-    n = attrs.get("nodes")
-    lo = -2 if ops is not None and "snn_b3" in ops else 0
-    if n is not None:
-        for v in (e.src, e.dst):
-            if not lo <= v < n:
-                _fail(f"{owner}: node id {v} out of range {lo}..{n - 1}", e.loc)
-    if e.delay > 1_000_000:
-        _fail(f"{owner}: delay {e.delay} is too large", e.loc)
-    if e.backward:
-        if e.src < e.dst:
-            _fail(f"{owner}: backward edge {e.src} -> {e.dst} must go from a later (or the same) "
-                  f"node to an earlier one", e.loc)
-        if e.delay < 1:
-            _fail(f"{owner}: backward edge {e.src} -> {e.dst} needs a delay >= 1, e.g. '@1'", e.loc)
-    elif e.src >= e.dst:
-        _fail(f"{owner}: forward edge {e.src} -> {e.dst} must go from a lower to a higher node id; "
-              f"write 'back {e.src} -> {e.dst} @1' for a backward connection", e.loc)
-    return e
+                e, t = _edge(item)
+                edges.append(e)
+                toks.append(t)
+        try:
+            sorted_edges = V.edges(bk, f, name, dict(attrs), edges)
+        except V.Problem as p:
+            _, i, part = p.at
+            raise _at(toks[i][part], p.message) from None
+        return Block(kw, name, f.name, attrs, sorted_edges, neuron, surrogate, _loc(st.keyword))

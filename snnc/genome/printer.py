@@ -1,101 +1,109 @@
 """Genome -> canonical text, and the genome id (sha256 of that text).
 
-Canonical form: header statements in a fixed order, blocks in order, attributes in schema order with
-defaults left out (required ones always written), edges sorted (forward first) one per line, block
-overrides after the edges, floats in their shortest round-trip form. ``parse(to_text(g)) == g`` and
-``to_text(parse(t))`` is a fixed point.
+The canonical form: header statements in the fixed order ``snnc-genome, name, provenance, T,
+input, classes, encoding, neuron, surrogate`` (provenance only when set, encoding only when not
+``direct``; neuron and surrogate always), a blank line, then the blocks in order. Attributes follow
+schema order with defaults left out (required ones always written); neuron and surrogate write the
+key that selects their parameterisation (``tau``, ``leak``, ``beta``) and their ``shown`` keys even at
+the default. Edges are sorted by ``Edge.sort_key`` (forward first), one per line, indented two spaces,
+followed by the block's ``neuron``/``surrogate`` overrides. The text ends with a newline. So
+``parse(to_text(g)) == g`` and ``to_text(parse(t))`` is a fixed point.
+
+    >>> print(to_text(g))                                     # doctest: +SKIP
+    snnc-genome 1
+    name "demo"
+    T 4
+    input 3x32x32
+    classes 10
+    neuron lif tau=3 decay_input=false
+    surrogate atan alpha=2
+
+    stage s1 node channels=96 spiking=false
+    stage s3 graph channels=192 conv=separable nodes=8 {
+      0 -> 4
+      0 -> 7 @1
+      back 7 -> 3 @1
+      neuron lif tau=2
+    }
+    classifier head channels=1280 dropout=0.2
 """
 from __future__ import annotations
 
 import hashlib
-import re
 
 from . import schema as S
 from .ast import Block, Edge, Genome, Spec
+from .lexical import fmt_value, is_name, quote
 
 
-def fmt(value) -> str:
-    """One attribute value in genome syntax."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        r = repr(value)
-        return r[:-2] if r.endswith(".0") else r
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, tuple):
-        return "x".join(str(v) for v in value)
-    if _bare(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") \
-        .replace("\t", "\\t") + '"'
+def _attr(key: str, value, param: S.Param | None) -> str:
+    return f"{key}={fmt_value(value, param.type if param else None)}"
 
 
-def _bare(s: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", s)) and s not in ("true", "false", "back")
-
-
-def _quote(s: str) -> str:
-    """A string statement value, always quoted (``name "x"``)."""
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") \
-        .replace("\t", "\\t") + '"'
-
-
-def spec_text(keyword: str, spec: Spec, table: dict) -> str:
-    """``neuron lif tau=3 decay_input=false``: the first key of the chosen parameterisation is always
-    written (so the parameterisation survives the round trip), other keys only when not default."""
-    attrs = table[spec.kind]
-    leads = {g[0] for g in S.PARAMETERISATIONS.get(spec.kind, ())}
-    parts = [keyword, spec.kind]
+def spec_text(role: str, spec: Spec) -> str:
+    """``neuron lif tau=3 decay_input=false`` / ``surrogate atan alpha=2``."""
+    sk = S.SPECS[role].get(spec.kind)
+    parts = [role, fmt_value(spec.kind)]
+    if sk is None:  # not in the schema (hand-built): write everything; parse will object
+        return " ".join(parts + [_attr(k, v, None) for k, v in spec.params])
+    present = {k for k, _ in spec.params}
+    shown = set(sk.shown) | {next((k for k in g if k in present), g[0]) for g in sk.forms}
     for k, v in spec.params:
-        a = attrs[k]
-        if k in leads or a.default is S.REQUIRED or v != a.default:
-            parts.append(f"{k}={fmt(v)}")
+        p = sk.param(k)
+        if p is None or k in shown or p.required or v != p.default:
+            parts.append(_attr(k, v, p))
     return " ".join(parts)
 
 
 def edge_text(e: Edge) -> str:
+    """``back 9 -> 3 @1 conv3x3``."""
     s = f"{'back ' if e.backward else ''}{e.src} -> {e.dst}"
     if e.delay:
         s += f" @{e.delay}"
-    if e.op:
+    if e.op is not None:
         s += f" {e.op}"
     return s
 
 
 def block_text(b: Block) -> list[str]:
-    kind = S.BLOCKS[b.kind]
-    head = [b.kind] + [w for w in (b.name, b.form) if w is not None]
+    """The lines of one block."""
+    bk = S.BLOCKS.get(b.kind)
+    form = bk.form(b.form) if bk else None
+    params = {p.name: p for p in bk.params_for(form)} if form else {}
+    head = [b.kind] + [w if is_name(w) else quote(str(w)) for w in (b.name, b.form)
+                       if w is not None]
     for k, v in b.attrs:
-        a = kind.attrs[k]
-        d = a.default_for(b.form)
-        if d is S.REQUIRED or v != d:
-            head.append(f"{k}={fmt(v)}")
+        p = params.get(k)
+        if p is None or p.required or v != p.default:
+            head.append(_attr(k, v, p))
     body = [edge_text(e) for e in sorted(b.edges, key=Edge.sort_key)]
-    if b.neuron is not None:
-        body.append(spec_text("neuron", b.neuron, S.NEURONS))
-    if b.surrogate is not None:
-        body.append(spec_text("surrogate", b.surrogate, S.SURROGATES))
+    body += [spec_text(role, s) for role, s in (("neuron", b.neuron), ("surrogate", b.surrogate))
+             if s is not None]
     if not body:
         return [" ".join(head)]
     return [" ".join(head) + " {"] + ["  " + line for line in body] + ["}"]
 
 
 def to_text(g: Genome) -> str:
-    """The canonical text of ``g`` (ends with a newline)."""
-    lines = [f"snnc-genome {g.version}", f"name {_quote(g.name)}"]
+    """The canonical text of ``g`` (see the module docstring); ends with a newline."""
+    lines = [f"snnc-genome {g.version}", f"name {quote(g.name)}"]
     if g.provenance is not None:
-        lines.append(f"provenance {_quote(g.provenance)}")
-    lines += [f"T {g.T}", f"input {fmt(tuple(g.input_shape))}", f"classes {g.classes}"]
+        lines.append(f"provenance {quote(g.provenance)}")
+    lines += [f"T {g.T}", f"input {fmt_value(tuple(g.input_shape))}", f"classes {g.classes}"]
     if g.encoding != "direct":
-        lines.append(f"encoding {g.encoding}")
-    lines.append(spec_text("neuron", g.neuron, S.NEURONS))
-    lines.append(spec_text("surrogate", g.surrogate, S.SURROGATES))
+        lines.append(f"encoding {fmt_value(g.encoding)}")
+    lines += [spec_text("neuron", g.neuron), spec_text("surrogate", g.surrogate)]
+    if g.blocks:
+        lines.append("")
     for b in g.blocks:
         lines += block_text(b)
     return "\n".join(lines) + "\n"
 
 
 def genome_id(g: Genome) -> str:
-    """sha256 hex digest of the canonical text: the architecture's identity for caching."""
-    return hashlib.sha256(to_text(g).encode("utf-8")).hexdigest()
+    """sha256 hex digest of ``to_text(g)``: the architecture's identity for caching.
+
+    Two genomes have the same id exactly when they mean the same thing (comments, spacing, attribute
+    order, defaults written or not and edge order do not count; provenance does, as it is recorded
+    in the text)."""
+    return hashlib.sha256(to_text(g).encode("utf-8", "surrogatepass")).hexdigest()

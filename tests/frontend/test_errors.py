@@ -28,9 +28,9 @@ def test_unlowered_block_kinds_name_block_and_line(kind):
 
 
 def test_stride_must_divide_resolution():
-    text = HEADER.format(name="odd", T=2, input="1x6x6", classes=2) + \
-        "stage s1 node channels=2 stride=4\nclassifier head channels=0 vote=0\n"
-    with pytest.raises(LoweringError, match=r"line 8:1: stage s1: stride 4 does not divide .* 6x6"):
+    text = HEADER.format(name="odd", T=2, input="1x5x5", classes=2) + \
+        "stage s1 node channels=2 stride=2\nclassifier head channels=0 vote=0\n"
+    with pytest.raises(LoweringError, match=r"line 8:1: stage s1: stride 2 does not divide .* 5x5"):
         lowered(text)
 
 

@@ -89,6 +89,6 @@ def test_cli_sample_is_byte_identical_and_writes_atomically(tmp_path):
                          "--delay-p", "0.5", "--seed", "1", "-o", str(out), "--stats"])
     assert res.exit_code == 0, res.stderr
     assert "source-to-sink paths" in res.stderr
-    assert "model=er nodes=5 p=0.5" in parse(out.read_text()).provenance
+    assert "model=er nodes=4 p=0.5" in parse(out.read_text()).provenance
     bad = r.invoke(cli, ["sample", "stts", "--preset", "nope"])
     assert bad.exit_code == 2 and "tanet-tiny" in bad.stderr

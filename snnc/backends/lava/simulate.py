@@ -50,7 +50,7 @@ def as_sequence(graph: Graph, x: np.ndarray, T: int) -> np.ndarray:
 
 
 def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
-             pipeline: str | None = None) -> LavaResult:
+             pipeline: str | None = None, conv: str = "conv") -> LavaResult:
     """Simulate ``graph`` on Lava for ``T`` steps (default ``graph.meta['T']``).
 
     Args:
@@ -60,6 +60,8 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
         record: LIF names whose spikes to return (default all; those feeding the host head are
             always recorded).
         pipeline: optionally a pass pipeline to run first (e.g. ``"deploy"``).
+        conv: ``"sparse"`` (convolutions unrolled into Sparse synapses) or ``"conv"`` (Lava's
+            Conv process); see :func:`.build.build`.
     Returns:
         :class:`LavaResult`; its spikes equal :func:`snnc.ir.run`'s on the same graph.
     Raises:
@@ -69,6 +71,6 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
     if pipeline:
         from ...passes import run_pipeline
         graph, _ = run_pipeline(graph, pipeline)
-    net = build(graph, T, record=record)
+    net = build(graph, T, record=record, conv=conv)
     with net:
         return net.run(x)
