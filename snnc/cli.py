@@ -384,6 +384,99 @@ def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed
                        f"{s.average_path_length:.2f}", err=True)
 
 
+def _si(x: float) -> str:
+    """Compact count: 950, 6.91k, 84.9M, 1.23G."""
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}" if x != int(x) else f"{int(x)}"
+
+
+def _energy_units(pj: float) -> str:
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{pj / scale:.3f} {unit}"
+    return f"{pj:.1f} pJ"
+
+
+@cli.command("energy")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", "dataset",
+              help="Dataset the firing rates are measured on (mnist, digits, ...); default: the "
+                   "one the model was trained on. Rates are always measured on data.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="Read the dataset from this folder.")
+@click.option("--samples", type=click.IntRange(1), default=256, show_default=True,
+              help="Test images the rates are measured on.")
+@click.option("--backend", type=click.Choice(["torch", "interpreter"]), default="torch",
+              show_default=True, help="What runs the model while probes record spikes.")
+@click.option("--table", default="45nm", show_default=True,
+              help="Energy table: 45nm (= 45nm-fp32, Horowitz 2014), 45nm-fp16, 45nm-int32, "
+                   "45nm-int8, or a JSON file {name, e_mac_pj, e_ac_pj, source}.")
+@click.option("--first-layer", type=click.Choice(["per-step", "once"]), default="per-step",
+              show_default=True,
+              help="Analog first layer: T * MACs (per-step), or MACs once (STTS eq. C.2 as "
+                   "printed).")
+@click.option("--passes", default="deploy", show_default=True,
+              callback=lambda ctx, p, v: _pipeline_option(v),
+              help="Passes run before counting ('deploy', 'none' or a list).")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True, help="Torch backend precision.")
+@click.option("--threads", type=click.IntRange(0), default=0, help="Torch threads (0: default).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seed of rate-encoded inputs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="table (rich), json (schema snnc-energy/1) or csv (layers).")
+@friendly
+def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, table: str,
+               first_layer: str, passes: str, batch_size: int, dtype: str, threads: int,
+               seed: int, fmt: str) -> None:
+    """Energy per inference of MODEL (a run folder, .snnir or genome file): per-layer MACs and
+    SOPs with firing rates measured by probes on test images (STTS Appendix C, eqs. C.1-C.2)."""
+    from .runtime.energy_run import energy_report
+
+    report = energy_report(model, dataset, data_root=data_root, samples=samples, backend=backend,
+                           table=table, first_layer=first_layer.replace("-", "_"), passes=passes,
+                           batch_size=batch_size, seed=seed, dtype=dtype, threads=threads)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    if fmt == "csv":
+        click.echo(report.to_csv(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    tot, ann = report.totals, report.ann
+    unit, scale = next(((u, k) for u, k in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3))
+                        if tot["energy_pj"] >= k), ("pJ", 1.0))
+    t = Table(title=f"energy per inference of {report.model} (T={report.T}, {report.table.name}: "
+                    f"E_MAC {report.table.e_mac_pj} pJ, E_AC {report.table.e_ac_pj} pJ)",
+              show_edge=False)
+    for col in ("layer", "op", "MACs/step", "input", "rate", "MACs", "SOPs", unit, "share"):
+        t.add_column(col, justify="left" if col in ("layer", "op", "input") else "right",
+                     no_wrap=col == "layer")
+    for r in report.layers:
+        t.add_row(r.name, r.op, _si(r.macs_per_step), r.input,
+                  "-" if r.input_rate is None else f"{r.input_rate:.3f}",
+                  _si(r.macs) if r.count_as == "MAC" else "-",
+                  _si(r.sops) if r.count_as == "AC" else "-",
+                  f"{r.energy_pj / scale:,.3f}", f"{r.share:.1%}")
+    t.add_section()
+    t.add_row("total", "", _si(tot["macs_per_step"]), "", "", _si(tot["macs"]), _si(tot["sops"]),
+              f"{tot['energy_pj'] / scale:,.3f}", "100.0%")
+    con = Console()
+    con.print(t)
+    ratio = "" if ann["ann_over_snn"] is None else f"  (ANN / SNN = {ann['ann_over_snn']:.2f}x)"
+    con.print(f"SNN {_energy_units(tot['energy_pj'])} = MAC {_energy_units(tot['energy_mac_pj'])}"
+              f" + AC {_energy_units(tot['energy_ac_pj'])};  ANN equivalent (one pass, E_MAC * "
+              f"{ann['macs']:,} MACs) {_energy_units(ann['energy_pj'])}{ratio}")
+    con.print(f"rates measured by {report.rates_backend} on {report.samples} {report.dataset} "
+              f"test images; first layer counted {report.first_layer.replace('_', '-')}; "
+              f"passes {report.passes}")
+
+
 def main() -> None:
     cli(prog_name="snnc")
 

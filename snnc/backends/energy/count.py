@@ -1,0 +1,193 @@
+"""Synaptic operations per layer: MACs from shapes, and whether a layer's input is spikes.
+
+A **layer** is every node whose op has synapses by :meth:`snnc.ir.ops.Op.macs` (Conv2d, Linear,
+AvgPool2d, GlobalAvgPool): ``macs`` is multiply-accumulates per sample per time step.
+
+What a layer's input carries decides how its operations are counted (STTS Appendix C):
+
+* ``"spikes"`` — every in-edge carries binary events: the output of a spiking op (LIF), possibly
+  through **event-preserving** ops (:data:`EVENT_PRESERVING`: Flatten, Dropout, Concat, Scale,
+  AvgPool2d, GlobalAvgPool, Vote and the implicit sum of in-edges). These ops hold no weights and
+  map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
+  mean) folds into the next layer's weights, as the Lava backend does. Counted as accumulates:
+  ``SOP = rate * T * MACs`` (eq. C.1), where ``rate`` is the **event rate** of the layer's input:
+  spikes per input element per step, summed over in-edges (a sum of two spike trains costs the ACs
+  of both, by linearity) with each edge's delay applied, and carried unchanged through the
+  event-preserving ops (Concat: the size-weighted mean of its ports).
+* ``"input"`` — the analog network Input (direct encoding), possibly through event-preserving ops:
+  the first layer, counted as MACs (eq. C.2's ``E_MAC * FLOPs^1``). With rate encoding
+  (``encoding="rate"``) the Input emits spikes and is treated as a spiking source instead.
+* ``"dense"`` — anything else: a Conv2d, Linear or BatchNorm2d output (non-binary, and BatchNorm's
+  offset makes zeros non-zero), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from ...ir.graph import Graph
+from ...ir.ops import OPS
+from ...ir.verify import verify
+from .tables import EnergyError
+
+SPIKES, INPUT, DENSE = "spikes", "input", "dense"
+#: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
+EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote")
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """One synaptic layer.
+
+    Attributes:
+        name, op: the node.
+        shape: output shape per sample.
+        params: number of parameters.
+        macs: multiply-accumulates per sample per time step (``OPS[op].macs``).
+        input: ``"spikes"``, ``"input"`` or ``"dense"`` (module docstring).
+        inputs: ``(source node, delay)`` of each in-edge.
+        sources: the nodes the input comes from, traced back through event-preserving ops (the
+            spiking layers whose rate drives an AC layer; the Input; the dense producers).
+    """
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    params: int
+    macs: int
+    input: str
+    inputs: tuple[tuple[str, int], ...]
+    sources: tuple[str, ...]
+
+
+def _combine(kinds) -> str | None:
+    known = {k for k in kinds if k is not None}
+    if not known:
+        return None
+    return known.pop() if len(known) == 1 else DENSE
+
+
+def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
+    """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
+    sparsity) or ``"dense"``.
+
+    Spiking ops are ``"spikes"``; the Input is ``"spikes"`` for ``encoding="rate"`` and ``"input"``
+    otherwise (default: ``graph.meta["encoding"]``, else direct); an event-preserving op takes the
+    kind its in-edges agree on (``"dense"`` if they disagree); every other op is ``"dense"``.
+    Solved as a fixed point, so cycles through delayed edges are handled.
+    """
+    enc = encoding or str(graph.meta.get("encoding", "direct"))
+    order = graph.topological_order()
+    kinds: dict[str, str | None] = {}
+    for name in order:
+        node = graph.nodes[name]
+        if node.op == "Input":
+            kinds[name] = SPIKES if enc == "rate" else INPUT
+        elif OPS[node.op].spiking:
+            kinds[name] = SPIKES
+        elif node.op in EVENT_PRESERVING:
+            kinds[name] = None  # not known yet
+        else:
+            kinds[name] = DENSE
+    changed = True
+    while changed:
+        changed = False
+        for name in order:
+            if graph.nodes[name].op not in EVENT_PRESERVING:
+                continue
+            k = _combine(kinds[e.src] for e in graph.in_edges(name))
+            if k != kinds[name]:
+                kinds[name], changed = k, True
+    return {k: (v if v is not None else DENSE) for k, v in kinds.items()}
+
+
+def _sources(graph: Graph, name: str, index: dict[str, int]) -> tuple[str, ...]:
+    found, seen, stack = set(), set(), [e.src for e in graph.in_edges(name)]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if graph.nodes[n].op in EVENT_PRESERVING:
+            stack.extend(e.src for e in graph.in_edges(n))
+        else:
+            found.add(n)
+    return tuple(sorted(found, key=index.__getitem__))
+
+
+def count_layers(graph: Graph, encoding: str | None = None) -> list[LayerCount]:
+    """Every synaptic layer of ``graph`` (verified in place first), in topological order.
+
+    Raises:
+        GraphError: the graph is invalid.
+    """
+    verify(graph)
+    kinds = node_kinds(graph, encoding)
+    order = graph.topological_order()
+    index = {n: i for i, n in enumerate(order)}
+    layers = []
+    for name in order:
+        node = graph.nodes[name]
+        opd = OPS[node.op]
+        ins = graph.in_edges(name)
+        in_shape = None if not ins or opd.multi_port else tuple(graph.nodes[ins[0].src].shape)
+        macs = int(opd.macs(node.attrs, in_shape, tuple(node.shape)))
+        if macs <= 0:
+            continue
+        layers.append(LayerCount(
+            name, node.op, tuple(node.shape), int(sum(p.size for p in node.params.values())),
+            macs, _combine(kinds[e.src] for e in ins) or DENSE,
+            tuple((e.src, e.delay) for e in ins), _sources(graph, name, index)))
+    return layers
+
+
+def event_rates(graph: Graph, per_step: Mapping[str, np.ndarray], T: int,
+                encoding: str | None = None) -> dict[str, np.ndarray]:
+    """Events per element per step, ``[T]``, of every node whose kind is ``"spikes"``.
+
+    Spiking nodes (and a rate-encoded Input) take their measured ``per_step`` rate; an
+    event-preserving node takes the sum over its in-edges of the source's events ``d`` steps
+    earlier (zero before the start), Concat the size-weighted mean of its ports — computed step by
+    step in the graph's order, like the interpreter, so delayed cycles are exact.
+
+    Raises:
+        EnergyError: a spiking node without a measured rate, or a rate of the wrong length.
+    """
+    kinds = node_kinds(graph, encoding)
+    order = [n for n in graph.topological_order() if kinds[n] == SPIKES]
+    er = {n: np.zeros(T) for n in order}
+    for n in order:
+        if graph.nodes[n].op not in EVENT_PRESERVING:
+            if n not in per_step:
+                raise EnergyError(f"no measured firing rate for spiking node {n!r}; record its "
+                                  f"output (probes) when measuring rates")
+            r = np.asarray(per_step[n], dtype=np.float64)
+            if r.shape != (T,):
+                raise EnergyError(f"rate of node {n!r} has shape {r.shape}; expected ({T},)")
+            er[n][:] = r
+    preserving = [n for n in order if graph.nodes[n].op in EVENT_PRESERVING]
+    for t in range(T):
+        for n in preserving:
+            ports: dict[int, float] = {}
+            sizes: dict[int, int] = {}
+            for e in graph.in_edges(n):
+                v = er[e.src][t - e.delay] if t - e.delay >= 0 else 0.0
+                ports[e.port] = ports.get(e.port, 0.0) + v
+                sizes[e.port] = int(np.prod(graph.nodes[e.src].shape))
+            if graph.nodes[n].op == "Concat":
+                er[n][t] = sum(ports[p] * sizes[p] for p in ports) / sum(sizes.values())
+            else:
+                er[n][t] = ports.get(0, 0.0)
+    return er
+
+
+def input_rate(layer: LayerCount, er: Mapping[str, np.ndarray], T: int) -> float:
+    """Mean event rate of a ``"spikes"`` layer's input over ``T`` steps: the sum over in-edges of
+    the source's event rate, shifted by the edge's delay (spikes per input element per step)."""
+    total = 0.0
+    for src, delay in layer.inputs:
+        if delay < T:
+            total += float(np.sum(er[src][:T - delay]))
+    return total / T

@@ -1,0 +1,196 @@
+"""Per-layer energy reports (STTS Appendix C, eqs. C.1 and C.2).
+
+For each synaptic layer (:func:`~.count.count_layers`), per sample (one inference of ``T`` steps):
+
+* input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1), energy ``E_AC * SOP``;
+* input ``"input"`` (the analog first layer): ``E_MAC * T * MACs`` by default
+  (``first_layer="per_step"``: direct encoding feeds the image at every step and the backends
+  compute the layer every step), or ``E_MAC * MACs`` with ``first_layer="once"`` — eq. C.2 as
+  printed (``E_MAC * FLOPs^1``, no ``T``; exact only for an implementation that computes the first
+  layer once and reuses it, which direct encoding allows);
+* input ``"dense"`` (non-binary, not the Input): ``E_MAC * T * MACs``.
+
+The **ANN equivalent** is the same architecture as a conventional network, one forward pass:
+``E_MAC * sum(MACs)`` without ``T``; ``ann_over_snn`` is its energy divided by the SNN's.
+
+The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/1"``) is documented in
+README.md, "Energy report JSON (snnc-energy/1)"; keys are only ever added under a new schema name.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from ...ir.graph import Graph
+from ...ir.ops import OPS
+from .count import INPUT, SPIKES, count_layers, event_rates, input_rate
+from .rates import Rates, rates_from_trace
+from .tables import EnergyError, EnergyTable, get_table
+
+SCHEMA = "snnc-energy/1"
+FIRST_LAYER = ("per_step", "once")
+#: Column order of :meth:`EnergyReport.to_csv` (and keys of each ``layers`` row in the JSON).
+LAYER_KEYS = ("name", "op", "shape", "params", "macs_per_step", "input", "sources", "input_rate",
+              "count_as", "macs", "sops", "energy_pj", "share")
+
+__all__ = ["SCHEMA", "FIRST_LAYER", "LAYER_KEYS", "LayerEnergy", "EnergyReport", "build_report",
+           "rates_from_trace", "Rates"]
+
+
+@dataclass
+class LayerEnergy:
+    """One layer's row; counts and energy are per sample (``T`` steps).
+
+    Attributes:
+        input: ``"spikes"``, ``"input"`` or ``"dense"`` (see :mod:`.count`).
+        sources: where the input comes from (traced through event-preserving ops).
+        input_rate: spikes per input element per step (summed over in-edges); None unless
+            ``input == "spikes"``.
+        count_as: ``"AC"`` or ``"MAC"``.
+        macs: MAC operations counted (0 for AC layers).
+        sops: synaptic operations counted (0 for MAC layers).
+        energy_pj: energy in pJ; share: fraction of the network's total.
+    """
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    params: int
+    macs_per_step: int
+    input: str
+    sources: tuple[str, ...]
+    input_rate: float | None
+    count_as: str
+    macs: float
+    sops: float
+    energy_pj: float
+    share: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "op": self.op, "shape": list(self.shape), "params": self.params,
+                "macs_per_step": self.macs_per_step, "input": self.input,
+                "sources": list(self.sources), "input_rate": self.input_rate,
+                "count_as": self.count_as, "macs": self.macs, "sops": self.sops,
+                "energy_pj": self.energy_pj, "share": self.share}
+
+
+@dataclass
+class EnergyReport:
+    """What :func:`build_report` found: per-layer rows, totals and the ANN equivalent (all per
+    sample, energies in pJ)."""
+
+    model: str
+    T: int
+    table: EnergyTable
+    layers: list[LayerEnergy]
+    first_layer: str = "per_step"
+    encoding: str = "direct"
+    passes: str | None = None
+    spike_rates: dict[str, float] = field(default_factory=dict)
+    rates_backend: str = ""
+    samples: int = 0
+    dataset: str | None = None
+
+    @property
+    def totals(self) -> dict:
+        """``macs_per_step`` (all layers), ``macs`` and ``sops`` counted, ``energy_mac_pj``,
+        ``energy_ac_pj``, ``energy_pj``, and layer counts ``layers_mac``/``layers_ac``."""
+        mac = [r for r in self.layers if r.count_as == "MAC"]
+        ac = [r for r in self.layers if r.count_as == "AC"]
+        e_mac = sum(r.energy_pj for r in mac)
+        e_ac = sum(r.energy_pj for r in ac)
+        return {"macs_per_step": sum(r.macs_per_step for r in self.layers),
+                "macs": sum(r.macs for r in self.layers), "sops": sum(r.sops for r in self.layers),
+                "energy_mac_pj": e_mac, "energy_ac_pj": e_ac, "energy_pj": e_mac + e_ac,
+                "layers_mac": len(mac), "layers_ac": len(ac)}
+
+    @property
+    def energy_pj(self) -> float:
+        return self.totals["energy_pj"]
+
+    @property
+    def ann(self) -> dict:
+        """``macs`` (one pass), ``energy_pj = E_MAC * macs``, ``ann_over_snn`` (None when the SNN
+        costs nothing)."""
+        macs = sum(r.macs_per_step for r in self.layers)
+        energy = self.table.e_mac_pj * macs
+        snn = self.energy_pj
+        return {"macs": macs, "energy_pj": energy, "ann_over_snn": energy / snn if snn else None}
+
+    def to_dict(self) -> dict:
+        """The ``snnc-energy/1`` JSON object (README.md, "Energy report JSON")."""
+        return {"schema": SCHEMA, "model": self.model, "T": self.T, "table": self.table.to_dict(),
+                "counting": {"first_layer": self.first_layer, "encoding": self.encoding,
+                             "passes": self.passes},
+                "layers": [r.to_dict() for r in self.layers], "totals": self.totals,
+                "ann": self.ann, "spike_rates": dict(self.spike_rates),
+                "rates_from": {"backend": self.rates_backend, "samples": self.samples,
+                               "dataset": self.dataset}}
+
+    def to_csv(self) -> str:
+        """One header line (:data:`LAYER_KEYS`) and one line per layer; ``shape`` as ``4x8x8``,
+        ``sources`` joined by ``;``, an empty ``input_rate`` for layers without one."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(LAYER_KEYS)
+        for r in self.layers:
+            d = r.to_dict()
+            d["shape"] = "x".join(map(str, r.shape))
+            d["sources"] = ";".join(r.sources)
+            d["input_rate"] = "" if r.input_rate is None else r.input_rate
+            w.writerow([d[k] for k in LAYER_KEYS])
+        return buf.getvalue()
+
+
+def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = None, *,
+                 first_layer: str = "per_step", encoding: str | None = None,
+                 model: str | None = None, dataset: str | None = None,
+                 passes: str | None = None) -> EnergyReport:
+    """The energy of ``graph`` with firing rates ``rates`` (STTS eqs. C.1, C.2; module docstring).
+
+    Args:
+        graph: the graph whose layers are counted (verified in place).
+        rates: measured per-step rates of at least every spiking node (and of the Input with rate
+            encoding), e.g. :func:`rates_from_trace` of a backend run; ``rates.T`` is ``T``.
+        table: technology table (name, JSON path or :class:`EnergyTable`; default 45nm-fp32).
+        first_layer: ``"per_step"`` (``T * MACs``, default) or ``"once"`` (eq. C.2 as printed).
+        encoding: ``"direct"`` or ``"rate"`` (default ``graph.meta["encoding"]``, else direct).
+        model, dataset, passes: labels recorded in the report.
+    Raises:
+        EnergyError: bad ``first_layer``/``encoding``/table, or a spiking source without a rate.
+        GraphError: the graph is invalid.
+    """
+    if first_layer not in FIRST_LAYER:
+        raise EnergyError(f"first_layer must be one of {FIRST_LAYER}, got {first_layer!r}")
+    enc = encoding or str(graph.meta.get("encoding", "direct"))
+    if enc not in ("direct", "rate"):
+        raise EnergyError(f"unknown input encoding {enc!r}; known: direct, rate")
+    tab = get_table(table)
+    T = int(rates.T)
+    layers = count_layers(graph, enc)
+    needs_rates = any(layer.input == SPIKES for layer in layers)
+    er = (event_rates(graph, {n: rates.per_step(n) for n in rates.sums}, T, enc)
+          if needs_rates else {})
+    rows = []
+    for layer in layers:
+        if layer.input == SPIKES:
+            rate = input_rate(layer, er, T)
+            sops, macs, count_as = rate * T * layer.macs, 0.0, "AC"
+            energy = tab.e_ac_pj * sops
+        else:
+            rate, sops, count_as = None, 0.0, "MAC"
+            steps = 1 if (layer.input == INPUT and first_layer == "once") else T
+            macs = float(steps * layer.macs)
+            energy = tab.e_mac_pj * macs
+        rows.append(LayerEnergy(layer.name, layer.op, layer.shape, layer.params, layer.macs,
+                                layer.input, layer.sources, rate, count_as, macs, sops, energy))
+    total = sum(r.energy_pj for r in rows)
+    for r in rows:
+        r.share = r.energy_pj / total if total else 0.0
+    spike_rates = {n.name: rates.mean(n.name) for n in graph
+                   if OPS[n.op].spiking and n.name in rates}
+    return EnergyReport(model or str(graph.meta.get("name") or "model"), T, tab, rows,
+                        first_layer, enc, passes, spike_rates, rates.backend, rates.samples,
+                        dataset)
+

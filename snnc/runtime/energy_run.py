@@ -1,0 +1,151 @@
+"""Measure firing rates on real data and turn them into an energy report (STTS Appendix C).
+
+Rates come from probes over a backend run: the torch backend (``SpikingModule.probing``, eval mode)
+or the reference interpreter (float64, slow). Only the spiking nodes and the Input are recorded: the
+energy backend needs nothing else (:func:`snnc.backends.energy.count.event_rates` carries rates
+through pooling, flatten, concat). Inputs are preprocessed as for evaluation
+(:mod:`snnc.runtime.evaluate`): the model's recorded encoding, ``T`` and normalisation, else the
+graph's and the dataset's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..backends.energy import EnergyReport, EnergyTable, Rates, build_report
+from ..backends.energy import rates_from_trace
+from ..errors import RunError
+from ..ir.graph import Graph
+from ..ir.ops import OPS
+from .datasets import load_dataset
+from .evaluate import Preprocess, check_fits, default_preprocess, load_trained, model_input
+from .evaluate import torch_dtype
+from .loader import batches, derive_seed
+
+__all__ = ["BACKENDS", "measure_rates", "energy_report"]
+
+BACKENDS = ("torch", "interpreter")
+_RATE_ENERGY = 7  # derive_seed stream tag of rate-encoded inputs for energy reports
+
+
+def _probed(graph: Graph) -> tuple[str, ...]:
+    """Nodes whose rates the report needs: spiking ops and the Input."""
+    return tuple(n.name for n in graph if OPS[n.op].spiking or n.op == "Input")
+
+
+def measure_rates(graph: Graph, x, *, backend: str = "torch", batch_size: int = 64,
+                  T: int | None = None, dtype: str = "float32", threads: int = 0) -> Rates:
+    """Per-step firing rates of ``graph``'s spiking nodes (and its Input) on inputs ``x``.
+
+    Args:
+        graph: an IR graph (verified when compiled or interpreted).
+        x: the model input, numpy array or tensor: ``[N, *input_shape]`` (direct encoding, repeated
+            at every step) or ``[T, N, *input_shape]`` (e.g. rate-encoded spikes).
+        backend: ``"torch"`` (probes, eval mode, no grad) or ``"interpreter"`` (float64 reference).
+        batch_size: samples per forward pass (memory only; results do not depend on it).
+        T: time steps (default ``graph.meta["T"]``, or ``x.shape[0]`` for a sequence).
+        dtype: torch backend's ``"float32"`` (default) or ``"float64"``; the interpreter is float64.
+        threads: torch intra-op threads during the run (0 = leave as is).
+    Returns:
+        :class:`~snnc.backends.energy.Rates` over the ``N`` samples.
+    Raises:
+        RunError: unknown backend, ``batch_size < 1``, no samples, an input that fits neither shape.
+    """
+    if backend not in BACKENDS:
+        raise RunError(f"unknown backend {backend!r} for measuring rates; known: "
+                       f"{', '.join(BACKENDS)}")
+    if batch_size < 1:
+        raise RunError(f"batch_size must be >= 1, got {batch_size}")
+    xt = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+    in_shape = tuple(graph.input_node.shape)
+    if tuple(xt.shape[1:]) == in_shape:
+        axis = 0
+    elif tuple(xt.shape[2:]) == in_shape:
+        axis = 1
+    else:
+        raise RunError(f"input shape {tuple(xt.shape)} fits neither [N, {in_shape}] nor "
+                       f"[T, N, {in_shape}]")
+    n = xt.shape[axis]
+    if n < 1:
+        raise RunError("no samples to measure rates on")
+    nodes = _probed(graph)
+    total: Rates | None = None
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        if backend == "torch":
+            from ..backends.torch import compile as compile_torch
+
+            module = compile_torch(graph, dtype=torch_dtype(dtype)).eval()
+            ops = tuple({graph.nodes[k].op for k in nodes})
+        for start in range(0, n, batch_size):
+            xb = xt.narrow(axis, start, min(batch_size, n - start))
+            if backend == "torch":
+                with torch.no_grad(), module.probing(ops=ops):
+                    module(xb, T=T)
+                outputs = {k: v.cpu().numpy() for k, v in module.records.items()}
+                module.records = {}
+            else:
+                from ..ir.interpret import run
+
+                outputs = run(graph, xb.double().numpy(), T).outputs
+            r = rates_from_trace(graph, outputs, backend=backend, nodes=nodes)
+            total = r if total is None else total.merge(r)
+    finally:
+        torch.set_num_threads(before)
+    assert total is not None
+    return total
+
+
+def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
+                  data_root: str | Path | None = None, samples: int = 256,
+                  backend: str = "torch", table: str | Path | EnergyTable | None = None,
+                  first_layer: str = "per_step", passes: str = "deploy", batch_size: int = 64,
+                  seed: int = 0, dtype: str = "float32", threads: int = 0) -> EnergyReport:
+    """Energy of ``model`` per test sample, with firing rates measured on ``samples`` test images.
+
+    The graph is counted after ``passes`` (default ``"deploy"``: Dropout dropped, BatchNorm,
+    separable convs and the sink Scale folded, as the network is deployed — STTS fuses
+    depthwise+pointwise for inference; every pass keeps every spike, so the rates are those of the
+    model as trained). ``passes="none"`` counts the graph as stored.
+
+    Args:
+        model: a run folder, ``.snnir`` file, genome file (untrained weights) or Graph.
+        dataset: dataset name; default the one the model was trained on (recorded in the
+            ``.snnir``). Rates are always measured on data: without one this raises.
+        samples: first ``samples`` test images.
+        backend: ``"torch"`` or ``"interpreter"`` (see :func:`measure_rates`).
+        table: energy table name or JSON file (default 45nm-fp32, Horowitz 2014).
+        first_layer: ``"per_step"`` (``T * FLOPs^1``, default) or ``"once"`` (eq. C.2 as printed).
+        passes, batch_size, seed (rate-encoded inputs), dtype, threads: as named.
+    Raises:
+        RunError: no dataset, bad ``samples``; EnergyError: bad table or ``first_layer``;
+        DatasetError, ArtifactError, GenomeSyntaxError, PassError: as the loaders and passes.
+    """
+    from ..passes import run_pipeline
+
+    graph, extra, label = load_trained(model)
+    if dataset is None:
+        dataset = (extra.get("config") or {}).get("dataset")
+        if dataset is None:
+            raise RunError(f"{label}: firing rates must be measured on data, and the model records "
+                           f"no dataset; pass one (--data mnist, digits, ...)")
+    if samples < 1:
+        raise RunError(f"samples must be >= 1, got {samples}")
+    ds = load_dataset(dataset, data_root)
+    check_fits(graph, ds, label)
+    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
+           else default_preprocess(graph, ds))
+    x, y = ds.test_x[:samples], ds.test_y[:samples]
+    (xb, _), = batches(x, y, len(x), shuffle=False, mean=pre.mean, std=pre.std)
+    xin = model_input(xb, pre, derive_seed(_RATE_ENERGY, seed, 0))
+    counted = graph
+    if passes and passes != "none":
+        counted, _ = run_pipeline(graph, passes)
+    rates = measure_rates(counted, xin, backend=backend, batch_size=batch_size, T=pre.T,
+                          dtype=dtype, threads=threads)
+    return build_report(counted, rates, table, first_layer=first_layer, encoding=pre.encoding,
+                        model=label, dataset=ds.name, passes=passes or "none")
