@@ -19,8 +19,7 @@ from ..backends.energy import rates_from_trace
 from ..errors import RunError
 from ..ir.graph import Graph
 from ..ir.ops import OPS
-from .datasets import load_dataset
-from .evaluate import Preprocess, check_fits, default_preprocess, load_trained, model_input
+from .evaluate import model_data, model_input
 from .evaluate import torch_dtype
 from .loader import batches, derive_seed
 
@@ -127,18 +126,11 @@ def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
     """
     from ..passes import run_pipeline
 
-    graph, extra, label = load_trained(model)
-    if dataset is None:
-        dataset = (extra.get("config") or {}).get("dataset")
-        if dataset is None:
-            raise RunError(f"{label}: firing rates must be measured on data, and the model records "
-                           f"no dataset; pass one (--data mnist, digits, ...)")
     if samples < 1:
         raise RunError(f"samples must be >= 1, got {samples}")
-    ds = load_dataset(dataset, data_root)
-    check_fits(graph, ds, label)
-    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
-           else default_preprocess(graph, ds))
+    md = model_data(model, dataset, data_root, missing="firing rates must be measured on data, "
+                    "and the model records no dataset; pass one (--data mnist, digits, ...)")
+    graph, label, ds, pre = md.graph, md.label, md.dataset, md.pre
     x, y = ds.test_x[:samples], ds.test_y[:samples]
     (xb, _), = batches(x, y, len(x), shuffle=False, mean=pre.mean, std=pre.std)
     xin = model_input(xb, pre, derive_seed(_RATE_ENERGY, seed, 0))

@@ -136,22 +136,15 @@ def evaluate(model: str | Path | Graph, dataset: str | None = None, *,
     """
     from ..backends.torch import compile as compile_torch
 
-    graph, extra, label = load_trained(model)
-    if dataset is None:
-        dataset = (extra.get("config") or {}).get("dataset")
-        if dataset is None:
-            raise RunError(f"{label}: which dataset? the model records none; pass one (--data)")
     if split not in ("test", "train"):
         raise RunError(f"split must be 'test' or 'train', got {split!r}")
     if limit is not None and limit < 1:
         raise RunError(f"limit must be >= 1, got {limit}")
-    ds = load_dataset(dataset, data_root)
-    check_fits(graph, ds, label)
+    md = model_data(model, dataset, data_root)
+    graph, label, ds, pre = md.graph, md.label, md.dataset, md.pre
     x, y = (ds.test_x, ds.test_y) if split == "test" else (ds.train_x, ds.train_y)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
-           else default_preprocess(graph, ds))
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -165,6 +158,36 @@ def evaluate(model: str | Path | Graph, dataset: str | None = None, *,
 
 
 # ---------------------------------------------------------------------- shared helpers
+@dataclass
+class ModelData:
+    """A trained model with the dataset and preprocessing it is run on (see :func:`model_data`)."""
+
+    graph: Graph
+    extra: dict[str, Any]
+    label: str
+    dataset: Dataset
+    pre: Preprocess
+
+
+def model_data(model: str | Path | Graph, dataset: str | None = None,
+               data_root: str | Path | None = None, *,
+               missing: str = "which dataset? the model records none; pass one (--data)"
+               ) -> ModelData:
+    """Load ``model`` (run folder, ``.snnir``, genome or Graph), the dataset it was trained on (or
+    ``dataset``) and its preprocessing; RunError with ``missing`` when no dataset is known, and
+    when the model does not fit the data."""
+    graph, extra, label = load_trained(model)
+    if dataset is None:
+        dataset = (extra.get("config") or {}).get("dataset")
+        if dataset is None:
+            raise RunError(f"{label}: {missing}")
+    ds = load_dataset(dataset, data_root)
+    check_fits(graph, ds, label)
+    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
+           else default_preprocess(graph, ds))
+    return ModelData(graph, extra, label, ds, pre)
+
+
 def default_preprocess(graph: Graph, ds: Dataset, *, T: int | None = None,
                        encoding: str | None = None, normalize: bool = True) -> Preprocess:
     """The graph's ``T`` and ``encoding`` (unless overridden); dataset mean/std for direct

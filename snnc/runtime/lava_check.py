@@ -21,9 +21,7 @@ import torch
 
 from ..errors import RunError
 from ..ir.graph import Graph
-from .datasets import load_dataset
-from .evaluate import (Preprocess, load_trained, check_fits, default_preprocess, model_input,
-                       predict)
+from .evaluate import model_data, model_input, predict
 from .loader import batches, derive_seed
 
 _RATE_LAVA = 6  # derive_seed stream tag of rate-encoded inputs for the Lava comparison
@@ -87,17 +85,10 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     from ..backends.torch import compile as compile_torch
     from ..passes import run_pipeline
 
-    graph, extra, label = load_trained(model)
-    if dataset is None:
-        dataset = (extra.get("config") or {}).get("dataset")
-        if dataset is None:
-            raise RunError(f"{label}: which dataset? the model records none; pass one (--data)")
     if samples < 1:
         raise RunError(f"samples must be >= 1, got {samples}")
-    ds = load_dataset(dataset, data_root)
-    check_fits(graph, ds, label)
-    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
-           else default_preprocess(graph, ds))
+    md = model_data(model, dataset, data_root)
+    graph, label, ds, pre = md.graph, md.label, md.dataset, md.pre
     x, y = ds.test_x[:samples], ds.test_y[:samples]
     folded, _ = run_pipeline(graph, "deploy")
     reference = compile_torch(folded, dtype=torch.float64).eval()
