@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import types
+import warnings
 
 import numpy as np
 
@@ -36,6 +37,11 @@ SPARSE_FROM = 1024
 def lava_modules() -> types.SimpleNamespace:
     """Import the Lava pieces the backend uses (after installing :mod:`.compat`'s hook)."""
     compat.install()
+    from scipy.sparse import SparseEfficiencyWarning
+
+    # Lava's Sparse process models edit csr matrices in place every step; the warning says so
+    # once per process and batch, which buries the report. Set before the process models fork.
+    warnings.filterwarnings("ignore", category=SparseEfficiencyWarning)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
