@@ -384,6 +384,71 @@ def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed
                        f"{s.average_path_length:.2f}", err=True)
 
 
+@cli.group("export")
+def export_group() -> None:
+    """Write a model in an interchange format (NIR, ONNX)."""
+
+
+@export_group.command("nir")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .nir file to write (atomically).")
+@click.option("--dt", type=click.FloatRange(0, min_open=True), default=1e-4, show_default=True,
+              help="Euler step in seconds that the neuron mapping assumes (stored in the file).")
+@click.option("--implicit-cycle-delay", is_flag=True,
+              help="Shrink backward edges' delays by one step, for consumers that read a "
+                   "cycle's previous-step value themselves.")
+@friendly
+def export_nir_cmd(model: Path, output: Path, dt: float, implicit_cycle_delay: bool) -> None:
+    """Export MODEL (genome or .snnir) as a NIR graph after the deploy pipeline."""
+    from .backends.nir import export_nir
+    from .compiler import load_model
+
+    export_nir(load_model(model), output, dt=dt, implicit_cycle_delay=implicit_cycle_delay)
+    click.echo(f"wrote {output}", err=True)
+
+
+@export_group.command("onnx")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .onnx file to write (atomically).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True, help="Precision of weights and values.")
+@friendly
+def export_onnx_cmd(model: Path, output: Path, dtype: str) -> None:
+    """Export one time step of MODEL (genome or .snnir), deploy-folded, as ONNX: membrane
+    potentials and delay buffers are explicit inputs and outputs."""
+    from .backends.onnx import export_onnx
+    from .compiler import load_model
+
+    export_onnx(load_model(model), output, dtype=dtype)
+    click.echo(f"wrote {output}", err=True)
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Read a model from an interchange format (NIR)."""
+
+
+@import_group.command("nir")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .snnir artifact to write (atomically).")
+@click.option("--T", "T", type=click.IntRange(1),
+              help="Time steps (default: the file's metadata T; required otherwise).")
+@click.option("--dt", type=click.FloatRange(0, min_open=True),
+              help="Euler step in seconds (default: the file's metadata dt; snnTorch files "
+                   "assume 1e-4, Norse 1e-3).")
+@friendly
+def import_nir_cmd(file: Path, output: Path, T: int | None, dt: float | None) -> None:
+    """Convert the NIR graph FILE into a verified snnc model (.snnir)."""
+    from .backends.nir import import_nir
+
+    g = import_nir(file, output, dt=dt, T=T)
+    click.echo(f"{len(g)} nodes, {len(g.edges)} edges, T={g.meta['T']}, dt={g.meta['dt']:g} s")
+    click.echo(f"wrote {output}", err=True)
+
+
 def _si(x: float) -> str:
     """Compact count: 950, 6.91k, 84.9M, 1.23G."""
     for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):

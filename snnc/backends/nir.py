@@ -1,0 +1,582 @@
+"""IR <-> NIR (Neuromorphic Intermediate Representation, nir 1.0.8) graphs.
+
+NIR neurons are continuous-time; snnc's are discrete (DESIGN.md, "The canonical spiking neuron")::
+
+    H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t];   S[t] = H[t] > v_th;   V[t] = v_reset if S
+
+NIR's LIF is ``tau dv/dt = (v_leak - v) + r I``, spiking when ``v > v_threshold`` and resetting to
+``v_reset``. One forward-Euler step of length ``dt`` gives::
+
+    v[t] = (1 - dt/tau) v[t-1] + (dt/tau) v_leak + (r dt/tau) I[t]
+
+which is the canonical neuron exactly when::
+
+    tau = dt / (1 - beta)      r = alpha tau / dt = alpha / (1 - beta)      v_leak = v_rest
+
+(``beta = 1 - dt/tau``, ``alpha = r dt/tau``). The canonical neuron starts at ``V[-1] = v_rest``;
+NIR leaves the initial state to the consumer and every one we tested starts at 0 (snnTorch also
+requires ``v_leak = 0``). So the export measures potentials from ``v_rest``: ``v' = V - v_rest``
+obeys the same equation with ``v_rest' = 0``, ``v_th' = v_th - v_rest``, ``v_reset' = v_reset -
+v_rest`` and starts at 0, which gives the same spikes; the file holds ``v_leak = 0`` and the
+shifted threshold and reset. An import maps ``v_leak`` to ``v_rest`` (and so starts at ``v_leak``). ``beta = 1`` (no leak, tau infinite) is NIR's IF,
+``dv/dt = r I``: ``v[t] = v[t-1] + r dt I[t]``, so ``r = alpha / dt``. The step ``dt`` (seconds) is
+stored in the file's graph metadata (``dt``, with ``T``, ``encoding``, ``classes``); a consumer that
+steps with that ``dt`` by forward Euler reproduces snnc's spikes. NIR has a hard reset only, so a
+soft-reset neuron (``reset="soft"``) is refused. A CubaLIF whose synaptic time constant equals ``dt``
+has ``I[t] = w_in X[t]`` after one Euler step (its current forgets its past), so it imports as the
+canonical neuron with ``alpha = w_in r dt / tau_mem``; any other CubaLIF has a second state and is
+refused.
+
+Synaptic delays: an edge ``src -> dst`` with delay ``d`` becomes ``src -> Delay(d dt) -> dst`` (one
+``nir.Delay`` node per source and delay, named ``<src>.delay<d>``, shared by its readers). Backward
+edges (delay >= 1) therefore become graph cycles through a Delay node. Consumers that break a cycle
+by reading the previous step's output (nirtorch-based importers) add one step of their own;
+``implicit_cycle_delay=True`` exports for them: a backward edge's delay shrinks by one (delay 1
+becomes a plain edge that closes the cycle). :func:`from_nir` applies the same convention to a
+delay-free cycle it reads (the edge closing it gets delay 1).
+
+Ops beyond NIR's primitives map onto compositions: GlobalAvgPool -> AvgPool2d (kernel = H x W) +
+Flatten, Vote -> a fixed nir.Linear (block averaging), a BatchNorm2d that the ``deploy`` pipeline
+could not fold -> a diagonal 1x1 Conv2d (or Affine), a grouped Conv2d -> the equal dense Conv2d.
+Concat, Dropout (run ``deploy`` first) and soft reset are refused by node name. Imports map
+``SumPool2d`` to AvgPool2d + Scale(k*k), and an AvgPool2d whose kernel covers its whole input and
+feeds only Flatten nodes to GlobalAvgPool.
+
+Per-neuron parameter arrays are written full (NIR's convention); snnc neurons share one value per
+node, so an imported array must be uniform.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SnncError
+from ..ir.graph import BACKWARD, Graph
+from ..ir.verify import verify
+
+__all__ = ["NirError", "DEFAULT_DT", "to_nir", "from_nir", "export_nir", "import_nir",
+           "lif_to_nir_params", "nir_params_to_lif"]
+
+#: Default Euler step (seconds): the one snnTorch's NIR importer hard-codes.
+DEFAULT_DT = 1e-4
+
+_REL = 1e-6  # relative tolerance for "uniform" parameter arrays and integral delays
+
+
+class NirError(SnncError):
+    """A graph or NIR file that the other side cannot express; names the node and the reason."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise NirError("NIR support needs the 'nir' package: pip install 'snnc[interop]'") from None
+    return nir
+
+
+# ------------------------------------------------------------------ neuron mapping
+@dataclass(frozen=True)
+class NirNeuron:
+    """NIR parameters of one canonical neuron: ``kind`` is ``"LIF"`` or ``"IF"`` (``tau`` is
+    ``inf`` for IF)."""
+
+    kind: str
+    tau: float
+    r: float
+    v_leak: float
+    v_threshold: float
+    v_reset: float
+
+
+def lif_to_nir_params(attrs: dict, dt: float, name: str = "?") -> NirNeuron:
+    """Continuous-time parameters whose forward-Euler step ``dt`` is the canonical neuron
+    ``attrs`` (module docstring). Raises NirError for soft reset, beta outside [0, 1] or
+    alpha = 0 with beta = 1 ... (nothing a NIR neuron can hold)."""
+    beta, alpha = float(attrs["beta"]), float(attrs.get("alpha", 1.0))
+    if attrs.get("reset", "hard") != "hard":
+        raise NirError(f"node {name!r} (LIF reset='soft'): NIR neurons reset to v_reset (hard "
+                       f"reset); a subtractive reset cannot be expressed")
+    if not 0.0 <= beta <= 1.0:
+        raise NirError(f"node {name!r} (LIF beta={beta}): NIR's leak needs 0 <= beta <= 1 "
+                       f"(tau = dt / (1 - beta) > 0)")
+    v_th, v_reset, v_rest = (float(attrs.get(k, d)) for k, d in
+                             (("v_th", 1.0), ("v_reset", 0.0), ("v_rest", 0.0)))
+    v_th, v_reset = v_th - v_rest, v_reset - v_rest  # potentials measured from v_rest
+    if beta == 1.0:
+        return NirNeuron("IF", math.inf, alpha / dt, 0.0, v_th, v_reset)
+    tau = dt / (1.0 - beta)
+    return NirNeuron("LIF", tau, alpha / (1.0 - beta), 0.0, v_th, v_reset)
+
+
+def nir_params_to_lif(kind: str, p: dict[str, float], dt: float) -> dict[str, Any]:
+    """Canonical neuron attributes (beta, alpha, v_th, v_reset, v_rest) of a NIR ``LIF``, ``IF``
+    or (degenerate, tau_syn = dt) ``CubaLIF`` with scalar parameters ``p``."""
+    if kind == "IF":
+        return {"beta": 1.0, "alpha": p["r"] * dt, "v_th": p["v_threshold"],
+                "v_reset": p["v_reset"], "v_rest": 0.0}
+    tau = p["tau_mem"] if kind == "CubaLIF" else p["tau"]
+    alpha = p["r"] * dt / tau * (p.get("w_in", 1.0) if kind == "CubaLIF" else 1.0)
+    return {"beta": 1.0 - dt / tau, "alpha": alpha, "v_th": p["v_threshold"],
+            "v_reset": p["v_reset"], "v_rest": p["v_leak"]}
+
+
+# ------------------------------------------------------------------ export
+def _full(shape, value) -> np.ndarray:
+    return np.full(tuple(shape), float(value), dtype=np.float64)
+
+
+def _vote_matrix(classes: int, population: int) -> np.ndarray:
+    """The Vote op as a matrix: class k averages units k*g .. (k+1)*g-1, g = population/classes."""
+    g = population // classes
+    w = np.zeros((classes, population))
+    for k in range(classes):
+        w[k, k * g:(k + 1) * g] = 1.0 / g
+    return w
+
+
+def _dense_conv_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped convolution's weight ``[O, I/groups, k, k]`` as the equal dense ``[O, I, k, k]``
+    (zeros between groups): nir 1.0.8's type inference takes ``weight.shape[1]`` as the input
+    channels, so ``nir.read`` rejects files with grouped convolutions."""
+    if groups == 1:
+        return w
+    o, cg, k, _ = w.shape
+    dense = np.zeros((o, cg * groups, k, k), dtype=w.dtype)
+    og = o // groups
+    for g in range(groups):
+        dense[g * og:(g + 1) * og, g * cg:(g + 1) * cg] = w[g * og:(g + 1) * og]
+    return dense
+
+
+def _export_node(nir, node, in_shape) -> list[tuple[str, Any]]:
+    """NIR nodes (name, node) for one IR node, first to last along the data flow."""
+    a, p, name = node.attrs, node.params, node.name
+    op = node.op
+    if op == "Input":
+        return [(name, nir.Input(input_type={"input": np.array(node.shape)}))]
+    if op == "Output":
+        return [(name, nir.Output(output_type={"output": np.array(node.shape)}))]
+    if op == "Conv2d":
+        bias = p["bias"] if "bias" in p else np.zeros(a["out_channels"], p["weight"].dtype)
+        return [(name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
+                                  weight=_dense_conv_weight(p["weight"], a["groups"]),
+                                  stride=(a["stride"],) * 2, padding=(a["padding"],) * 2,
+                                  dilation=(1, 1), groups=1, bias=bias))]
+    if op == "BatchNorm2d":  # one the deploy pipeline could not fold: a diagonal 1x1 synapse
+        scale = p["weight"] / np.sqrt(p["running_var"] + a["eps"])
+        shift = p["bias"] - p["running_mean"] * scale
+        if len(in_shape) == 1:
+            return [(name, nir.Affine(weight=np.diag(scale), bias=shift))]
+        return [(name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
+                                  weight=np.diag(scale)[:, :, None, None], stride=(1, 1),
+                                  padding=(0, 0), dilation=(1, 1), groups=1, bias=shift))]
+    if op == "Linear":
+        if "bias" in p:
+            return [(name, nir.Affine(weight=p["weight"], bias=p["bias"]))]
+        return [(name, nir.Linear(weight=p["weight"]))]
+    if op == "AvgPool2d":
+        k, s, pad = a["kernel"], a["stride"], a["padding"]
+        return [(name, nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
+                                     padding=np.array([pad, pad])))]
+    if op == "GlobalAvgPool":
+        _, h, w = in_shape
+        return [(name, nir.AvgPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                     padding=np.array([0, 0]))),
+                (name + ".flatten", nir.Flatten(input_type={"input": np.array([in_shape[0], 1, 1])},
+                                                start_dim=0, end_dim=-1))]
+    if op == "Flatten":
+        return [(name, nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0,
+                                   end_dim=-1))]
+    if op == "Scale":
+        return [(name, nir.Scale(scale=_full(node.shape, a["scale"])))]
+    if op == "Vote":
+        return [(name, nir.Linear(weight=_vote_matrix(a["classes"], in_shape[0])))]
+    raise NirError(f"node {name!r} ({op}): NIR has no primitive for {op}"
+                   + ("; run the 'deploy' pipeline first to fold it" if op in
+                      ("BatchNorm2d", "Dropout") else ""))
+
+
+def _export_neuron(nir, node, dt: float):
+    q = lif_to_nir_params(node.attrs, dt, node.name)
+    s = node.shape
+    if q.kind == "IF":
+        return nir.IF(r=_full(s, q.r), v_threshold=_full(s, q.v_threshold),
+                      v_reset=_full(s, q.v_reset))
+    return nir.LIF(tau=_full(s, q.tau), r=_full(s, q.r), v_leak=_full(s, q.v_leak),
+                   v_threshold=_full(s, q.v_threshold), v_reset=_full(s, q.v_reset))
+
+
+def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool = False):
+    """The NIR graph of a deploy-ready IR graph (no BatchNorm, Dropout, Concat, soft reset).
+
+    Args:
+        graph: an IR graph; verified here (shapes are needed).
+        dt: the Euler step (seconds) the neuron mapping assumes; stored as metadata ``dt``.
+        implicit_cycle_delay: shrink every backward edge's delay by one, for consumers that read
+            a cycle's previous-step value themselves (module docstring).
+    Returns:
+        ``nir.NIRGraph`` with metadata ``dt``, ``T``, ``encoding``, ``classes``, ``producer``.
+    Raises:
+        NirError: an op or neuron NIR cannot express, naming the node; ``dt <= 0``.
+        GraphError: the graph does not verify.
+    """
+    nir = _nir()
+    if not dt > 0:
+        raise NirError(f"dt must be > 0 seconds, got {dt}")
+    graph = verify(graph)
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    first: dict[str, str] = {}   # IR node -> NIR node that receives its inputs
+    last: dict[str, str] = {}    # IR node -> NIR node that carries its output
+    for node in graph:
+        ins = graph.in_edges(node.name)
+        in_shape = tuple(graph[ins[0].src].shape) if ins else None
+        if node.op == "LIF":
+            chain = [(node.name, _export_neuron(nir, node, dt))]
+        else:
+            chain = _export_node(nir, node, in_shape)
+        for key, nn in chain:
+            nodes[key] = nn
+        first[node.name], last[node.name] = chain[0][0], chain[-1][0]
+        edges += [(a[0], b[0]) for a, b in zip(chain, chain[1:])]
+    for e in graph.edges:
+        d = e.delay - (1 if implicit_cycle_delay and e.kind == BACKWARD else 0)
+        src, dst = last[e.src], first[e.dst]
+        if d > 0:
+            key = f"{e.src}.delay{d}"
+            if key not in nodes:
+                if key in graph.nodes:
+                    raise NirError(f"node {key!r}: name clashes with the Delay node of edge {e}")
+                nodes[key] = nir.Delay(delay=_full(graph[e.src].shape, d * dt))
+                edges.append((src, key))
+            src = key
+        if (src, dst) in edges:
+            raise NirError(f"edge {e}: NIR graphs hold one edge per node pair; {src} -> {dst} "
+                           f"appears twice (e.g. a Concat's ports or parallel synapses)")
+        edges.append((src, dst))
+    meta = {"producer": "snnc", "dt": float(dt), "T": int(graph.meta.get("T", 1)),
+            "encoding": str(graph.meta.get("encoding", "direct")),
+            "classes": int(graph.output_node.shape[0]),
+            "implicit_cycle_delay": int(bool(implicit_cycle_delay))}
+    if "name" in graph.meta:
+        meta["name"] = str(graph.meta["name"])
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
+
+
+def export_nir(graph: Graph, path: str | Path, *, dt: float = DEFAULT_DT,
+               passes: str | None = "deploy", implicit_cycle_delay: bool = False) -> Path:
+    """Run ``passes`` (default ``deploy``: folds BatchNorm, drops Dropout), convert with
+    :func:`to_nir` and write ``path`` atomically with ``nir.write``. Returns the path."""
+    from ..atomic import atomic_write
+
+    if passes:
+        from ..passes import run_pipeline
+        graph, _ = run_pipeline(graph, passes)
+    ng = to_nir(graph, dt=dt, implicit_cycle_delay=implicit_cycle_delay)
+    nir = _nir()
+    return atomic_write(path, lambda fh: nir.write(fh, ng))
+
+
+# ------------------------------------------------------------------ import
+def _scalar(node_name: str, kind: str, field: str, value) -> float:
+    arr = np.asarray(value, dtype=np.float64).ravel()
+    if arr.size == 0:
+        raise NirError(f"node {node_name!r} ({kind}): parameter {field} is empty")
+    ref = arr[0]
+    if not np.allclose(arr, ref, rtol=_REL, atol=0.0):
+        raise NirError(f"node {node_name!r} ({kind}): {field} differs between neurons "
+                       f"({arr.min():g} .. {arr.max():g}); an snnc node holds one value")
+    return float(ref)
+
+
+def _pair(node_name: str, kind: str, field: str, value) -> int:
+    arr = np.atleast_1d(np.asarray(value)).ravel()
+    if arr.size not in (1, 2) or len(set(arr.tolist())) != 1:
+        raise NirError(f"node {node_name!r} ({kind}): {field}={arr.tolist()} must be the same "
+                       f"along height and width")
+    v = float(arr[0])
+    if v != int(v):
+        raise NirError(f"node {node_name!r} ({kind}): {field}={v} must be an integer")
+    return int(v)
+
+
+def _shape(t) -> tuple[int, ...] | None:
+    if t is None:
+        return None
+    v = t.get("input", t.get("output")) if isinstance(t, dict) else t
+    if v is None:
+        return None
+    return tuple(int(s) for s in np.atleast_1d(np.asarray(v)).ravel())
+
+
+def _import_node(g: Graph, nir, name: str, n) -> tuple[str, str]:
+    """Add the IR node(s) of NIR node ``n``; returns (first, last) IR names."""
+    kind = type(n).__name__
+    if isinstance(n, nir.Input):
+        shape = _shape(n.input_type)
+        if not shape:
+            raise NirError(f"node {name!r} (Input): no input shape")
+        g.add_node(name, "Input", {"shape": shape})
+    elif isinstance(n, nir.Output):
+        g.add_node(name, "Output")
+    elif isinstance(n, (nir.Affine, nir.Linear)):
+        w = np.asarray(n.weight, dtype=np.float64)
+        if w.ndim != 2:
+            raise NirError(f"node {name!r} ({kind}): weight must be 2-D, got {w.shape}")
+        params = {"weight": w}
+        bias = isinstance(n, nir.Affine) and n.bias is not None
+        if bias:
+            params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
+        g.add_node(name, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
+                                    "bias": bias}, params)
+    elif isinstance(n, nir.Conv2d):
+        w = np.asarray(n.weight, dtype=np.float64)
+        if w.ndim != 4 or w.shape[2] != w.shape[3]:
+            raise NirError(f"node {name!r} (Conv2d): snnc convolutions have square kernels, "
+                           f"got weight {w.shape}")
+        if _pair(name, kind, "dilation", n.dilation) != 1:
+            raise NirError(f"node {name!r} (Conv2d): dilation != 1 is not supported")
+        stride = _pair(name, kind, "stride", n.stride)
+        if isinstance(n.padding, str):
+            if n.padding == "valid":
+                pad = 0
+            elif stride == 1 and w.shape[2] % 2:
+                pad = w.shape[2] // 2
+            else:
+                raise NirError(f"node {name!r} (Conv2d): padding='same' needs stride 1 and an "
+                               f"odd kernel")
+        else:
+            pad = _pair(name, kind, "padding", n.padding)
+        groups = int(n.groups)
+        bias = n.bias is not None and np.any(np.asarray(n.bias) != 0)
+        params = {"weight": w}
+        if bias:
+            params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
+        g.add_node(name, "Conv2d", {"in_channels": w.shape[1] * groups,
+                                    "out_channels": w.shape[0], "kernel": w.shape[2],
+                                    "stride": stride, "padding": pad, "groups": groups,
+                                    "bias": bool(bias)}, params)
+    elif isinstance(n, nir.AvgPool2d) and len(set(np.atleast_1d(n.kernel_size).tolist())) > 1:
+        # A non-square pool can only be a global one (checked once shapes are known).
+        g.add_node(name, "GlobalAvgPool").meta["nir_pool"] = (
+            tuple(int(v) for v in np.atleast_1d(n.kernel_size)),
+            tuple(int(v) for v in np.atleast_1d(n.stride)),
+            tuple(int(v) for v in np.atleast_1d(n.padding)))
+    elif isinstance(n, (nir.AvgPool2d, nir.SumPool2d)):
+        k = _pair(name, kind, "kernel_size", n.kernel_size)
+        attrs = {"kernel": k, "stride": _pair(name, kind, "stride", n.stride),
+                 "padding": _pair(name, kind, "padding", n.padding)}
+        g.add_node(name, "AvgPool2d", attrs)
+        if isinstance(n, nir.SumPool2d):  # a sum over k*k inputs = k*k times their mean
+            g.add_node(name + ".sum", "Scale", {"scale": float(k * k)})
+            g.add_edge(name, name + ".sum")
+            return name, name + ".sum"
+    elif isinstance(n, nir.Flatten):
+        if int(n.start_dim) not in (0, 1) or int(n.end_dim) != -1:
+            raise NirError(f"node {name!r} (Flatten): only a full per-sample flatten "
+                           f"(start_dim 0, end_dim -1) is supported, got start_dim="
+                           f"{n.start_dim}, end_dim={n.end_dim}")
+        g.add_node(name, "Flatten")
+    elif isinstance(n, nir.Scale):
+        g.add_node(name, "Scale", {"scale": _scalar(name, kind, "scale", n.scale)})
+    elif isinstance(n, (nir.LIF, nir.IF, nir.CubaLIF)):
+        g.add_node(name, "LIF", _import_neuron(name, kind, n, g.meta["dt"]))
+    else:
+        raise NirError(f"node {name!r} ({kind}): snnc cannot import NIR {kind} nodes; it maps "
+                       f"Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, "
+                       f"Scale, LIF, IF, CubaLIF (tau_syn = dt) and Delay")
+    return name, name
+
+
+def _import_neuron(name: str, kind: str, n, dt: float) -> dict[str, Any]:
+    fields = {"IF": ("r", "v_threshold", "v_reset"),
+              "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+              "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset",
+                          "w_in")}[kind]
+    p = {f: _scalar(name, kind, f, getattr(n, f)) for f in fields}
+    if kind == "CubaLIF" and not math.isclose(p["tau_syn"], dt, rel_tol=_REL):
+        raise NirError(f"node {name!r} (CubaLIF tau_syn={p['tau_syn']:g} s): a synaptic current "
+                       f"with its own time constant is a second state snnc neurons lack; only "
+                       f"tau_syn = dt ({dt:g} s) imports")
+    for f in ("tau", "tau_mem"):
+        if f in p and not p[f] > 0:
+            raise NirError(f"node {name!r} ({kind}): {f}={p[f]} must be > 0")
+    attrs = nir_params_to_lif(kind, p, dt)
+    attrs["reset"] = "hard"
+    return attrs
+
+
+def from_nir(ng, *, dt: float | None = None, T: int | None = None,
+             name: str | None = None) -> Graph:
+    """The IR graph of a NIR graph (the inverse of :func:`to_nir` on the same primitives).
+
+    Delay nodes become edge delays (``round(delay / dt)`` steps; integral and uniform per node);
+    a cycle without a Delay gets delay 1 on the edge that closes it (the convention of the
+    nirtorch-based consumers). Edges with a delay that go back in the topological order are
+    marked ``backward``.
+
+    Args:
+        ng: a ``nir.NIRGraph`` with one Input and one Output.
+        dt: Euler step in seconds; default the graph's metadata ``dt`` (snnc files have one;
+            snnTorch's files assume 1e-4, Norse's importer 1e-3).
+        T: time steps recorded in ``meta["T"]``; default metadata ``T``.
+        name: ``meta["name"]``; default metadata ``name`` or ``"nir"``.
+    Returns:
+        A verified :class:`Graph` (float64 params) with ``meta`` T, classes, encoding, dt.
+    Raises:
+        NirError: missing dt/T, a node snnc cannot express (named), a non-integral delay.
+    """
+    nir = _nir()
+    md = dict(getattr(ng, "metadata", None) or {})
+    dt = float(dt if dt is not None else md.get("dt", 0) or 0)
+    if not dt > 0:
+        raise NirError("the NIR file records no time step dt; give one (--dt SECONDS; snnTorch "
+                       "files assume 1e-4, Norse 1e-3)")
+    if T is None:
+        if "T" not in md:
+            raise NirError("the NIR file records no number of time steps T; give one (--T N)")
+        T = int(md["T"])
+    enc = md.get("encoding", "direct")
+    enc = enc.decode() if isinstance(enc, bytes) else str(enc)
+    meta = {"name": name or str(md.get("name", "nir")), "T": int(T), "encoding": enc,
+            "dt": dt, "source": "nir"}
+    g = Graph(meta)
+    delays: dict[str, int] = {}
+    ends: dict[str, tuple[str, str]] = {}
+    for key in _flow_order(ng, nir):
+        n = ng.nodes[key]
+        if isinstance(n, nir.NIRGraph):
+            raise NirError(f"node {key!r} (NIRGraph): nested subgraphs are not supported; "
+                           f"flatten the graph first")
+        if isinstance(n, nir.Delay):
+            steps = _scalar(key, "Delay", "delay", n.delay) / dt
+            if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)) or round(steps) < 0:
+                raise NirError(f"node {key!r} (Delay): delay {steps * dt:g} s is not a whole "
+                               f"number of steps of dt={dt:g} s")
+            delays[key] = int(round(steps))
+            continue
+        ends[key] = _import_node(g, nir, key, n)
+    out_edges: dict[str, list[str]] = {}
+    for s, d in ng.edges:
+        out_edges.setdefault(s, []).append(d)
+
+    def targets(node: str, acc: int, seen: tuple[str, ...]) -> list[tuple[str, int]]:
+        """Real (non-Delay) nodes reached from ``node`` through Delay nodes, with total delay."""
+        found = []
+        for d in out_edges.get(node, []):
+            if d in delays:
+                if d in seen:
+                    raise NirError(f"node {d!r} (Delay): a cycle made only of Delay nodes")
+                found += targets(d, acc + delays[d], seen + (d,))
+            elif d not in ends:
+                raise NirError(f"edge {node} -> {d}: unknown node {d!r}")
+            else:
+                found.append((d, acc))
+        return found
+
+    pending = []
+    for key in ends:
+        for dst, d in targets(key, 0, ()):
+            pending.append((ends[key][1], ends[dst][0], d))
+    _close_cycles(g, pending)
+    if len(g.nodes_of("Input")) != 1 or len(g.nodes_of("Output")) != 1:
+        raise NirError("a NIR graph for snnc needs exactly one Input and one Output node")
+    g = verify(g)
+    for node in g.nodes_of("GlobalAvgPool"):
+        kernel, stride, pad = node.meta.pop("nir_pool")
+        in_shape = g[g.in_edges(node.name)[0].src].shape
+        if (kernel != tuple(in_shape[1:]) or any(pad) or
+                any(g[s].op != "Flatten" for s in g.successors(node.name))):
+            raise NirError(f"node {node.name!r} (AvgPool2d): snnc pools with square kernels; a "
+                           f"non-square kernel {kernel} is only accepted as a global pool over "
+                           f"its whole {tuple(in_shape[1:])} input, unpadded, read by Flatten")
+    g.meta["classes"] = int(np.prod(g.output_node.shape))
+    return g
+
+
+def _flow_order(ng, nir) -> list[str]:
+    """NIR node names breadth-first from the Input along the edges (files store nodes sorted by
+    name), then any unreached ones in file order."""
+    succ: dict[str, list[str]] = {}
+    for s, d in ng.edges:
+        succ.setdefault(s, []).append(d)
+    order = [k for k, n in ng.nodes.items() if isinstance(n, nir.Input)]
+    seen = set(order)
+    i = 0
+    while i < len(order):
+        for d in succ.get(order[i], []):
+            if d not in seen and d in ng.nodes:
+                seen.add(d)
+                order.append(d)
+        i += 1
+    return order + [k for k in ng.nodes if k not in seen]
+
+
+def _close_cycles(g: Graph, pending: list[tuple[str, str, int]]) -> None:
+    """Add edges; a zero-delay edge that closes a cycle (found by depth-first search from the
+    Input in edge order) gets delay 1; delayed edges against the topological order are backward."""
+    import networkx as nx
+
+    zero = nx.DiGraph()
+    zero.add_nodes_from(g.nodes)
+    zero.add_edges_from((s, d) for s, d, k in pending if k == 0)
+    closing = set()
+    # Back edges of a DFS that starts at the Input: exactly the edges closing zero-delay cycles.
+    roots = [n.name for n in g.nodes_of("Input")] + list(g.nodes)
+    visited: set[str] = set()
+    on_stack: set[str] = set()
+    for root in roots:
+        if root in visited:
+            continue
+        stack = [(root, iter(zero.successors(root)))]
+        visited.add(root)
+        on_stack.add(root)
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                on_stack.discard(node)
+                stack.pop()
+            elif nxt in on_stack:
+                closing.add((node, nxt))
+            elif nxt not in visited:
+                visited.add(nxt)
+                on_stack.add(nxt)
+                stack.append((nxt, iter(zero.successors(nxt))))
+    fixed = [(s, d, 1 if k == 0 and (s, d) in closing else k) for s, d, k in pending]
+    order_graph = nx.DiGraph()
+    order_graph.add_nodes_from(g.nodes)
+    order_graph.add_edges_from((s, d) for s, d, k in fixed if k == 0)
+    index = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(
+        order_graph, key=list(g.nodes).index))}
+    for s, d, k in fixed:
+        kind = BACKWARD if k > 0 and index[d] <= index[s] else "forward"
+        g.add_edge(s, d, delay=k, kind=kind)
+
+
+def import_nir(path: str | Path, out: str | Path | None = None, *, dt: float | None = None,
+               T: int | None = None) -> Graph:
+    """Read a ``.nir`` file, convert it with :func:`from_nir` and, with ``out``, save it as a
+    ``.snnir`` artifact (atomically). Raises NirError naming the file on an unreadable file."""
+    nir = _nir()
+    path = Path(path)
+    try:
+        # type_check=False: nir 1.0.8 mis-types grouped convolutions; snnc verifies shapes itself
+        ng = nir.read(str(path), type_check=False)
+    except (OSError, KeyError, ValueError, AssertionError, TypeError) as exc:
+        raise NirError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    try:
+        g = from_nir(ng, dt=dt, T=T, name=None)
+    except NirError as exc:
+        raise NirError(f"{path}: {exc}") from None
+    if g.meta["name"] == "nir":
+        g.meta["name"] = path.stem
+    if out is not None:
+        from ..ir.artifact import save
+        save(g, out)
+    return g
