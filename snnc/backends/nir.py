@@ -94,9 +94,13 @@ class NirNeuron:
 
 
 def lif_to_nir_params(attrs: dict, dt: float, name: str = "?") -> NirNeuron:
-    """Continuous-time parameters whose forward-Euler step ``dt`` is the canonical neuron
-    ``attrs`` (module docstring). Raises NirError for soft reset, beta outside [0, 1] or
-    alpha = 0 with beta = 1 ... (nothing a NIR neuron can hold)."""
+    """Continuous-time parameters whose forward-Euler step ``dt`` (seconds) is the canonical
+    neuron ``attrs`` (module docstring): ``tau = dt / (1 - beta)``, ``r = alpha / (1 - beta)``, or
+    for ``beta = 1`` an IF with ``r = alpha / dt``; threshold and reset measured from ``v_rest``.
+
+    Raises:
+        NirError: soft reset, or beta outside [0, 1] (no positive time constant), naming ``name``.
+    """
     beta, alpha = float(attrs["beta"]), float(attrs.get("alpha", 1.0))
     if attrs.get("reset", "hard") != "hard":
         raise NirError(f"node {name!r} (LIF reset='soft'): NIR neurons reset to v_reset (hard "
@@ -552,8 +556,9 @@ def _close_cycles(g: Graph, pending: list[tuple[str, str, int]]) -> None:
     order_graph = nx.DiGraph()
     order_graph.add_nodes_from(g.nodes)
     order_graph.add_edges_from((s, d) for s, d, k in fixed if k == 0)
+    position = {n: i for i, n in enumerate(g.nodes)}
     index = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(
-        order_graph, key=list(g.nodes).index))}
+        order_graph, key=position.__getitem__))}
     for s, d, k in fixed:
         kind = BACKWARD if k > 0 and index[d] <= index[s] else "forward"
         g.add_edge(s, d, delay=k, kind=kind)

@@ -290,3 +290,36 @@ def test_spikingjelly_import_equals_interpreter(tmp_path):
     path, x, trace = _consumer_case(tmp_path)
     ng = nir.read(path)
     _compare(lambda: nir_exchange.import_from_nir(ng, dt=float(ng.metadata["dt"])), x, trace)
+
+
+def test_cubalif_with_tau_syn_dt_and_sumpool_import():
+    """CubaLIF whose current forgets its past in one step (tau_syn = dt) is the canonical neuron
+    with alpha = w_in r dt / tau_mem; SumPool2d is k*k times AvgPool2d."""
+    dt = 1e-3
+    rng = np.random.default_rng(4)
+    shape = (2, 4, 4)
+    conv = nir.Conv2d(input_shape=(4, 4), weight=rng.normal(0, 1.5, (2, 1, 3, 3)), stride=1,
+                      padding=1, dilation=1, groups=1, bias=np.zeros(2))
+    cuba = nir.CubaLIF(tau_syn=np.full(shape, dt), tau_mem=np.full(shape, 4 * dt),
+                       r=np.full(shape, 2.0), v_leak=np.zeros(shape),
+                       v_threshold=np.full(shape, 0.4), v_reset=np.zeros(shape),
+                       w_in=np.full(shape, 1.5))
+    nodes = {"in": nir.Input(input_type={"input": np.array([1, 4, 4])}), "conv": conv,
+             "cuba": cuba, "pool": nir.SumPool2d(kernel_size=np.array([2, 2]),
+                                                 stride=np.array([2, 2]), padding=np.array([0, 0])),
+             "out": nir.Output(output_type={"output": np.array([2, 2, 2])})}
+    ng = nir.NIRGraph(nodes=nodes, edges=[("in", "conv"), ("conv", "cuba"), ("cuba", "pool"),
+                                          ("pool", "out")], type_check=False)
+    g = from_nir(ng, dt=dt, T=4)
+    a = g["cuba"].attrs
+    assert np.isclose(a["beta"], 0.75) and np.isclose(a["alpha"], 1.5 * 2.0 * dt / (4 * dt))
+    assert g["pool"].op == "AvgPool2d" and g["pool.sum"].attrs["scale"] == 4.0
+    x = rng.uniform(0, 1, (2, 1, 4, 4))
+    trace = run(g, x)
+    spikes = trace.outputs["cuba"]
+    assert 0 < spikes.mean() < 1
+    summed = spikes.reshape(4, 2, 2, 2, 2, 2, 2).sum(axis=(4, 6))
+    np.testing.assert_allclose(trace.output, summed, atol=1e-12)
+    cuba.tau_syn = np.full(shape, 5 * dt)
+    with pytest.raises(NirError, match=r"node 'cuba' \(CubaLIF tau_syn=0.005 s\)"):
+        from_nir(ng, dt=dt, T=4)
