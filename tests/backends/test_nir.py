@@ -207,6 +207,16 @@ def _step(module, xs):
     return np.stack(outs)
 
 
+def _lava_first():
+    """Lava calls multiprocessing.set_start_method('fork') when its runtime is imported and fails
+    if anything fixed the start method before; SpikingJelly's logger (loguru) does. Import Lava's
+    runtime first so the Lava tests that follow in the same process still run."""
+    from snnc.backends.lava.build import lava_modules
+
+    lava_modules()
+    import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+
+
 def _consumer_case(tmp_path):
     g = _consumer_graph()
     path = tmp_path / "consumer.nir"
@@ -285,6 +295,7 @@ def test_spikingjelly_import_equals_interpreter(tmp_path):
     """SpikingJelly 2.0.0 `nir_exchange.import_from_nir(graph, dt=...)`: pass the file's dt; it
     accepts LIF with r = 1 (decay_input=True, alpha = 1 - beta) or r = tau/dt (alpha = 1),
     v_leak = v_reset, and IF with r = 1/dt."""
+    _lava_first()
     from spikingjelly.activation_based import nir_exchange
 
     path, x, trace = _consumer_case(tmp_path)
@@ -323,3 +334,64 @@ def test_cubalif_with_tau_syn_dt_and_sumpool_import():
     cuba.tau_syn = np.full(shape, 5 * dt)
     with pytest.raises(NirError, match=r"node 'cuba' \(CubaLIF tau_syn=0.005 s\)"):
         from_nir(ng, dt=dt, T=4)
+
+
+def test_spikingjelly_export_imports_with_equal_outputs(tmp_path):
+    """A file written by SpikingJelly's `export_to_nir(net, x, dt=1e-4)` (the same Euler mapping:
+    tau = tau_sj dt, r = 1 for decay_input=True, tau_sj otherwise) runs in snnc with SpikingJelly's
+    own spikes; the file records no dt, so the import is given SpikingJelly's."""
+    import torch
+    _lava_first()
+    from spikingjelly.activation_based import functional, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        neuron.LIFNode(tau=2.0, decay_input=False, v_threshold=0.4),
+        torch.nn.Flatten(), torch.nn.Linear(48, 5),
+        neuron.LIFNode(tau=1.5, v_threshold=0.3))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[3].weight.mul_(4.0)
+    x = torch.rand(2, 1, 4, 4)
+    path = tmp_path / "spikingjelly.nir"
+    nir.write(path, export_to_nir(net, x[:1], dt=1e-4))
+    g = import_nir(path, dt=1e-4, T=4)
+    ref = run(g, x.double().numpy())
+    assert ref.output.mean() > 0.05
+    functional.reset_net(net)
+    with torch.no_grad():
+        theirs = np.stack([net(x).numpy() for _ in range(4)])
+    np.testing.assert_array_equal(theirs, ref.output)
+
+
+@pytest.mark.slow
+def test_snntorch_import_runs_on_lava(tmp_path):
+    """An snnTorch-written NIR model, imported, simulated by the Lava backend: spikes equal the
+    reference interpreter's, layer by layer."""
+    import torch
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    from snnc.backends.lava import simulate
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(6, 8),
+        snn.Leaky(beta=torch.full((8,), 0.7), threshold=torch.full((8,), 0.5), init_hidden=True),
+        torch.nn.Linear(8, 4),
+        snn.Leaky(beta=torch.full((4,), 0.7), threshold=torch.full((4,), 0.3), init_hidden=True,
+                  output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(2.0)
+    path = tmp_path / "snntorch.nir"
+    nir.write(path, export_to_nir(net, torch.randn(6)))
+    g = import_nir(path, dt=1e-4, T=3)
+    x = np.random.default_rng(3).uniform(0, 1, (1, 6))
+    ref = run(g, x)
+    lava = simulate(g, x)
+    assert sum(s.sum() for s in lava.spikes.values()) > 0
+    for name, spikes in lava.spikes.items():
+        np.testing.assert_array_equal(spikes, ref.outputs[name], err_msg=name)
