@@ -201,8 +201,8 @@ def _export_node(nir, node, in_shape) -> list[tuple[str, Any]]:
     if op == "Vote":
         return [(name, nir.Linear(weight=_vote_matrix(a["classes"], in_shape[0])))]
     raise NirError(f"node {name!r} ({op}): NIR has no primitive for {op}"
-                   + ("; run the 'deploy' pipeline first to fold it" if op in
-                      ("BatchNorm2d", "Dropout") else ""))
+                   + ("; run the 'deploy' pipeline first, it removes Dropout" if op == "Dropout"
+                      else ""))
 
 
 def _export_neuron(nir, node, dt: float):
@@ -216,7 +216,7 @@ def _export_neuron(nir, node, dt: float):
 
 
 def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool = False):
-    """The NIR graph of a deploy-ready IR graph (no BatchNorm, Dropout, Concat, soft reset).
+    """The NIR graph of a deploy-ready IR graph (no Dropout, Concat or soft reset).
 
     Args:
         graph: an IR graph; verified here (shapes are needed).
@@ -245,6 +245,9 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
         else:
             chain = _export_node(nir, node, in_shape)
         for key, nn in chain:
+            if key in nodes or (key != node.name and key in graph.nodes):
+                raise NirError(f"node {node.name!r} ({node.op}): its NIR node {key!r} clashes "
+                               f"with another node's name")
             nodes[key] = nn
         first[node.name], last[node.name] = chain[0][0], chain[-1][0]
         edges += [(a[0], b[0]) for a, b in zip(chain, chain[1:])]
