@@ -293,9 +293,13 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--samples", default=100, show_default=True, type=click.IntRange(1),
               help="Test images to simulate.")
 @click.option("--seed", default=0, show_default=True, help="Seed of rate-encoded inputs.")
+@click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
+              show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
+                                      "Lava's Conv process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @friendly
-def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, as_json: bool) -> None:
+def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
+             as_json: bool) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
     from rich.console import Console
@@ -308,7 +312,7 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, as_json: 
     with Progress(console=con, transient=True, disable=as_json or not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
-                            progress=lambda done, total: bar.update(task, completed=done))
+                            conv=conv, progress=lambda done, total: bar.update(task, completed=done))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
