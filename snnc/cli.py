@@ -116,6 +116,49 @@ def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
         _print_summary(graph, None, layers=layers)
 
 
+@cli.command("zoo")
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the preset's genome here (atomically) instead of stdout.")
+@click.option("--counts", is_flag=True,
+              help="Compile every preset (no passes) and add parameters and MACs per time step.")
+@friendly
+def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
+    """List the named architecture presets of the four papers, or print / write preset NAME as a
+    genome (then `snnc show`, `snnc compile`, `snnc train` take it like any genome)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import zoo
+
+    if name is not None:
+        preset = zoo.get(name)
+        if output is None:
+            click.echo(preset.text, nl=False)
+        else:
+            from .atomic import atomic_write_text
+            atomic_write_text(output, preset.text)
+            click.echo(f"wrote {output}", err=True)
+        return
+    if output is not None:
+        raise click.UsageError("-o needs a preset NAME")
+    t = Table(title="snnc presets", show_edge=False)
+    t.add_column("preset")
+    if counts:
+        from .compiler import compile_genome
+        from .ir.summary import summarize
+        t.add_column("parameters", justify="right")
+        t.add_column("MACs/step", justify="right")
+    t.add_column("about")
+    for p in zoo.presets():
+        row = [p.name]
+        if counts:
+            s = summarize(compile_genome(p.text, passes="none", filename=str(p.path)).graph)
+            row += [f"{s.num_params:,}", f"{s.macs_per_step:,}"]
+        t.add_row(*row, p.summary)
+    Console().print(t)
+
+
 def _default(field: str):
     """TrainConfig's default of ``field`` (snnc.runtime.config needs neither torch nor numpy)."""
     from .runtime.config import TrainConfig
