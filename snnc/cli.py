@@ -116,6 +116,30 @@ def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
         _print_summary(graph, None, layers=layers)
 
 
+@cli.command("draw")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Drawing to write (.svg, .png or .pdf), atomically.")
+@click.option("--ir", "as_ir", is_flag=True,
+              help="Draw a genome's compiled IR graph (every node) instead of its blocks.")
+@friendly
+def draw_cmd(source: Path, output: Path, as_ir: bool) -> None:
+    """Draw SOURCE (a genome, a .snnir model or a run folder) like the papers' figures: blocks
+    and their graphs for a genome (synaptic delays dashed and coloured, backward connections
+    below the line with their operations); every IR node and edge for a model."""
+    from .backends.draw import draw_genome, draw_graph
+    from .compiler import is_artifact, load_model
+    from .genome import parse_file
+
+    if source.is_dir():
+        source = source / "model.snnir"
+    if is_artifact(source) or as_ir:
+        written = draw_graph(load_model(source), output)
+    else:
+        written = draw_genome(parse_file(source), output)
+    click.echo(f"wrote {written}", err=True)
+
+
 @cli.command("zoo")
 @click.argument("name", required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
