@@ -237,6 +237,17 @@ def test_layer_overrides_reach_the_layer_neurons_only():
             (pytest.approx(0.2), 0.5, "dspike", 3.0)
 
 
+def test_time_constant_forms_of_the_override():
+    """SpikingJelly's tau (beta = 1 - 1/tau) and the canonical beta/alpha reach the nodes too."""
+    g = small(overrides={2: "{ neuron lif tau=4 decay_input=false v_th=0.5 }",
+                         7: "{ neuron lif beta=0.6 alpha=0.5 v_th=0.4 reset=soft }"})
+    for j in range(3):
+        a2, a7 = g[f"l2.n{j}.lif"].attrs, g[f"l7.n{j}.lif"].attrs
+        assert (a2["beta"], a2["alpha"]) == (pytest.approx(0.75), 1.0)
+        assert (a7["beta"], a7["alpha"], a7["v_th"], a7["reset"]) == (0.6, 0.5, 0.4, "soft")
+        assert g[f"l3.n{j}.lif"].attrs["beta"] == pytest.approx(0.2)
+
+
 def test_surrogate_temperature_per_node():
     g = small(overrides={3: "{ surrogate dspike b=2 }", 6: "{ surrogate atan alpha=2 }"})
     for i in range(1, 9):
