@@ -55,6 +55,9 @@ class Builder:
         self.graph = Graph()
         self.exit: str | None = None
         self.shape: tuple[int, ...] = tuple(genome.input_shape)
+        #: What a family's lowering carries from one block to the next, under the family's key
+        #: (``"dhs"``: the SpikeDHS cells and the two previous layers' outputs).
+        self.state: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- nodes and edges
     def node(self, name: str, op: str, attrs: dict[str, Any] | None = None,
