@@ -2,9 +2,10 @@
 
 :func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
 (:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10) and
-``classifier`` by :mod:`~snnc.frontend.classifier`. Blocks are chained: each reads the previous
-block's exit (the first reads the ``input`` node), and the classifier, which must come last, ends
-the graph with the ``output`` node.
+``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell`` and ``skeleton`` by
+:mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1). Blocks are chained: each reads the previous
+block's exit (the first reads the ``input`` node), and the classifier or the skeleton, which must
+come last, ends the graph with the ``output`` node.
 
 Example::
 
@@ -21,6 +22,7 @@ from ..genome.ast import Block, Genome
 from ..ir.graph import Graph
 from ..ir.verify import verify
 from .builder import Builder, fail
+from .cell import lower_cell, lower_skeleton
 from .classifier import lower_classifier
 from .stages import lower_stage
 
@@ -28,6 +30,8 @@ from .stages import lower_stage
 LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "stage": lower_stage,
     "classifier": lower_classifier,
+    "cell": lower_cell,
+    "skeleton": lower_skeleton,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}
