@@ -548,6 +548,55 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
               f"passes {report.passes}")
 
 
+def _shape_option(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(p) for p in value.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"expected a shape like 3x32x32, got {value!r}")
+    return shape
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Write genomes from other projects' architecture encodings."""
+
+
+@import_group.command("snasnet-code")
+@click.argument("code", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Genome file to write (default: print the genome).")
+@click.option("--name", default="snasnet", show_default=True, help="The genome's name.")
+@click.option("--classes", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--channels", type=click.IntRange(1), default=128, show_default=True,
+              help="C: the first cell's width (the second cell has 2C).")
+@click.option("--T", "T", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--input", "input_shape", default="3x32x32", show_default=True,
+              callback=_shape_option, help="Input shape per sample, CxHxW.")
+@click.option("--vote", type=click.IntRange(0), default=10, show_default=True,
+              help="Voting population per class (0: a plain output layer).")
+@click.option("--hidden", type=click.IntRange(0), default=1024, show_default=True)
+@click.option("--pool", type=click.IntRange(1), default=2, show_default=True,
+              help="Kernel of the average pool before the classifier.")
+@click.option("--order", type=click.Choice(["paper", "code"]), default="paper", show_default=True,
+              help="Reduction layer order: the paper's (section 5.1) or the authors' code's.")
+@friendly
+def import_snasnet_cmd(code: tuple[str, ...], output: Path | None, **options) -> None:
+    """Write the SNASNet genome of the authors' 4x4 cell CODE, e.g. 0302 0030 3003 0000."""
+    from .genome import to_text
+    from .genome.snasnet_code import genome_from_code
+
+    text = to_text(genome_from_code(" ".join(code), **options))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from .atomic import atomic_write_text
+
+    atomic_write_text(output, text)
+    click.echo(f"wrote {output}")
+
+
 def main() -> None:
     cli(prog_name="snnc")
 

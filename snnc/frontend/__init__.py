@@ -2,10 +2,11 @@
 
 :func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
 (:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10),
-``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell dhs`` and ``layer`` by
+``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell snasnet`` and ``skeleton`` by
+:mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs`` and ``layer`` by
 :mod:`~snnc.frontend.dhs` (SpikeDHS-CLA). Blocks are chained: each reads the previous block's exit
-(the first reads the ``input`` node), and the classifier, which must come last, ends the graph
-with the ``output`` node (a SpikeDHS network ends with its own head after the last layer).
+(the first reads the ``input`` node), and the classifier or the skeleton, which must come last, ends
+the graph with the ``output`` node (a SpikeDHS network ends with its own head after the last layer).
 
 Example::
 
@@ -21,9 +22,9 @@ from ..errors import GraphError, LoweringError
 from ..genome.ast import Block, Genome
 from ..ir.graph import Graph
 from ..ir.verify import verify
+from . import cell, dhs
 from .builder import Builder, fail
 from .classifier import lower_classifier
-from .dhs import lower_cell, lower_layer
 from .stages import lower_stage
 
 #: ``"kind form"`` (looked up first) or ``"kind"`` -> ``lowerer(builder, block, name)``; a block
@@ -32,8 +33,10 @@ from .stages import lower_stage
 LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "stage": lower_stage,
     "classifier": lower_classifier,
-    "cell dhs": lower_cell,
-    "layer": lower_layer,
+    "cell snasnet": cell.lower_cell,
+    "skeleton": cell.lower_skeleton,
+    "cell dhs": dhs.lower_cell,
+    "layer": dhs.lower_layer,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}

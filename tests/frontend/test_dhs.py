@@ -211,16 +211,6 @@ def test_neuron_models_without_an_op_are_not_lowered_yet(model):
         lower(parse(text))
 
 
-def test_snasnet_cells_are_not_dhs_cells():
-    text = HEAD.format(T=1, input="3x8x8", classes=2) + """cell c snasnet channels=2 {
-  0 -> 1 conv3x3
-}
-"""
-    with pytest.raises(LoweringError,
-                       match=r"cell c: block kind 'cell snasnet' is not lowered yet"):
-        lower(parse(text))
-
-
 # ------------------------------------------------------------------ overrides
 def test_layer_overrides_reach_the_layer_neurons_only():
     g = small()
