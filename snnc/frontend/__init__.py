@@ -1,7 +1,8 @@
 """The frontend: a parsed genome -> a verified spiking dataflow IR graph.
 
 :func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
-(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10) and
+(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10), ``resnet``
+by :mod:`~snnc.frontend.resnet` (ResNet-18/19 with BCNAS-SNN backward connections, eq. 6) and
 ``classifier`` by :mod:`~snnc.frontend.classifier`. Blocks are chained: each reads the previous
 block's exit (the first reads the ``input`` node), and the classifier, which must come last, ends
 the graph with the ``output`` node.
@@ -22,11 +23,13 @@ from ..ir.graph import Graph
 from ..ir.verify import verify
 from .builder import Builder, fail
 from .classifier import lower_classifier
+from .resnet import lower_resnet
 from .stages import lower_stage
 
 #: Block kind -> ``lowerer(builder, block, name)``; a kind missing here is "not lowered yet".
 LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "stage": lower_stage,
+    "resnet": lower_resnet,
     "classifier": lower_classifier,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.

@@ -19,7 +19,7 @@ def _edges(*edges):
     return {"edges": tuple(dataclasses.replace(e, loc=Loc(11, 3)) for e in edges)}
 
 
-@pytest.mark.parametrize("kind", ["cell", "resnet", "layer"])
+@pytest.mark.parametrize("kind", ["cell", "layer"])
 def test_unlowered_block_kinds_name_block_and_line(kind):
     g = insert_block(genome(), 2, Block(kind, "c1", loc=Loc(12, 1)))
     with pytest.raises(LoweringError, match=rf"line 12:1: {kind} c1: block kind '{kind}' is not "
