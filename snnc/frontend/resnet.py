@@ -4,7 +4,8 @@
 CIFAR ResNets of the SNN literature; the ``classifier`` block that follows adds the head.
 
 **Structure** (both depths; every conv 3x3 with padding 1 and no bias, every conv followed by a
-BatchNorm2d, the LIF neuron of the genome after the BN as in tdBN, Zheng et al. 2021, Fig. 2):
+BatchNorm2d, the LIF neuron of the genome after the BN, as in the tdBN ResNets of Zheng et al.
+2021):
 
 * stem: ``conv3x3(C_in -> C, stride 1) -> BN -> LIF`` on the analog input (direct encoding, no
   max-pool: the CIFAR variant of He et al. 2016, section 4.2);
@@ -12,16 +13,19 @@ BatchNorm2d, the LIF neuron of the genome after the BN as in tdBN, Zheng et al. 
   shortcut is the block input's spikes, or ``conv1x1(stride s) -> BN`` on them where the stride or
   the width changes (He et al.'s option B). The **residual add is the summed input** of the
   block's second LIF: the IR sums every edge into a node;
-* depth 18 (ResNet-18 for CIFAR, as in Dspike, Li et al. 2021, and BCNAS-SNN): 4 stages of
-  2 blocks, widths ``C, 2C, 4C, 8C`` (C = 64), strides ``1, 2, 2, 2``;
-* depth 19 (ResNet-19, Zheng et al. 2021 Table 1, also TET, Deng et al. 2022): 3 stages of
-  3, 3, 2 blocks, widths ``C, 2C, 4C`` (C = 128), strides ``1, 2, 2``.
+* depth 18 (ResNet-18 of He et al. 2016 in its CIFAR form, which BCNAS-SNN section 5.2 cites):
+  4 stages of 2 blocks, widths ``C, 2C, 4C, 8C`` (C = 64), strides ``1, 2, 2, 2``;
+* depth 19 (ResNet-19 of Zheng et al. 2021, tdBN, also used by TET, Deng et al. 2022, and by
+  BCNAS-SNN): 3 stages of 3, 3, 2 blocks, widths ``C, 2C, 4C`` (C = 128), strides ``1, 2, 2``.
 
-The block ends with the last LIF layer (spikes ``[8C or 4C, H/8, W/8]`` for a ``[C_in, H, W]``
-input). The head is the ``classifier`` block, which must be the last block of a genome
-(:mod:`snnc.genome.validate`): it sees spikes and adds no neuron of its own. ResNet-18:
-``classifier`` (global average pool -> FC to the classes); ResNet-19: ``classifier hidden=256``
-(average pool -> FC 256 -> LIF -> FC to the classes, Zheng et al. 2021 Table 1).
+The block ends with its last LIF layer: spikes ``[8C, H/8, W/8]`` (depth 18) or
+``[4C, H/4, W/4]`` (depth 19) for a ``[C_in, H, W]`` input. The head is the ``classifier``
+block, which must be the last block of a genome (:mod:`snnc.genome.validate`): it sees spikes and
+adds no neuron of its own. ResNet-18: ``classifier`` (global average pool -> FC to the
+classes); ResNet-19: ``classifier hidden=256`` (average pool -> FC 256 -> LIF -> FC to the
+classes, Zheng et al. 2021). Parameters for 10 classes (Conv2d/Linear weights and biases,
+BatchNorm weights and biases): ResNet-18 (C = 64) 11,173,962; ResNet-19 (C = 128) 12,697,994;
+a backward connection ``j -> i`` adds ``C_j * C_i + 2 C_i``.
 
 **Ports** (BCNAS-SNN section 4.1): every LIF layer of the block is a port, numbered in forward
 order: 0 the stem, then per block its first and its second LIF (:func:`port_names`). Both depths
@@ -36,12 +40,13 @@ requires ``d >= 1``; the paper's is 1) adds to the input current of LIF layer ``
 and becomes the chain ``S_j -@d-> {r}.back{j}_{i}.up -> .conv -> .bn -> S_i`` (``.up`` only where
 the resolutions differ; ``_d{d}`` is added to the name for ``d != 1``). The edge out of LIF ``j``
 carries the delay and has kind ``backward``; the rest of the chain is zero-delay and forward. Why
-there: the synaptic delay then sits where the spikes leave layer ``j`` (a delayed spike train, as
-in the STTS and SNASNet backward edges), and the chain is an ordinary feed-forward path that the
-passes fold (the BN folds into its conv) and the energy report counts as accumulates on spikes.
+there: the delay applies to the source's output, ``S_j[t - d]``, exactly as eq. 6 writes it (and as
+the backward edges of STTS stages and SNASNet cells delay their source node's output), and the
+chain is an ordinary feed-forward path that the passes fold (the BN into its conv) and the energy
+report counts as accumulates on spikes.
 Consequence, tested: at ``t < d`` the chain reads silent spikes, so the connection adds its
-constant ``BN(conv(0))`` (the BN shift; 0 at initialisation) rather than nothing — as a step-by-step
-implementation with a zero-initialised buffer of layer ``j``'s last spikes does.
+constant ``BN(conv(0))`` (the BN shift; 0 at initialisation) rather than nothing, as a
+step-by-step implementation with a zero-initialised buffer of layer ``j``'s last spikes does.
 
 The nearest interpolation needs layer ``i``'s resolution to be an integer multiple of layer ``j``'s,
 the same factor for H and W (true for inputs whose size the strides divide, e.g. 32x32).

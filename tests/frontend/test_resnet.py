@@ -275,6 +275,16 @@ def test_reduced_resnet_trains_on_digits(tmp_path):
     assert result.test_acc > 0.2  # chance is 0.1
 
 
+def test_genome_language_example_lowers():
+    from tests.genome.examples import FAMILIES
+
+    g = lower(parse(FAMILIES["resnet"]))
+    ports = port_names("r19", 19)
+    (e,) = [e for e in g.edges if e.kind == "backward"]
+    assert (e.src, e.dst, e.delay) == (ports[7], "r19.back7_2.up", 1)
+    assert [x.dst for x in g.out_edges("r19.back7_2.bn")] == [ports[2]]
+
+
 def test_hand_built_block_errors():
     """Blocks built without the parser (a searcher's AST) are checked by the lowering too."""
     from snnc.genome.ast import Block, Edge, Loc
