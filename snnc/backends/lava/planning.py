@@ -54,8 +54,7 @@ LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAv
               "Dropout", "Vote", "Concat")
 #: Why an op without a Lava mapping has none yet (appended to the refusal).
 UNMAPPED_WHY = {"Upsample": "; nearest upsampling (the resampling of BCNAS-SNN's cross-resolution "
-                            "backward connections) has no synapse mapping yet: keep backward "
-                            "connections between LIF layers of one resolution for Lava"}
+                            "backward connections) has no Lava synapse mapping yet"}
 NEURON = "LIF"
 
 
