@@ -1,7 +1,8 @@
 """The frontend: a parsed genome -> a verified spiking dataflow IR graph.
 
 :func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
-(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10),
+(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10), ``resnet``
+by :mod:`~snnc.frontend.resnet` (ResNet-18/19 with BCNAS-SNN backward connections, eq. 6),
 ``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell snasnet`` and ``skeleton`` by
 :mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs`` and ``layer`` by
 :mod:`~snnc.frontend.dhs` (SpikeDHS-CLA). Blocks are chained: each reads the previous block's exit
@@ -25,6 +26,7 @@ from ..ir.verify import verify
 from . import cell, dhs
 from .builder import Builder, fail
 from .classifier import lower_classifier
+from .resnet import lower_resnet
 from .stages import lower_stage
 
 #: ``"kind form"`` (looked up first) or ``"kind"`` -> ``lowerer(builder, block, name)``; a block
@@ -32,6 +34,7 @@ from .stages import lower_stage
 #: belong to different families.
 LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "stage": lower_stage,
+    "resnet": lower_resnet,
     "classifier": lower_classifier,
     "cell snasnet": cell.lower_cell,
     "skeleton": cell.lower_skeleton,

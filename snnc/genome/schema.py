@@ -272,6 +272,8 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
         _i("channels", 0, lo=0, doc="0: no 1x1 conv-BN-SN before the pool"),
         Param("pool", "name", "gap", choices=("gap",)),
         _DROPOUT,
+        _i("hidden", 0, lo=0, doc="width of a hidden Linear-SN layer before the output layer "
+                                   "(ResNet-19's 256-d FC); 0: none"),
         _i("vote", 0, lo=0, doc="voting population per class; 0: a plain Linear"),
     ), naming="optional", single=True, last=True, doc="STTS section 5.1 head"),
     BlockKind("cell", (

@@ -175,6 +175,11 @@ class Interpreter:
     def op_flatten(self, node, inp, t):
         return inp.reshape(inp.shape[0], -1)
 
+    def op_upsample(self, node, inp, t):
+        """Nearest neighbour: each input pixel becomes a ``scale x scale`` square."""
+        s = node.attrs["scale"]
+        return np.repeat(np.repeat(inp, s, axis=2), s, axis=3)
+
     def op_dropout(self, node, inp, t):
         return inp
 

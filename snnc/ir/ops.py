@@ -285,6 +285,22 @@ class Flatten(Op):
         return (n,)
 
 
+class Upsample(Op):
+    name, kind = "Upsample", "shape"
+    attrs = {"scale": (int, REQUIRED)}
+    doc = ("Nearest-neighbour upsampling by an integer factor: (C, H, W) -> (C, scale*H, scale*W), "
+           "out[c, y, x] = in[c, y // scale, x // scale]; no weights, 0 MACs. The interpolation "
+           "of BCNAS-SNN's global backward connections (eq. 6's gamma).")
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        c, h, w = _chw(node, _same(node, inputs))
+        s = node.attrs["scale"]
+        if s < 1:
+            _fail(node, f"scale must be an integer >= 1, got {s}", rule="attributes")
+        return (c, h * s, w * s)
+
+
 class Dropout(Op):
     name, kind = "Dropout", "training"
     attrs = {"p": (float, 0.5)}
@@ -336,7 +352,7 @@ class Concat(Op):
 #: The registry: op name -> definition, grouped by kind in declaration order.
 OPS: dict[str, type[Op]] = {op.name: op for op in (
     Input, Output, Conv2d, Linear, BatchNorm2d, LIF, Scale, AvgPool2d, GlobalAvgPool, Flatten,
-    Dropout, Vote, Concat)}
+    Upsample, Dropout, Vote, Concat)}
 
 NEURON_OPS = tuple(n for n, o in OPS.items() if o.kind == "neuron")
 SYNAPSE_OPS = tuple(n for n, o in OPS.items() if o.kind == "synapse")

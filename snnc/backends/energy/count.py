@@ -7,8 +7,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
 
 * ``"spikes"`` — every in-edge carries binary events: the output of a spiking op (LIF), possibly
   through **event-preserving** ops (:data:`EVENT_PRESERVING`: Flatten, Dropout, Concat, Scale,
-  AvgPool2d, GlobalAvgPool, Vote and the implicit sum of in-edges). These ops hold no weights and
-  map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
+  AvgPool2d, GlobalAvgPool, Vote, Upsample and the implicit sum of in-edges; nearest upsampling
+  copies each event to ``scale**2`` pixels, so the events per element are unchanged). These ops
+  hold no weights and map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
   mean) folds into the next layer's weights, as the Lava backend does. Counted as accumulates:
   ``SOP = rate * T * MACs`` (eq. C.1), where ``rate`` is the **event rate** of the layer's input:
   spikes per input element per step, summed over in-edges (a sum of two spike trains costs the ACs
@@ -34,7 +35,8 @@ from .tables import EnergyError
 
 SPIKES, INPUT, DENSE = "spikes", "input", "dense"
 #: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
-EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote")
+EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote",
+                    "Upsample")
 
 
 @dataclass(frozen=True)

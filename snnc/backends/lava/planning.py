@@ -52,6 +52,9 @@ from .mapping import LavaLIF, LavaMappingError, map_lif
 #: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
 LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten",
               "Dropout", "Vote", "Concat")
+#: Why an op without a Lava mapping has none yet (appended to the refusal).
+UNMAPPED_WHY = {"Upsample": "; nearest upsampling (the resampling of BCNAS-SNN's cross-resolution "
+                            "backward connections) has no Lava synapse mapping yet"}
 NEURON = "LIF"
 
 
@@ -217,8 +220,8 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
         if node.op not in LINEAR_OPS:
             raise LavaMappingError(
                 f"node {n!r}: op {node.op} is not supported by the Lava backend (it maps LIF "
-                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)",
-                node=n, rule="lava ops")
+                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)"
+                f"{UNMAPPED_WHY.get(node.op, '')}", node=n, rule="lava ops")
     sub = nx.DiGraph()
     sub.add_nodes_from(region)
     sub.add_edges_from((e.src, e.dst) for e in graph.edges if e.src in sub and e.dst in sub)

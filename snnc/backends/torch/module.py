@@ -54,7 +54,7 @@ Tensor = torch.Tensor
 _FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
 #: Every op this backend executes.
 SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "Scale", "AvgPool2d",
-                 "GlobalAvgPool", "Flatten", "Dropout", "Vote", "Concat")
+                 "GlobalAvgPool", "Flatten", "Upsample", "Dropout", "Vote", "Concat")
 
 
 @dataclass
@@ -326,6 +326,8 @@ class SpikingModule(nn.Module):
             return x.mean(dim=(-2, -1))
         if op == "Flatten":
             return x.reshape(tuple(x.shape[:lead]) + (-1,))
+        if op == "Upsample":  # nearest; repeat_interleave is exact for any number of lead axes
+            return x.repeat_interleave(a["scale"], dim=-2).repeat_interleave(a["scale"], dim=-1)
         if op == "Vote":
             return x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1)).mean(dim=-1)
         assert op == "Concat", op  # SUPPORTED_OPS is checked at compile time
