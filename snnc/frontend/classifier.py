@@ -39,14 +39,14 @@ def lower_classifier(b: Builder, block: Block, name: str) -> None:
     if not 0 <= float(dropout) < 1:
         raise fail(block, f"dropout must be in [0, 1), got {dropout!r}")
     loc = block.loc
-    names = [b.lif(f"{name}.lif", block)]
+    names = [b.neuron(f"{name}.lif", block)]
     width = b.shape[0]
     if channels:
         if len(b.shape) != 3:
             raise fail(block, f"channels={channels} needs a (C, H, W) input, got {b.shape}")
         names += [b.conv(f"{name}.conv", width, channels, 1, loc=loc),
                   b.batchnorm(f"{name}.bn", channels, loc=loc),
-                  b.lif(f"{name}.lif2", block)]
+                  b.neuron(f"{name}.lif2", block)]
         width = channels
     if len(b.shape) == 3:
         names.append(b.node(f"{name}.pool", "GlobalAvgPool", loc=loc))
