@@ -26,8 +26,8 @@ class Trace:
     """Everything one run produced.
 
     ``outputs[name]`` is node ``name``'s output over time, ``[T, B, *shape]``; ``v[name]`` is a
-    spiking neuron node's membrane potential after reset (``V[t]``), ``[T, B, *shape]``; ``output`` is the
-    Output node's value, ``[T, B, classes]``.
+    spiking neuron node's membrane potential after reset (``V[t]``), ``[T, B, *shape]``;
+    ``output`` is the Output node's value, ``[T, B, classes]``.
     """
 
     outputs: dict[str, np.ndarray]

@@ -20,10 +20,10 @@ class FoldScale(Pass):
 
     Expects: a verified graph.
     Matches: a Scale with ``scale = s > 0`` whose consumers are all spiking neuron nodes that
-    receive input only from this Scale (over any number of edges, any delays). The Scale is removed; each pair of
-    an in-edge ``a -> Scale`` (delay d1) and an out-edge ``Scale -> lif`` (delay d2) becomes
-    ``a -> lif`` with delay ``d1 + d2`` (backward if either was). With the canonical neuron
-    ``H = v_rest + beta (V - v_rest) + alpha s X``:
+    receive input only from this Scale (over any number of edges, any delays). The Scale is
+    removed; each pair of an in-edge ``a -> Scale`` (delay d1) and an out-edge ``Scale -> lif``
+    (delay d2) becomes ``a -> lif`` with delay ``d1 + d2`` (backward if either was). With the
+    canonical neuron ``H = v_rest + beta (V - v_rest) + alpha s X``:
 
     - ``mode="threshold"`` (default, the paper): divide the membrane by ``s``: ``v_th' = v_th / s``,
       ``v_reset' = v_reset / s``, ``v_rest' = v_rest / s``; then ``H' = H / s``, ``V' = V / s`` and
@@ -35,8 +35,8 @@ class FoldScale(Pass):
 
     Leaves alone (with a note): ``s <= 0`` (the comparison would flip), consumers that are not
     spiking neurons (a ReLU would need its output scaled: ``max(0, s x) = s max(0, x)``, which
-    no attribute of it expresses) or also receive other input, a Scale that feeds itself, and bypasses that would need two
-    equal edges.
+    no attribute of it expresses) or also receive other input, a Scale that feeds itself, and
+    bypasses that would need two equal edges.
     Guarantees: the Output and every neuron's spikes are unchanged; membrane potentials of the
     rescaled neurons become ``V / s`` (threshold mode) or stay equal (input mode), up to float
     rounding.

@@ -1,5 +1,6 @@
 """Hypothesis property: any random valid graph (every neuron model) survives every pass and the
-deploy pipeline with identical interpreter output (seeds drawn by hypothesis, derandomized so CI is reproducible)."""
+deploy pipeline with identical interpreter output (seeds drawn by hypothesis, derandomized so CI
+is reproducible)."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -75,10 +75,10 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
     """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
     sparsity) or ``"dense"``.
 
-    Spiking ops (LIF, ALIF, PLIF) are ``"spikes"``; the Input is ``"spikes"`` for ``encoding="rate"`` and ``"input"``
-    otherwise (default: ``graph.meta["encoding"]``, else direct); an event-preserving op takes the
-    kind its in-edges agree on (``"dense"`` if they disagree); every other op, the non-spiking ReLU
-    neuron included, is ``"dense"``.
+    Spiking ops (LIF, ALIF, PLIF) are ``"spikes"``; the Input is ``"spikes"`` for
+    ``encoding="rate"`` and ``"input"`` otherwise (default: ``graph.meta["encoding"]``, else
+    direct); an event-preserving op takes the kind its in-edges agree on (``"dense"`` if they
+    disagree); every other op, the non-spiking ReLU neuron included, is ``"dense"``.
     Solved as a fixed point, so cycles through delayed edges are handled.
     """
     enc = encoding or str(graph.meta.get("encoding", "direct"))

@@ -11,12 +11,12 @@ every delay) in topological order. A node outside every strongly connected compo
 steps at once (multi-step mode): its input is the sum of its in-edges' complete ``[T, B, ...]``
 values, an edge with delay ``d`` being a time shift (``d`` zero steps in front, the last ``d``
 dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a
-spiking neuron (LIF, ALIF, PLIF) loops over ``T`` inside; ReLU is elementwise. Only the strongly connected components, which backward edges
-create, run step by step: for ``t = 0 .. T-1`` each member (in a topological order of the
-zero-delay edges) computes step ``t`` from its inputs at ``t - d``; values from outside the
-component are complete tensors already. A value is freed once no later unit reads it. Concat
-concatenates its ports along channels; every other op sums its in-edges (in the interpreter's
-edge order, so float64 sums round the same way).
+spiking neuron (LIF, ALIF, PLIF) loops over ``T`` inside; ReLU is elementwise. Only the strongly
+connected components, which backward edges create, run step by step: for ``t = 0 .. T-1`` each
+member (in a topological order of the zero-delay edges) computes step ``t`` from its inputs at
+``t - d``; values from outside the component are complete tensors already. A value is freed once
+no later unit reads it. Concat concatenates its ports along channels; every other op sums its
+in-edges (in the interpreter's edge order, so float64 sums round the same way).
 
 Training-time behaviour the interpreter (an inference semantics) does not define:
 
@@ -146,7 +146,8 @@ class SpikingModule(nn.Module):
         """Switch probes on or off. While on, every forward replaces :attr:`records` with each
         node's output ``[T, B, *shape]`` (detached; only nodes whose op is in ``ops`` when given,
         e.g. ``("LIF",)`` for spikes alone) and, with ``membranes``, :attr:`membranes` with each
-        spiking neuron node's ``V`` ``[T, B, *shape]``. Dead nodes run too while probing. Returns ``self``."""
+        spiking neuron node's ``V`` ``[T, B, *shape]``. Dead nodes run too while probing.
+        Returns ``self``."""
         self._probe, self._probe_v = bool(enabled), bool(enabled and membranes)
         self._probe_ops = tuple(ops) if ops is not None else None
         return self

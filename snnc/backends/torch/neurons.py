@@ -113,7 +113,8 @@ class LIFNode(nn.Module):
             d = self.v_rest + d
         return d + ax
 
-    def fire_reset(self, h: Tensor, threshold: float | Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def fire_reset(self, h: Tensor,
+                   threshold: float | Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(S, V)`` from ``H``: spike where ``H > threshold`` (default ``v_th``; a tensor for
         ALIF) with the surrogate gradient, then reset (autograd); a soft reset subtracts the
         threshold."""
