@@ -10,7 +10,8 @@
     [-> head.vote]                             Vote: mean of each class's population, vote > 0
     -> output                                  Output [classes] per step: [T, B, classes]
 
-The prefix is the block's name (``head`` when unnamed). A vector input ``[F]`` (no stages) skips the
+The neurons are the block's model (any of LIF, IF, ALIF, PLIF, ReLU; named ``.lif`` whatever the
+model). The prefix is the block's name (``head`` when unnamed). A vector input ``[F]`` (no stages) skips the
 pool and allows no conv.
 """
 from __future__ import annotations

@@ -8,7 +8,9 @@ applies SN -> Conv -> BN::
 
 It becomes the chain ``{p}.lif [-> {p}.dropout] -> {p}.conv -> {p}.bn`` (``conv=separable``:
 ``{p}.dw`` depthwise kxk, groups = C_in, stride here, then ``{p}.pw`` 1x1; both with bias as in the
-reference code). ``spiking=false`` drops the neuron (the encoding layer reads the analog input).
+reference code). The neuron is the block's model (LIF, IF, ALIF, PLIF or ReLU; the node keeps the
+name ``{p}.lif`` whatever the model). ``spiking=false`` drops it (the encoding layer reads the
+analog input).
 Genome edges enter the node's first op (its neuron) with the genome delay; ``back`` edges have kind
 ``backward``.
 

@@ -178,6 +178,15 @@ def test_dtype_follows_module():
     assert_matches_trace(g, y, records, membranes, trace)
 
 
+def test_plif_leak_follows_module_dtype():
+    g, x, _ = example_case("neuron_zoo")
+    m = compile(g, dtype=torch.float32)
+    assert m.layer("b.plif").leak.dtype == torch.float32 and m(x).dtype == torch.float32
+    m = m.double()
+    assert m.layer("b.plif").leak.dtype == torch.float64
+    assert m.to_ir()["b.plif"].attrs["beta"] == float(np.float32(0.6))  # what float32 trained
+
+
 def test_invalid_graph_is_rejected():
     g = Graph()
     g.add_node("in", "Input", {"shape": (3,)})
