@@ -12,10 +12,11 @@
     [-> head.vote]                             Vote: mean of each class's population, vote > 0
     -> output                                  Output [classes] per step: [T, B, classes]
 
-The prefix is the block's name (``head`` when unnamed). A vector input ``[F]`` (no stages) skips the
-pool and allows no conv. When the previous block already ends with spikes (a ``resnet`` block ends
-with its last LIF layer), ``head.lif`` is left out: a second neuron would only re-threshold binary
-spikes.
+The neurons are the block's model (any of LIF, IF, ALIF, PLIF, ReLU; named ``.lif`` whatever the
+model). The prefix is the block's name (``head`` when unnamed). A vector input ``[F]`` (no stages)
+skips the pool and allows no conv. When the previous block already ends with spikes (a ``resnet``
+block ends with its last LIF layer), ``head.lif`` is left out: a second neuron would only
+re-threshold binary spikes.
 """
 from __future__ import annotations
 
@@ -46,14 +47,14 @@ def lower_classifier(b: Builder, block: Block, name: str) -> None:
         raise fail(block, f"dropout must be in [0, 1), got {dropout!r}")
     loc = block.loc
     spiking_input = OPS[b.graph.nodes[b.exit].op].spiking
-    names = [] if spiking_input else [b.lif(f"{name}.lif", block)]
+    names = [] if spiking_input else [b.neuron(f"{name}.lif", block)]
     width = b.shape[0]
     if channels:
         if len(b.shape) != 3:
             raise fail(block, f"channels={channels} needs a (C, H, W) input, got {b.shape}")
         names += [b.conv(f"{name}.conv", width, channels, 1, loc=loc),
                   b.batchnorm(f"{name}.bn", channels, loc=loc),
-                  b.lif(f"{name}.lif2", block)]
+                  b.neuron(f"{name}.lif2", block)]
         width = channels
     if len(b.shape) == 3:
         names.append(b.node(f"{name}.pool", "GlobalAvgPool", loc=loc))

@@ -74,10 +74,6 @@ from .builder import Builder, fail
 
 #: Dspike temperature ``b`` of each convolution operation (Table 1).
 TEMPERATURE = {"snn_b3": 3.0, "snn_b5": 5.0}
-#: Neuron model -> IR op, for every model a SpikeDHS network lowers today. The leak-factor LIF
-#: (eq. 3-4) and IF (eq. 1-2) are the canonical ``LIF``; ALIF (eq. 5-8), PLIF and ReLU (HNS) are
-#: added here, with their ops, by extending :func:`neuron_node`.
-NEURON_MODELS = {"lif": "LIF", "if": "LIF"}
 #: Node names the network itself uses; no layer may be called so.
 RESERVED = ("stem", "head")
 
@@ -108,24 +104,15 @@ def _trellis(b: Builder) -> Trellis:
 # ----------------------------------------------------------------------------- neurons
 def neuron_node(b: Builder, name: str, block: Block,
                 surrogate: dict[str, Any] | None = None) -> str:
-    """Add the spiking neuron of ``block`` (its ``neuron`` override, else the genome's) as node
-    ``name`` and return its name. ``surrogate`` (``{"surrogate": ..., "surrogate_arg": ...}``)
-    replaces the block's surrogate when given.
+    """Add the neuron of ``block`` (its ``neuron`` override, else the genome's: LIF, IF, ALIF,
+    PLIF or ReLU, see :meth:`Builder.neuron_op`) as node ``name`` and return its name.
+    ``surrogate`` (``{"surrogate": ..., "surrogate_arg": ...}``) replaces the block's surrogate
+    when given; a ReLU (no spikes, HNS's ANN layer) takes none.
 
-    The one function through which every SpikeDHS neuron (stem, cell nodes, head) is created: a
-    new neuron op is lowered by adding its model to :data:`NEURON_MODELS` and its attributes here.
-
-    Raises:
-        LoweringError: ``"line L:C: layer l4: neuron model 'alif' is not lowered yet ..."`` for a
-            model without an op (ALIF, PLIF, ReLU today).
+    The one function through which every SpikeDHS neuron (stem, cell nodes, head) is created.
     """
-    spec = block.neuron or b.genome.neuron
-    op = NEURON_MODELS.get(spec.kind)
-    if op is None:
-        raise fail(block, f"neuron model {spec.kind!r} is not lowered yet (SpikeDHS layers lower "
-                          f"{', '.join(NEURON_MODELS)})", spec.loc)
-    attrs = b.neuron_attrs(block)
-    if surrogate is not None:
+    op, attrs = b.neuron_op(block)
+    if surrogate is not None and op != "ReLU":
         attrs.update(surrogate)
     return b.node(name, op, attrs, loc=block.loc)
 

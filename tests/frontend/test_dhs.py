@@ -12,7 +12,6 @@ import pytest
 
 from snnc.errors import LoweringError
 from snnc.frontend import lower
-from snnc.frontend.dhs import NEURON_MODELS
 from snnc.genome import parse, parse_file, to_text
 from snnc.ir import Edge, run, verify
 from snnc.ir.summary import summarize
@@ -202,13 +201,42 @@ def test_first_layer_follows_the_input():
         lower(parse(text))
 
 
-@pytest.mark.parametrize("model", ["alif leak=0.2", "plif", "relu"])
-def test_neuron_models_without_an_op_are_not_lowered_yet(model):
-    assert model.split()[0] not in NEURON_MODELS
-    text = small_text(overrides={4: f"{{ neuron {model} }}"})
-    with pytest.raises(LoweringError, match=rf"layer l4: neuron model '{model.split()[0]}' is not "
-                                            rf"lowered yet"):
-        lower(parse(text))
+HYBRID = {4: "{ neuron alif leak=0.2 rho=0.2 v_th=0.5 }", 5: "{ neuron plif tau=2 }",
+          6: "{ neuron relu }"}
+
+
+def test_layer_neuron_models_lower_to_their_ops():
+    """TPS / HNS results: ALIF, PLIF and ReLU layers (SpikeDHS eq. 5-8; HNS's ANN layers)."""
+    g = small(overrides=HYBRID)
+    want = {4: "ALIF", 5: "PLIF", 6: "ReLU"}
+    for i in range(1, 9):
+        for j in range(3):
+            node = g[f"l{i}.n{j}.lif"]
+            assert node.op == want.get(i, "LIF"), (i, j)
+            if node.op == "ReLU":
+                assert node.attrs == {}
+            else:
+                assert node.attrs["surrogate"] == "dspike"
+
+
+@pytest.mark.parametrize("mode", ["multi", "step"])
+def test_hybrid_layers_torch_matches_interpreter_float64(mode):
+    torch = pytest.importorskip("torch")
+    from snnc.backends.torch import compile as compile_torch
+
+    g = lively(small(seed=3, overrides=HYBRID), seed=4)
+    x = np.random.default_rng(5).normal(0.5, 1.0, (2, 3, 16, 16))
+    trace = run(g, x)
+    m = compile_torch(g, dtype=torch.float64, mode=mode).eval()
+    with torch.no_grad(), m.probing():
+        y = m(torch.as_tensor(x))
+    for node in g:
+        got, ref = m.records[node.name].numpy(), trace.outputs[node.name]
+        if node.op in ("LIF", "ALIF", "PLIF"):
+            assert np.array_equal(got, ref), f"{node.name}: spikes differ"
+        else:
+            assert np.allclose(got, ref, 1e-9, 1e-9), f"{node.name} differs"
+    assert np.allclose(y.numpy(), trace.output, 1e-9, 1e-9)
 
 
 # ------------------------------------------------------------------ overrides

@@ -80,13 +80,6 @@ def test_duplicate_block_names():
         lower(g)
 
 
-@pytest.mark.parametrize("model", ["alif", "plif", "relu"])
-def test_neuron_models_without_an_ir_op_are_not_lowered(model):
-    g = dataclasses.replace(genome(), neuron=make_spec(model))
-    with pytest.raises(LoweringError, match=rf"stage s2: neuron model '{model}' is not lowered yet"):
-        lower(g)
-
-
 def test_if_neuron_is_a_lif_with_beta_one():
     g = lower(dataclasses.replace(genome(), neuron=make_spec("if", v_th=0.5, reset="soft")))
     a = g["s2.lif"].attrs

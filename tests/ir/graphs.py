@@ -157,8 +157,37 @@ def add_backward_connection(g: Graph, seed: int = 0) -> Graph | None:
     return g
 
 
+def neuron_zoo(seed: int = 0, dtype=np.float64) -> Graph:
+    """Every neuron model: Input (2,6,6) -> conv -> ALIF (soft reset) -> conv -> PLIF (tied gain)
+    with a backward edge PLIF -> ALIF @1; the second conv's analog output also feeds a ReLU, which
+    feeds a PLIF (free gain) @1; PLIF, ReLU and PLIF -> GAP -> Linear -> IF -> Output."""
+    rng = np.random.default_rng(seed)
+    g = Graph({"name": "neuron-zoo", "T": 5, "classes": 3})
+    g.add_node("in", "Input", {"shape": (2, 6, 6)})
+    _conv(rng, "a.conv", g, 2, 4, 3, dtype, padding=1)
+    g.add_node("a.alif", "ALIF", {"beta": 0.5, "v_th": 0.8, "rho": 0.3, "adapt": 0.4,
+                                  "reset": "soft", "surrogate": "dspike", "surrogate_arg": 3.0})
+    _conv(rng, "b.conv", g, 4, 4, 1, dtype, bias=True)
+    g.add_node("b.plif", "PLIF", {"beta": 0.6, "v_th": 0.3, "decay_input": True,
+                                  "v_reset": -0.05})
+    g.add_node("c.relu", "ReLU")
+    g.add_node("c.plif", "PLIF", {"beta": 0.9, "alpha": 0.7, "v_th": 0.5,
+                                  "surrogate": "triangle", "surrogate_arg": 1.0})
+    g.add_node("gap", "GlobalAvgPool")
+    _linear(rng, "fc", g, 4, 3, dtype)
+    g.add_node("head.if", "LIF", {"beta": 1.0, "v_th": 0.3})
+    g.add_node("out", "Output")
+    _chain(g, "in", "a.conv", "a.alif", "b.conv", "b.plif", "gap", "fc", "head.if", "out")
+    g.add_edge("b.plif", "a.alif", delay=1, kind="backward")
+    g.add_edge("b.conv", "c.relu")
+    g.add_edge("c.relu", "c.plif", delay=1)
+    g.add_edge("c.relu", "gap")
+    g.add_edge("c.plif", "gap")
+    return g
+
+
 EXAMPLES = {"conv_net": conv_net, "recurrent_net": recurrent_net, "mlp": mlp,
-            "backward_net": backward_net}
+            "backward_net": backward_net, "neuron_zoo": neuron_zoo}
 
 
 def sample_input(graph: Graph, batch: int = 2, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
   the first layer, counted as MACs (eq. C.2's ``E_MAC * FLOPs^1``). With rate encoding
   (``encoding="rate"``) the Input emits spikes and is treated as a spiking source instead.
 * ``"dense"`` — anything else: a Conv2d, Linear or BatchNorm2d output (non-binary, and BatchNorm's
-  offset makes zeros non-zero), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
+  offset makes zeros non-zero), the analog output of a non-spiking neuron (ReLU, the ANN units of a
+  hybrid network, SpikeDHS HNS: a synapse must multiply by its value, so like the first layer,
+  eq. C.2, it costs MACs), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
 """
 from __future__ import annotations
 
@@ -75,9 +77,10 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
     """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
     sparsity) or ``"dense"``.
 
-    Spiking ops are ``"spikes"``; the Input is ``"spikes"`` for ``encoding="rate"`` and ``"input"``
-    otherwise (default: ``graph.meta["encoding"]``, else direct); an event-preserving op takes the
-    kind its in-edges agree on (``"dense"`` if they disagree); every other op is ``"dense"``.
+    Spiking ops (LIF, ALIF, PLIF) are ``"spikes"``; the Input is ``"spikes"`` for
+    ``encoding="rate"`` and ``"input"`` otherwise (default: ``graph.meta["encoding"]``, else
+    direct); an event-preserving op takes the kind its in-edges agree on (``"dense"`` if they
+    disagree); every other op, the non-spiking ReLU neuron included, is ``"dense"``.
     Solved as a fixed point, so cycles through delayed edges are handled.
     """
     enc = encoding or str(graph.meta.get("encoding", "direct"))

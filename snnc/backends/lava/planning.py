@@ -47,7 +47,7 @@ from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
 from ...ir.verify import verify
 from . import synapses as syn
-from .mapping import LavaLIF, LavaMappingError, map_lif
+from .mapping import LavaLIF, LavaMappingError, check_neuron, map_lif
 
 #: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
 LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten",
@@ -386,11 +386,14 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
-        LavaMappingError: an op, neuron parameter, synapse chain or cycle Lava cannot express.
+        LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :func:`.mapping.check_neuron`),
+            neuron parameter, synapse chain or cycle Lava cannot express.
         GraphError: ``graph`` does not verify.
     """
     graph = verify(graph.copy())
     T = int(T if T is not None else graph.meta.get("T", 1))
+    for node in graph:
+        check_neuron(node)
     lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
     if not lifs:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",
