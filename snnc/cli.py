@@ -116,6 +116,73 @@ def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
         _print_summary(graph, None, layers=layers)
 
 
+@cli.command("draw")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Drawing to write (.svg, .png or .pdf), atomically.")
+@click.option("--ir", "as_ir", is_flag=True,
+              help="Draw a genome's compiled IR graph (every node) instead of its blocks.")
+@friendly
+def draw_cmd(source: Path, output: Path, as_ir: bool) -> None:
+    """Draw SOURCE (a genome, a .snnir model or a run folder) like the papers' figures: blocks
+    and their graphs for a genome (synaptic delays dashed and coloured, backward connections
+    below the line with their operations); every IR node and edge for a model."""
+    from .backends.draw import draw_genome, draw_graph
+    from .compiler import is_artifact, load_model
+    from .genome import parse_file
+
+    if source.is_dir():
+        source = source / "model.snnir"
+    if is_artifact(source) or as_ir:
+        written = draw_graph(load_model(source), output)
+    else:
+        written = draw_genome(parse_file(source), output)
+    click.echo(f"wrote {written}", err=True)
+
+
+@cli.command("zoo")
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the preset's genome here (atomically) instead of stdout.")
+@click.option("--counts", is_flag=True,
+              help="Compile every preset (no passes) and add parameters and MACs per time step.")
+@friendly
+def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
+    """List the named architecture presets of the four papers, or print / write preset NAME as a
+    genome (then `snnc show`, `snnc compile`, `snnc train` take it like any genome)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import zoo
+
+    if name is not None:
+        preset = zoo.get(name)
+        if output is None:
+            click.echo(preset.text, nl=False)
+        else:
+            from .atomic import atomic_write_text
+            atomic_write_text(output, preset.text)
+            click.echo(f"wrote {output}", err=True)
+        return
+    if output is not None:
+        raise click.UsageError("-o needs a preset NAME")
+    t = Table(title="snnc presets", show_edge=False)
+    t.add_column("preset")
+    if counts:
+        from .compiler import compile_genome
+        from .ir.summary import summarize
+        t.add_column("parameters", justify="right")
+        t.add_column("MACs/step", justify="right")
+    t.add_column("about")
+    for p in zoo.presets():
+        row = [p.name]
+        if counts:
+            s = summarize(compile_genome(p.text, passes="none", filename=str(p.path)).graph)
+            row += [f"{s.num_params:,}", f"{s.macs_per_step:,}"]
+        t.add_row(*row, p.summary)
+    Console().print(t)
+
+
 def _default(field: str):
     """TrainConfig's default of ``field`` (snnc.runtime.config needs neither torch nor numpy)."""
     from .runtime.config import TrainConfig
@@ -293,9 +360,13 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--samples", default=100, show_default=True, type=click.IntRange(1),
               help="Test images to simulate.")
 @click.option("--seed", default=0, show_default=True, help="Seed of rate-encoded inputs.")
+@click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
+              show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
+                                      "Lava's Conv process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @friendly
-def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, as_json: bool) -> None:
+def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
+             as_json: bool) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
     from rich.console import Console
@@ -308,7 +379,7 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, as_json: 
     with Progress(console=con, transient=True, disable=as_json or not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
-                            progress=lambda done, total: bar.update(task, completed=done))
+                            conv=conv, progress=lambda done, total: bar.update(task, completed=done))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -427,7 +498,8 @@ def export_onnx_cmd(model: Path, output: Path, dtype: str) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Read a model from an interchange format (NIR)."""
+    """Bring models and architectures in: a NIR model as a .snnir model, an SNASNet cell code
+    as a genome."""
 
 
 @import_group.command("nir")
@@ -540,6 +612,50 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     con.print(f"rates measured by {report.rates_backend} on {report.samples} {report.dataset} "
               f"test images; first layer counted {report.first_layer.replace('_', '-')}; "
               f"passes {report.passes}")
+
+
+def _shape_option(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(p) for p in value.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise click.BadParameter(f"expected a shape like 3x32x32, got {value!r}")
+    return shape
+
+
+@import_group.command("snasnet-code")
+@click.argument("code", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Genome file to write (default: print the genome).")
+@click.option("--name", default="snasnet", show_default=True, help="The genome's name.")
+@click.option("--classes", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--channels", type=click.IntRange(1), default=128, show_default=True,
+              help="C: the first cell's width (the second cell has 2C).")
+@click.option("--T", "T", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--input", "input_shape", default="3x32x32", show_default=True,
+              callback=_shape_option, help="Input shape per sample, CxHxW.")
+@click.option("--vote", type=click.IntRange(0), default=10, show_default=True,
+              help="Voting population per class (0: a plain output layer).")
+@click.option("--hidden", type=click.IntRange(0), default=1024, show_default=True)
+@click.option("--pool", type=click.IntRange(1), default=2, show_default=True,
+              help="Kernel of the average pool before the classifier.")
+@click.option("--order", type=click.Choice(["paper", "code"]), default="paper", show_default=True,
+              help="Reduction layer order: the paper's (section 5.1) or the authors' code's.")
+@friendly
+def import_snasnet_cmd(code: tuple[str, ...], output: Path | None, **options) -> None:
+    """Write the SNASNet genome of the authors' 4x4 cell CODE, e.g. 0302 0030 3003 0000."""
+    from .genome import to_text
+    from .genome.snasnet_code import genome_from_code
+
+    text = to_text(genome_from_code(" ".join(code), **options))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from .atomic import atomic_write_text
+
+    atomic_write_text(output, text)
+    click.echo(f"wrote {output}")
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
 """The frontend: a parsed genome -> a verified spiking dataflow IR graph.
 
 :func:`lower` walks the genome's blocks in order; each block kind is lowered by its family's module
-(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10) and
-``classifier`` by :mod:`~snnc.frontend.classifier`. Blocks are chained: each reads the previous
-block's exit (the first reads the ``input`` node), and the classifier, which must come last, ends
-the graph with the ``output`` node.
+(:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10), ``resnet``
+by :mod:`~snnc.frontend.resnet` (ResNet-18/19 with BCNAS-SNN backward connections, eq. 6),
+``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell snasnet`` and ``skeleton`` by
+:mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs`` and ``layer`` by
+:mod:`~snnc.frontend.dhs` (SpikeDHS-CLA). Blocks are chained: each reads the previous block's exit
+(the first reads the ``input`` node), and the classifier or the skeleton, which must come last, ends
+the graph with the ``output`` node (a SpikeDHS network ends with its own head after the last layer).
 
 Example::
 
@@ -20,14 +23,23 @@ from ..errors import GraphError, LoweringError
 from ..genome.ast import Block, Genome
 from ..ir.graph import Graph
 from ..ir.verify import verify
+from . import cell, dhs
 from .builder import Builder, fail
 from .classifier import lower_classifier
+from .resnet import lower_resnet
 from .stages import lower_stage
 
-#: Block kind -> ``lowerer(builder, block, name)``; a kind missing here is "not lowered yet".
+#: ``"kind form"`` (looked up first) or ``"kind"`` -> ``lowerer(builder, block, name)``; a block
+#: matching neither is "not lowered yet". Forms of one kind (``cell dhs``, ``cell snasnet``) may
+#: belong to different families.
 LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "stage": lower_stage,
+    "resnet": lower_resnet,
     "classifier": lower_classifier,
+    "cell snasnet": cell.lower_cell,
+    "skeleton": cell.lower_skeleton,
+    "cell dhs": dhs.lower_cell,
+    "layer": dhs.lower_layer,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}
@@ -66,9 +78,10 @@ def lower(genome: Genome, *, seed: int = 0) -> Graph:
     for block in genome.blocks:
         if b.exit == "output":
             raise fail(block, "comes after the classifier, which must be the last block")
-        lowerer = LOWERERS.get(block.kind)
+        lowerer = LOWERERS.get(f"{block.kind} {block.form}") or LOWERERS.get(block.kind)
         if lowerer is None:
-            raise fail(block, f"block kind {block.kind!r} is not lowered yet (the frontend lowers "
+            what = f"{block.kind} {block.form}" if block.form else block.kind
+            raise fail(block, f"block kind {what!r} is not lowered yet (the frontend lowers "
                               f"{', '.join(LOWERERS)})")
         counts[block.kind] = counts.get(block.kind, 0) + 1
         name = block.name or _default_name(block.kind, counts[block.kind])

@@ -22,8 +22,8 @@ from . import init
 #: The one parameter of each surrogate gradient, stored as the neuron's ``surrogate_arg``.
 SURROGATE_ARG = {"atan": "alpha", "triangle": "gamma", "dspike": "b", "sigmoid": "alpha",
                  "rectangle": "width"}
-#: Neuron models the canonical ``LIF`` op represents (IF is LIF with beta = 1).
-LIF_MODELS = ("lif", "if")
+#: Genome neuron model -> IR op (IF is the canonical LIF with beta = 1).
+NEURON_OP = {"lif": "LIF", "if": "LIF", "alif": "ALIF", "plif": "PLIF", "relu": "ReLU"}
 
 
 def where(loc: Loc | None) -> str:
@@ -55,6 +55,9 @@ class Builder:
         self.graph = Graph()
         self.exit: str | None = None
         self.shape: tuple[int, ...] = tuple(genome.input_shape)
+        #: What a family's lowering carries from one block to the next, under the family's key
+        #: (``"dhs"``: the SpikeDHS cells and the two previous layers' outputs).
+        self.state: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- nodes and edges
     def node(self, name: str, op: str, attrs: dict[str, Any] | None = None,
@@ -94,14 +97,22 @@ class Builder:
                                           "out_features": out_features, "bias": True},
                          init.linear_params(self.rng, in_features, out_features), loc)
 
-    def lif(self, name: str, block: Block, loc: Loc | None = None) -> str:
-        """The block's spiking neuron (its override, else the genome default) as a ``LIF`` node."""
-        return self.node(name, "LIF", self.neuron_attrs(block), loc=loc or block.loc)
+    def neuron(self, name: str, block: Block, loc: Loc | None = None) -> str:
+        """The block's neuron (its override, else the genome default) as a node of its op
+        (:data:`NEURON_OP`: LIF for ``lif``/``if``, ALIF, PLIF or ReLU)."""
+        op, attrs = self.neuron_op(block)
+        return self.node(name, op, attrs, loc=loc or block.loc)
 
-    def neuron_attrs(self, block: Block) -> dict[str, Any]:
-        """``LIF`` attributes of ``block``: ``canonical_neuron`` of ``block.neuron`` (else the
-        genome's neuron) plus ``surrogate`` and its one parameter ``surrogate_arg`` from
-        ``block.surrogate`` (else the genome's).
+    #: The spiking-conv-node helpers' historical name; every neuron model goes through it.
+    lif = neuron
+
+    def neuron_op(self, block: Block) -> tuple[str, dict[str, Any]]:
+        """``(op, attrs)`` of ``block``'s neuron: the op of its model and the attributes of
+        ``canonical_neuron(block.neuron or genome.neuron)`` that the op has, plus ``surrogate``
+        and its one parameter ``surrogate_arg`` from ``block.surrogate`` (else the genome's);
+        ReLU has no attributes (no membrane, no surrogate). ``plif tau=τ`` keeps the tied gain of
+        Fang et al.: ``decay_input`` (default true) becomes the op's ``decay_input`` with
+        ``alpha = 1``, so the gain ``1 - beta`` follows the trained leak.
 
         Raises:
             LoweringError: a neuron model the IR has no op for, or an unknown surrogate.
@@ -109,16 +120,27 @@ class Builder:
         spec = block.neuron or self.genome.neuron
         canon = dict(genome_pkg.canonical_neuron(spec))
         model = canon.pop("model", spec.kind)
-        if model not in LIF_MODELS:
-            raise fail(block, f"neuron model {model!r} is not lowered yet (the IR neuron is the "
-                              f"canonical LIF: {', '.join(LIF_MODELS)})", spec.loc)
+        op = NEURON_OP.get(model)
+        if op is None:
+            raise fail(block, f"neuron model {model!r} has no IR op (known: "
+                              f"{', '.join(NEURON_OP)})", spec.loc)
+        if op == "ReLU":
+            return op, {}
+        if op == "PLIF":
+            canon["decay_input"] = bool(spec.as_dict().get("decay_input", True))
+            if canon["decay_input"]:
+                canon["alpha"] = 1.0
         attrs: dict[str, Any] = {}
         for key, value in canon.items():
-            if value is None or key not in OPS["LIF"].attrs:
+            if value is None or key not in OPS[op].attrs:
                 continue
             attrs[key] = value if isinstance(value, (bool, str)) else float(value)
         attrs.update(self.surrogate_attrs(block))
-        return attrs
+        return op, attrs
+
+    def neuron_attrs(self, block: Block) -> dict[str, Any]:
+        """The attributes of :meth:`neuron_op` (for callers that know the op)."""
+        return self.neuron_op(block)[1]
 
     def surrogate_attrs(self, block: Block) -> dict[str, Any]:
         """``{"surrogate": kind, "surrogate_arg": value}`` of the block's surrogate."""

@@ -8,8 +8,10 @@ applies SN -> Conv -> BN::
 
 It becomes the chain ``{p}.lif [-> {p}.dropout] -> {p}.conv -> {p}.bn`` (``conv=separable``:
 ``{p}.dw`` depthwise kxk, groups = C_in, stride here, then ``{p}.pw`` 1x1; both with bias as in the
-reference code). ``spiking=false`` drops the LIF (the encoding layer reads the analog input).
-Genome edges enter the node's first op (its LIF) with the genome delay; ``back`` edges have kind
+reference code). The neuron is the block's model (LIF, IF, ALIF, PLIF or ReLU; the node keeps the
+name ``{p}.lif`` whatever the model). ``spiking=false`` drops it (the encoding layer reads the
+analog input).
+Genome edges enter the node's first op (its neuron) with the genome delay; ``back`` edges have kind
 ``backward``.
 
 * ``stage s2 node``: one SCN named ``s2.lif``, ``s2.conv``, ``s2.bn`` (stride default 1).
@@ -106,7 +108,7 @@ def spiking_conv_node(b: Builder, block: Block, spec: StageSpec, prefix: str, c_
     c, k, loc = spec.channels, spec.kernel, block.loc
     names = []
     if spec.spiking:
-        names.append(b.lif(f"{prefix}.lif", block))
+        names.append(b.neuron(f"{prefix}.lif", block))
     if spec.dropout > 0:
         names.append(b.node(f"{prefix}.dropout", "Dropout", {"p": spec.dropout}, loc=loc))
     if spec.separable:

@@ -272,6 +272,8 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
         _i("channels", 0, lo=0, doc="0: no 1x1 conv-BN-SN before the pool"),
         Param("pool", "name", "gap", choices=("gap",)),
         _DROPOUT,
+        _i("hidden", 0, lo=0, doc="width of a hidden Linear-SN layer before the output layer "
+                                   "(ResNet-19's 256-d FC); 0: none"),
         _i("vote", 0, lo=0, doc="voting population per class; 0: a plain Linear"),
     ), naming="optional", single=True, last=True, doc="STTS section 5.1 head"),
     BlockKind("cell", (
@@ -289,6 +291,11 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
         _i("hidden", 1024, lo=0, doc="hidden Linear-SN width before the output layer"),
         Param("dropout", "float", 0.5, lo=0, hi=1, hi_open=True),
         _i("vote", 10, lo=0, doc="voting population per class"),
+        _i("pool", 2, lo=1, doc="kernel of the average pool before the classifier (SNASNet "
+                                "section 5.1: 2; the authors' CIFAR-10 run: 4)"),
+        Param("order", "name", "paper", choices=("paper", "code"),
+              doc="paper: reduction Conv-BN-LIF-AvgPool(2) (SNASNet section 5.1); code: the "
+                  "authors' code, BN-LIF-Conv-BN-AvgPool(2) and BN-LIF before the last pool"),
     ), (Form("snasnet", doc="SNASNet macro network: stem, cell, reduction, cell, head"),),
         naming="none", doc="a fixed macro network around a cell"),
     BlockKind("resnet", (

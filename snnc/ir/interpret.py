@@ -26,8 +26,8 @@ class Trace:
     """Everything one run produced.
 
     ``outputs[name]`` is node ``name``'s output over time, ``[T, B, *shape]``; ``v[name]`` is a
-    neuron node's membrane potential after reset (``V[t]``), ``[T, B, *shape]``; ``output`` is the
-    Output node's value, ``[T, B, classes]``.
+    spiking neuron node's membrane potential after reset (``V[t]``), ``[T, B, *shape]``;
+    ``output`` is the Output node's value, ``[T, B, classes]``.
     """
 
     outputs: dict[str, np.ndarray]
@@ -146,21 +146,50 @@ class Interpreter:
 
     def op_lif(self, node, inp, t):
         """Canonical neuron, DESIGN.md: H = v_rest + beta (V - v_rest) + alpha X; S = H > v_th."""
+        return self._spiking(node, inp, t, node.attrs["alpha"])
+
+    def op_plif(self, node, inp, t):
+        """PLIF (Fang et al. 2021): the canonical neuron with input gain ``alpha (1 - beta)``
+        (``decay_input``) or ``alpha``; ``beta`` is the current value of the trainable leak."""
+        return self._spiking(node, inp, t, plif_gain(node.attrs))
+
+    def op_alif(self, node, inp, t):
+        """ALIF (SpikeDHS eq. 5-8): the canonical charge; threshold ``A[t] = v_th + adapt a[t]``
+        with ``a[t] = rho a[t-1] + S[t-1]`` (``a[0] = 0``); soft reset subtracts ``A[t]``."""
+        a = node.attrs
+        st = self.state[node.name]
+        adapt = st.get("a")
+        if adapt is None:
+            adapt = np.zeros_like(inp)
+        threshold = a["v_th"] + a["adapt"] * adapt
+        s = self._spiking(node, inp, t, a["alpha"], threshold)
+        st["a"] = a["rho"] * adapt + s
+        return s
+
+    def _spiking(self, node, inp, t, gain, threshold=None):
+        """One step of the canonical neuron of ``node`` with input gain ``gain`` and firing
+        threshold ``threshold`` (default ``v_th``; an array for ALIF): updates and records ``V``,
+        returns ``S``."""
         a = node.attrs
         st = self.state[node.name]
         v = st.get("v")
         if v is None:
             v = np.full_like(inp, a["v_rest"])  # V[-1] = v_rest
-        h = a["v_rest"] + a["beta"] * (v - a["v_rest"]) + a["alpha"] * inp
-        s = (h > a["v_th"]).astype(np.float64)
+        h = a["v_rest"] + a["beta"] * (v - a["v_rest"]) + gain * inp
+        th = a["v_th"] if threshold is None else threshold
+        s = (h > th).astype(np.float64)
         if a["reset"] == "hard":
             v = np.where(s > 0, a["v_reset"], h)
         else:
-            v = h - a["v_th"] * s
+            v = h - th * s
         st["v"] = v
         rec = self.v.setdefault(node.name, np.zeros((self.x.shape[0],) + v.shape))
         rec[t] = v
         return s
+
+    def op_relu(self, node, inp, t):
+        """Non-spiking neuron (SpikeDHS HNS): ``max(0, X)``."""
+        return np.maximum(inp, 0.0)
 
     def op_scale(self, node, inp, t):
         return node.attrs["scale"] * inp
@@ -175,6 +204,11 @@ class Interpreter:
     def op_flatten(self, node, inp, t):
         return inp.reshape(inp.shape[0], -1)
 
+    def op_upsample(self, node, inp, t):
+        """Nearest neighbour: each input pixel becomes a ``scale x scale`` square."""
+        s = node.attrs["scale"]
+        return np.repeat(np.repeat(inp, s, axis=2), s, axis=3)
+
     def op_dropout(self, node, inp, t):
         return inp
 
@@ -184,6 +218,15 @@ class Interpreter:
 
     def op_concat(self, node, inp, t):
         return np.concatenate(inp, axis=1)
+
+
+def plif_gain(attrs: dict) -> float:
+    """Input gain of a PLIF node: ``alpha (1 - beta)`` with ``decay_input`` (Fang et al. 2021's
+    ``1/tau``, tied to the leak), else ``alpha``. Backends and passes use this expression so that
+    they round as the interpreter does."""
+    if attrs["decay_input"]:
+        return attrs["alpha"] * (1.0 - attrs["beta"])
+    return attrs["alpha"]
 
 
 def interpret(graph: Graph, x: np.ndarray, T: int | None = None) -> np.ndarray:

@@ -6,6 +6,30 @@ count per time step. Semantics (what the op computes) live in :mod:`snnc.ir.inte
 reference interpreter; backends implement the same semantics and are tested against it.
 
 Shapes are per sample: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors.
+
+Neuron ops (kind ``"neuron"``), per neuron, ``t = 0 .. T-1``, ``X[t]`` the summed input. Every
+spiking neuron shares the canonical charge and reset of DESIGN.md and differs only in its input
+gain or threshold; ``V[-1] = v_rest``, ``a[-1] = 0``, ``S[-1] = 0``::
+
+    LIF   (canonical, DESIGN.md; IF is beta = 1)
+          H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t]
+          S[t] = H[t] > v_th
+          V[t] = v_reset where S[t] else H[t]   (hard)  |  H[t] - v_th S[t]   (soft)
+    ALIF  (SpikeDHS section 3.1.3, eq. 5-8: rho is its tau_a, adapt its beta)
+          H[t] as LIF
+          a[t] = rho a[t-1] + S[t-1]            (eq. 8: spikes before t raise the threshold)
+          A[t] = v_th + adapt a[t]              (eq. 7)
+          S[t] = H[t] > A[t]                    (eq. 6)
+          V[t] = v_reset where S[t] else H[t]   (hard)  |  H[t] - A[t] S[t]   (soft)
+    PLIF  (Fang et al. 2021, parametric LIF: beta trains, the IR holds its current value)
+          H[t] = v_rest + beta (V[t-1] - v_rest) + g X[t],
+          g = alpha (1 - beta) if decay_input else alpha;   S, V as LIF
+    ReLU  (non-spiking unit of hybrid networks, SpikeDHS HNS)
+          out[t] = max(0, X[t])                 (stateless)
+
+``spiking`` ops emit binary spikes (LIF, ALIF, PLIF); ReLU is a neuron (it is the activation of a
+hybrid network's layer and is counted among the neurons) whose output is analog, so the synapses it
+feeds cost MACs, not accumulates. The surrogate gradient attributes are training-only.
 """
 from __future__ import annotations
 
@@ -228,6 +252,43 @@ class LIF(Op):
         return _same(node, inputs)
 
 
+class ALIF(LIF):
+    name = "ALIF"
+    attrs = {**LIF.attrs, "rho": (float, 0.2), "adapt": (float, 1.8)}
+    doc = ("Adaptive-threshold LIF (SpikeDHS eq. 5-8): H as LIF; a[t] = rho a[t-1] + S[t-1]; "
+           "A = v_th + adapt a; S = H > A; V = v_reset where S else H (hard) or H - A S (soft).")
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        a = node.attrs
+        if not 0.0 <= a["rho"] <= 1.0:
+            _fail(node, f"rho (decay of the threshold increment) must be in [0, 1], got "
+                        f"{a['rho']}", rule="attributes")
+        if a["adapt"] < 0.0:
+            _fail(node, f"adapt (threshold increment per spike) must be >= 0, got {a['adapt']}",
+                  rule="attributes")
+        return super().infer_shape(node, inputs)
+
+
+class PLIF(LIF):
+    name = "PLIF"
+    attrs = {**LIF.attrs, "decay_input": (bool, False)}
+    doc = ("Parametric LIF (Fang et al. 2021): LIF whose leak beta trains; input gain "
+           "alpha (1 - beta) with decay_input, else alpha.")
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        if not 0.0 <= node.attrs["beta"] <= 1.0:
+            _fail(node, f"beta (the trainable leak) must be in [0, 1], got {node.attrs['beta']}",
+                  rule="attributes")
+        return super().infer_shape(node, inputs)
+
+
+class ReLU(Op):
+    name, kind = "ReLU", "neuron"
+    doc = "Non-spiking neuron of hybrid networks (SpikeDHS HNS): out = max(0, X), stateless."
+
+
 class Scale(Op):
     name, kind = "Scale", "merge"
     attrs = {"scale": (float, REQUIRED)}
@@ -285,6 +346,22 @@ class Flatten(Op):
         return (n,)
 
 
+class Upsample(Op):
+    name, kind = "Upsample", "shape"
+    attrs = {"scale": (int, REQUIRED)}
+    doc = ("Nearest-neighbour upsampling by an integer factor: (C, H, W) -> (C, scale*H, scale*W), "
+           "out[c, y, x] = in[c, y // scale, x // scale]; no weights, 0 MACs. The interpolation "
+           "of BCNAS-SNN's global backward connections (eq. 6's gamma).")
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        c, h, w = _chw(node, _same(node, inputs))
+        s = node.attrs["scale"]
+        if s < 1:
+            _fail(node, f"scale must be an integer >= 1, got {s}", rule="attributes")
+        return (c, h * s, w * s)
+
+
 class Dropout(Op):
     name, kind = "Dropout", "training"
     attrs = {"p": (float, 0.5)}
@@ -335,10 +412,12 @@ class Concat(Op):
 
 #: The registry: op name -> definition, grouped by kind in declaration order.
 OPS: dict[str, type[Op]] = {op.name: op for op in (
-    Input, Output, Conv2d, Linear, BatchNorm2d, LIF, Scale, AvgPool2d, GlobalAvgPool, Flatten,
-    Dropout, Vote, Concat)}
+    Input, Output, Conv2d, Linear, BatchNorm2d, LIF, ALIF, PLIF, ReLU, Scale, AvgPool2d,
+    GlobalAvgPool, Flatten, Upsample, Dropout, Vote, Concat)}
 
 NEURON_OPS = tuple(n for n, o in OPS.items() if o.kind == "neuron")
+#: Neuron ops that emit binary spikes and have a membrane potential (the canonical neuron's family).
+SPIKING_NEURON_OPS = tuple(n for n in NEURON_OPS if OPS[n].spiking)
 SYNAPSE_OPS = tuple(n for n, o in OPS.items() if o.kind == "synapse")
 TRAINING_ONLY_OPS = tuple(n for n, o in OPS.items() if o.kind == "training")
 

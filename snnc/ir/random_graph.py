@@ -14,7 +14,8 @@
       -> GlobalAvgPool | Flatten [-> Dropout] -> Linear [-> LIF] [-> Vote] -> Output
 
 plus, sometimes, dead branches that never reach the Output and a delay-1 edge inside a node (which
-blocks BatchNorm folding). Neuron parameters (beta, alpha, v_th, hard/soft reset, v_reset, v_rest),
+blocks BatchNorm folding). Neurons are LIF unless ``neurons`` names more (ALIF, PLIF, ReLU).
+Neuron parameters (beta, alpha, v_th, hard/soft reset, v_reset, v_rest),
 BatchNorm running statistics and affine parameters, biases and delays are all random. Weights and
 BatchNorm statistics are fitted to random spike trains (rate 0.2), then the threshold of every
 neuron that fires at < 5 % or > 50 % of its steps on a calibration input is moved into a gap
@@ -35,7 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .graph import BACKWARD, Graph
-from .interpret import avg_pool2d, conv2d, run
+from .interpret import avg_pool2d, conv2d, plif_gain, run
+from .ops import NEURON_OPS, SPIKING_NEURON_OPS
 from .verify import verify
 
 _RATE = 0.2      # firing rate assumed when calibrating weights and BatchNorm statistics
@@ -65,8 +67,9 @@ class _Stage:
 
 class _Builder:
     def __init__(self, seed: int, max_nodes: int, delays: bool, backward: bool, separable: bool,
-                 dropout: bool, dead: bool, vote: bool):
+                 dropout: bool, dead: bool, vote: bool, neurons: tuple[str, ...]):
         self.rng = np.random.default_rng(seed)
+        self.neurons = neurons
         self.max_nodes = max_nodes
         self.delays, self.backward, self.separable = delays, backward, separable
         self.dropout, self.dead, self.vote = dropout, dead, vote
@@ -80,7 +83,12 @@ class _Builder:
         return bool(self.rng.random() < p)
 
     def lif(self, name: str) -> str:
+        """A neuron node: LIF, or (with several ``neurons``) one of them drawn uniformly."""
         r = self.rng
+        op = "LIF" if len(self.neurons) == 1 else str(r.choice(self.neurons))
+        if op == "ReLU":
+            self.g.add_node(name, "ReLU")
+            return name
         style = r.choice(["spikingjelly", "leak", "if"])
         if style == "spikingjelly":  # beta = 1 - 1/tau, alpha = 1/tau
             tau = r.uniform(1.5, 4.0)
@@ -93,7 +101,11 @@ class _Builder:
         attrs["v_reset"] = float(r.uniform(-0.3, 0.1)) if self.chance(0.4) else 0.0
         attrs["v_rest"] = float(r.uniform(-0.1, 0.1)) if self.chance(0.4) else 0.0
         attrs = {k: (float(v) if not isinstance(v, str) else v) for k, v in attrs.items()}
-        self.g.add_node(name, "LIF", attrs)
+        if op == "ALIF":
+            attrs.update(rho=float(r.uniform(0.0, 0.9)), adapt=float(r.uniform(0.05, 0.6)))
+        elif op == "PLIF":  # the tied gain alpha (1 - beta) would silence an IF neuron
+            attrs["decay_input"] = bool(attrs["beta"] < 1.0 and self.chance(0.5))
+        self.g.add_node(name, op, attrs)
         return name
 
     def conv(self, name: str, x: np.ndarray, cout: int, k: int, stride: int = 1,
@@ -286,7 +298,7 @@ class _Builder:
         a calibration input to the quantile of its membrane input H that gives a random target
         rate in 10..35 %; repeat, since neurons feed each other."""
         g = self.g
-        lifs = g.nodes_of("LIF")
+        lifs = g.nodes_of(*SPIKING_NEURON_OPS)
         target = {n.name: self.rng.uniform(0.1, 0.35) for n in lifs}
         x = random_input(g, seed=int(self.rng.integers(2**31)), batch=2)
         for _ in range(rounds):
@@ -331,14 +343,16 @@ class _Builder:
 
 
 def _membrane_input(g: Graph, trace, node) -> np.ndarray:
-    """H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t] of LIF ``node`` in ``trace``."""
+    """H[t] = v_rest + beta (V[t-1] - v_rest) + g X[t] of spiking neuron ``node`` in ``trace``
+    (``g = alpha``, or the PLIF gain)."""
     a, v = node.attrs, trace.v[node.name]
     x = np.zeros_like(v)
     for e in g.in_edges(node.name):
         src = trace.outputs[e.src]
         x[e.delay:] += src[:len(src) - e.delay]
     prev = np.concatenate([np.full_like(v[:1], a["v_rest"]), v[:-1]])
-    return a["v_rest"] + a["beta"] * (prev - a["v_rest"]) + a["alpha"] * x
+    gain = plif_gain(a) if node.op == "PLIF" else a["alpha"]
+    return a["v_rest"] + a["beta"] * (prev - a["v_rest"]) + gain * x
 
 
 def _threshold_for(h: np.ndarray, rate: float) -> float:
@@ -359,7 +373,7 @@ def _threshold_for(h: np.ndarray, rate: float) -> float:
 
 def random_graph(seed: int, *, max_nodes: int = 60, delays: bool = True, backward: bool = True,
                  separable: bool = True, dropout: bool = True, dead: bool = True,
-                 vote: bool = True) -> Graph:
+                 vote: bool = True, neurons: tuple[str, ...] = ("LIF",)) -> Graph:
     """A random valid graph (see the module docstring), the same for the same arguments.
 
     Args:
@@ -371,14 +385,23 @@ def random_graph(seed: int, *, max_nodes: int = 60, delays: bool = True, backwar
         dropout: some Dropout nodes (training-only ops) appear.
         dead: some branches never reach the Output.
         vote: the head sometimes ends in a population and a Vote layer.
+        neurons: the neuron ops to draw from (uniformly, per neuron node), e.g.
+            :data:`~snnc.ir.ops.NEURON_OPS` for graphs with every neuron model; the default,
+            LIF only, keeps the graphs of earlier releases (the extra draws happen only with
+            several neuron ops).
     Returns:
         A verified :class:`Graph` (float64 params) with ``meta`` ``T`` (3..6) and ``classes``.
     Raises:
-        ValueError: ``max_nodes`` too small for one stage and the head.
+        ValueError: ``max_nodes`` too small for one stage and the head, or ``neurons`` empty or
+            naming an op that is not a neuron.
     """
     if max_nodes < 24:
         raise ValueError(f"max_nodes={max_nodes} is too small; random graphs need >= 24 nodes")
-    return _Builder(seed, max_nodes, delays, backward, separable, dropout, dead, vote).build(seed)
+    neurons = tuple(neurons)
+    if not neurons or any(n not in NEURON_OPS for n in neurons):
+        raise ValueError(f"neurons must be a non-empty subset of {NEURON_OPS}, got {neurons}")
+    return _Builder(seed, max_nodes, delays, backward, separable, dropout, dead, vote,
+                    neurons).build(seed)
 
 
 def random_input(graph: Graph, seed: int = 0, batch: int = 2, T: int | None = None) -> np.ndarray:
@@ -391,6 +414,8 @@ def random_input(graph: Graph, seed: int = 0, batch: int = 2, T: int | None = No
 
 
 def firing_rates(graph: Graph, x: np.ndarray) -> dict[str, float]:
-    """Mean firing rate of every LIF node of ``graph`` on ``x`` (fraction of neuron-steps)."""
+    """Mean firing rate of every spiking neuron node of ``graph`` on ``x`` (fraction of
+    neuron-steps)."""
     trace = run(graph, x)
-    return {n.name: float(trace.outputs[n.name].mean()) for n in graph.nodes_of("LIF")}
+    return {n.name: float(trace.outputs[n.name].mean())
+            for n in graph.nodes_of(*SPIKING_NEURON_OPS)}

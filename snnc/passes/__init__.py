@@ -15,8 +15,9 @@ from .drop_training import DropTraining
 from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
+from .freeze_plif import FreezePLIF
 from .manager import PASSES, PIPELINES, PassManager, PassRecord, parse_pipeline, run_pipeline
 
 __all__ = ["Pass", "PassResult", "PassManager", "PassRecord", "PASSES", "PIPELINES",
            "parse_pipeline", "run_pipeline", "DropTraining", "RemoveDead", "FoldBatchNorm",
-           "FoldDepthwise", "FoldScale"]
+           "FoldDepthwise", "FoldScale", "FreezePLIF"]

@@ -5,6 +5,8 @@ The ``deploy`` pipeline and why its order is what it is::
     drop-training   first: a Dropout between a conv and its BatchNorm, between a depthwise and a
                     pointwise conv, or between a sink Scale and a neuron hides the pattern the
                     folding passes look for.
+    freeze-plif     a trained PLIF is a LIF with its learned leak (Lava and NIR know LIF only);
+                    before fold-scale, which then sees plain LIF neurons.
     remove-dead     before folding: a dead reader of a conv (or of a Scale) is "another consumer"
                     and would block fold-bn (fold-scale). Folding never makes a node dead (every
                     rewrite keeps each surviving node's paths to the Output), so it is not needed
@@ -39,14 +41,16 @@ from .drop_training import DropTraining
 from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
+from .freeze_plif import FreezePLIF
 
 #: Every pass by name.
 PASSES: dict[str, type[Pass]] = {p.name: p for p in (
-    DropTraining, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale)}
+    DropTraining, FreezePLIF, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale)}
 
 #: Named pipelines: name -> pass names in order (see the module docstring for the order).
 PIPELINES: dict[str, list[str]] = {
-    "deploy": ["drop-training", "remove-dead", "fold-bn", "fold-depthwise", "fold-scale"],
+    "deploy": ["drop-training", "freeze-plif", "remove-dead", "fold-bn", "fold-depthwise",
+               "fold-scale"],
     "none": [],
 }
 

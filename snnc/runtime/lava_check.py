@@ -69,7 +69,7 @@ class LavaReport:
 
 def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                data_root: str | Path | None = None, samples: int = 100, seed: int = 0,
-               progress=None) -> LavaReport:
+               conv: str = "sparse", progress=None) -> LavaReport:
     """Simulate ``model`` on Lava over the first ``samples`` test images of ``dataset``.
 
     Args:
@@ -77,11 +77,13 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
         dataset: dataset name; default the one the model was trained on.
         samples: number of test images (each one Lava run of ``T`` + latency steps).
         seed: seed of rate-encoded inputs.
+        conv: how convolutions become Lava synapses, ``"sparse"`` or ``"conv"``
+            (see :func:`snnc.backends.lava.build`).
         progress: optional callable ``progress(done, total)`` after each batch.
     Raises:
         RunError: no dataset known, bad ``samples``; LavaMappingError for what Loihi cannot run.
     """
-    from ..backends.lava import simulate
+    from ..backends.lava import build
     from ..backends.torch import compile as compile_torch
     from ..passes import run_pipeline
 
@@ -95,20 +97,22 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
     lava_pred, counts_lava, counts_ref = [], {}, {}
     t0, latency, done = time.perf_counter(), 0, 0
-    for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean, std=pre.std)):
-        xin = model_input(xb, pre, derive_seed(_RATE_LAVA, seed, b)).double()
-        res = simulate(folded, xin.numpy(), T=pre.T)
-        latency = max(res.latency.values(), default=0)
-        lava_pred.append(res.output.mean(0).argmax(-1))
-        with torch.no_grad(), reference.probing():
-            reference(xin, T=pre.T)
-            rec = {k: v.numpy() for k, v in reference.records.items()}
-        for name, spikes in res.spikes.items():
-            counts_lava[name] = counts_lava.get(name, 0) + int(spikes.sum())
-            counts_ref[name] = counts_ref.get(name, 0) + int(rec[name].sum())
-        done += len(xb)
-        if progress:
-            progress(done, len(x))
+    with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch
+        for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean,
+                                            std=pre.std)):
+            xin = model_input(xb, pre, derive_seed(_RATE_LAVA, seed, b)).double()
+            res = net.run(xin.numpy())
+            latency = max(res.latency.values(), default=0)
+            lava_pred.append(res.output.mean(0).argmax(-1))
+            with torch.no_grad(), reference.probing():
+                reference(xin, T=pre.T)
+                rec = {k: v.numpy() for k, v in reference.records.items()}
+            for name, spikes in res.spikes.items():
+                counts_lava[name] = counts_lava.get(name, 0) + int(spikes.sum())
+                counts_ref[name] = counts_ref.get(name, 0) + int(rec[name].sum())
+            done += len(xb)
+            if progress:
+                progress(done, len(x))
     seconds = (time.perf_counter() - t0) / max(len(x), 1)
     lava_pred = np.concatenate(lava_pred)
     layers = [LayerAgreement(n.name, int(np.prod(n.shape)), counts_lava[n.name], counts_ref[n.name])

@@ -45,8 +45,8 @@ def test_compile_example_writes_verified_artifact(runner, tmp_path):
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["num_params"] > 0 and data["macs_per_step"] > 0
-    assert [p["name"] for p in data["passes"]] == ["drop-training", "remove-dead", "fold-bn",
-                                                  "fold-depthwise", "fold-scale"]
+    assert [p["name"] for p in data["passes"]] == ["drop-training", "freeze-plif", "remove-dead",
+                                                  "fold-bn", "fold-depthwise", "fold-scale"]
     assert "BatchNorm2d" not in data["nodes_by_op"] and "Dropout" not in data["nodes_by_op"]
     from snnc.ir.artifact import load
 

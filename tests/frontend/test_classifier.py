@@ -76,3 +76,13 @@ def test_vector_input_classifier_only():
     g = lowered(text)
     assert _chain_from(g, "input") == ["input", "head.lif", "head.fc", "head.vote", "output"]
     assert g["head.fc"].attrs["in_features"] == 5
+
+
+def test_hidden_layer():
+    text = DEMO.replace("classifier head channels=16 dropout=0.2 vote=3",
+                        "classifier head dropout=0.2 hidden=6")
+    g = lowered(text)
+    assert _chain_from(g, "head.lif") == ["head.lif", "head.pool", "head.dropout", "head.hidden",
+                                          "head.hidden_lif", "head.fc", "output"]
+    assert (g["head.hidden"].attrs["in_features"], g["head.hidden"].attrs["out_features"]) == (8, 6)
+    assert g["head.hidden_lif"].op == "LIF" and g["head.fc"].attrs["in_features"] == 6

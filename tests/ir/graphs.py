@@ -109,7 +109,85 @@ def mlp(seed: int = 0, dtype=np.float32) -> Graph:
     return g
 
 
-EXAMPLES = {"conv_net": conv_net, "recurrent_net": recurrent_net, "mlp": mlp}
+def backward_net(seed: int = 0, dtype=np.float64) -> Graph:
+    """Input (2,8,8) -> a.conv -> a.bn -> a.lif (4,8,8) -> b.conv stride 2 -> b.lif (6,4,4) -> GAP
+    -> Linear -> Output, with a global backward connection (BCNAS-SNN eq. 6) b.lif -@1-> bc.up
+    (nearest x2) -> bc.conv 1x1 -> bc.bn -> a.lif."""
+    rng = np.random.default_rng(seed)
+    g = Graph({"name": "backward-net", "T": 4, "classes": 3})
+    g.add_node("in", "Input", {"shape": (2, 8, 8)})
+    _conv(rng, "a.conv", g, 2, 4, 3, dtype, padding=1)
+    _bn(rng, "a.bn", g, 4, dtype)
+    g.add_node("a.lif", "LIF", {"beta": 0.5, "v_th": 0.6})
+    _conv(rng, "b.conv", g, 4, 6, 3, dtype, stride=2, padding=1)
+    g.add_node("b.lif", "LIF", {"beta": 0.5, "v_th": 0.5})
+    g.add_node("bc.up", "Upsample", {"scale": 2})
+    _conv(rng, "bc.conv", g, 6, 4, 1, dtype)
+    _bn(rng, "bc.bn", g, 4, dtype)
+    g.add_node("gap", "GlobalAvgPool")
+    _linear(rng, "fc", g, 6, 3, dtype)
+    g.add_node("out", "Output")
+    _chain(g, "in", "a.conv", "a.bn", "a.lif", "b.conv", "b.lif", "gap", "fc", "out")
+    g.add_edge("b.lif", "bc.up", delay=1, kind="backward")
+    _chain(g, "bc.up", "bc.conv", "bc.bn", "a.lif")
+    return g
+
+
+def add_backward_connection(g: Graph, seed: int = 0) -> Graph | None:
+    """A copy of verified ``g`` with one global backward connection (BCNAS-SNN eq. 6) from a LIF
+    node ``j`` to a LIF node ``i`` of ``k`` times its resolution (k >= 2): ``j -@1-> Upsample(k)
+    -> 1x1 Conv2d -> BatchNorm2d -> i``; None when ``g`` has no such pair. Weights are small so that
+    the connection nudges the target's firing rather than silencing or saturating it."""
+    rng = np.random.default_rng(seed)
+    lifs = [n for n in g if n.op == "LIF" and len(n.shape) == 3]
+    pairs = [(j, i) for j in lifs for i in lifs
+             if i.shape[1] % j.shape[1] == 0 and i.shape[1] // j.shape[1] >= 2
+             and i.shape[2] == j.shape[2] * (i.shape[1] // j.shape[1])]
+    if not pairs:
+        return None
+    j, i = pairs[int(rng.integers(len(pairs)))]
+    g = g.copy()
+    k = i.shape[1] // j.shape[1]
+    g.add_node("bcx.up", "Upsample", {"scale": k})
+    _conv(rng, "bcx.conv", g, j.shape[0], i.shape[0], 1, np.float64)
+    g["bcx.conv"].params["weight"] = 0.3 * g["bcx.conv"].params["weight"]
+    _bn(rng, "bcx.bn", g, i.shape[0], np.float64)
+    g.add_edge(j.name, "bcx.up", delay=1, kind="backward")
+    _chain(g, "bcx.up", "bcx.conv", "bcx.bn", i.name)
+    return g
+
+
+def neuron_zoo(seed: int = 0, dtype=np.float64) -> Graph:
+    """Every neuron model: Input (2,6,6) -> conv -> ALIF (soft reset) -> conv -> PLIF (tied gain)
+    with a backward edge PLIF -> ALIF @1; the second conv's analog output also feeds a ReLU, which
+    feeds a PLIF (free gain) @1; PLIF, ReLU and PLIF -> GAP -> Linear -> IF -> Output."""
+    rng = np.random.default_rng(seed)
+    g = Graph({"name": "neuron-zoo", "T": 5, "classes": 3})
+    g.add_node("in", "Input", {"shape": (2, 6, 6)})
+    _conv(rng, "a.conv", g, 2, 4, 3, dtype, padding=1)
+    g.add_node("a.alif", "ALIF", {"beta": 0.5, "v_th": 0.8, "rho": 0.3, "adapt": 0.4,
+                                  "reset": "soft", "surrogate": "dspike", "surrogate_arg": 3.0})
+    _conv(rng, "b.conv", g, 4, 4, 1, dtype, bias=True)
+    g.add_node("b.plif", "PLIF", {"beta": 0.6, "v_th": 0.3, "decay_input": True,
+                                  "v_reset": -0.05})
+    g.add_node("c.relu", "ReLU")
+    g.add_node("c.plif", "PLIF", {"beta": 0.9, "alpha": 0.7, "v_th": 0.5,
+                                  "surrogate": "triangle", "surrogate_arg": 1.0})
+    g.add_node("gap", "GlobalAvgPool")
+    _linear(rng, "fc", g, 4, 3, dtype)
+    g.add_node("head.if", "LIF", {"beta": 1.0, "v_th": 0.3})
+    g.add_node("out", "Output")
+    _chain(g, "in", "a.conv", "a.alif", "b.conv", "b.plif", "gap", "fc", "head.if", "out")
+    g.add_edge("b.plif", "a.alif", delay=1, kind="backward")
+    g.add_edge("b.conv", "c.relu")
+    g.add_edge("c.relu", "c.plif", delay=1)
+    g.add_edge("c.relu", "gap")
+    g.add_edge("c.plif", "gap")
+    return g
+
+
+EXAMPLES = {"conv_net": conv_net, "recurrent_net": recurrent_net, "mlp": mlp,
+            "backward_net": backward_net, "neuron_zoo": neuron_zoo}
 
 
 def sample_input(graph: Graph, batch: int = 2, seed: int = 0) -> np.ndarray:

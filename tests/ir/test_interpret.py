@@ -125,3 +125,88 @@ def test_bad_input_shape_is_value_error():
     g = vec_graph({"beta": 0.5})
     with pytest.raises(ValueError, match="fits neither"):
         interpret(g, np.zeros((2, 4)))
+
+
+# ------------------------------------------------------------------ neuron models
+def neuron_graph(op, attrs, F=3, T=8):
+    g = Graph({"T": T})
+    g.add_node("in", "Input", {"shape": (F,)})
+    g.add_node("n", op, attrs)
+    g.add_node("out", "Output")
+    g.add_edge("in", "n")
+    g.add_edge("n", "out")
+    return g
+
+
+def reference_alif(x, tau, v_th, tau_a, beta_a):
+    """SpikeDHS eq. 5-8 as printed (hard reset to 0, the leak gated by the last spike):
+    u^t = tau u^{t-1} (1 - y^{t-1}) + I^t;  a^t = tau_a a^{t-1} + y^{t-1};
+    A^t = V_th + beta a^t;  y^t = H(u^t - A^t)."""
+    u = np.zeros(x.shape[1:])
+    y = np.zeros(x.shape[1:])
+    a = np.zeros(x.shape[1:])
+    spikes, thresholds = [], []
+    for xt in x:
+        u = tau * u * (1 - y) + xt
+        a = tau_a * a + y
+        A = v_th + beta_a * a
+        y = (u > A).astype(float)
+        spikes.append(y)
+        thresholds.append(A)
+    return np.array(spikes), np.array(thresholds)
+
+
+def test_alif_is_spikedhs_eq_5_to_8():
+    x = np.random.default_rng(1).uniform(0, 1.5, size=(12, 4, 3))
+    attrs = {"beta": 0.2, "v_th": 0.5, "rho": 0.2, "adapt": 1.8}  # SpikeDHS defaults
+    tr = run(neuron_graph("ALIF", attrs, T=12), x)
+    s, A = reference_alif(x, 0.2, 0.5, 0.2, 1.8)
+    assert np.array_equal(tr.output, s)
+    assert 0.1 < s.mean() < 0.9
+    # the threshold rises after spikes: a neuron spiking at t and t-1 sees A > v_th
+    assert (A[1:][s[:-1] > 0] > 0.5).all()
+    # the variation range of the threshold is [V_th, V_th + beta / (1 - tau_a)] (SpikeDHS 3.1.3)
+    assert A.min() >= 0.5 and A.max() <= 0.5 + 1.8 / 0.8
+
+
+def test_alif_soft_reset_subtracts_the_adaptive_threshold_and_adapt_zero_is_lif():
+    x = np.random.default_rng(2).normal(0.6, 0.8, size=(10, 4, 3))
+    base = {"beta": 0.7, "alpha": 0.9, "v_th": 0.4, "v_reset": -0.1, "v_rest": 0.05}
+    for reset in ("hard", "soft"):
+        lif = run(neuron_graph("LIF", {**base, "reset": reset}, T=10), x)
+        alif = run(neuron_graph("ALIF", {**base, "reset": reset, "adapt": 0.0, "rho": 0.5}, T=10),
+                   x)
+        assert np.array_equal(lif.output, alif.output)
+        assert np.array_equal(lif.v["n"], alif.v["n"])
+    # by hand, soft reset: IF, v_th 1, adapt 1, rho 0.5, input 1.5 then 0.9
+    g = neuron_graph("ALIF", {"beta": 1.0, "v_th": 1.0, "adapt": 1.0, "rho": 0.5,
+                              "reset": "soft"}, F=1, T=3)
+    tr = run(g, np.array([[[1.5]], [[0.9]], [[0.9]]]))
+    # t0: H 1.5 > A 1 -> V 0.5, a 1; t1: H 1.4, A 2 -> no, V 1.4, a 0.5; t2: H 2.3 > A 1.5 -> 0.8
+    assert tr.output[:, 0, 0].tolist() == [1.0, 0.0, 1.0]
+    assert np.allclose(tr.v["n"][:, 0, 0], [0.5, 1.4, 0.8])
+
+
+def test_plif_gain_and_relu():
+    x = np.random.default_rng(3).normal(0.5, 1.0, size=(8, 4, 3))
+    lif = run(neuron_graph("LIF", {"beta": 0.75, "alpha": 0.25, "v_th": 0.3}), x)
+    tied = run(neuron_graph("PLIF", {"beta": 0.75, "v_th": 0.3, "decay_input": True}), x)
+    free = run(neuron_graph("PLIF", {"beta": 0.75, "alpha": 0.25, "v_th": 0.3}), x)
+    for tr in (tied, free):  # 1 - 0.75 == 0.25 exactly
+        assert np.array_equal(tr.output, lif.output) and np.array_equal(tr.v["n"], lif.v["n"])
+    relu = run(neuron_graph("ReLU", {}), x)
+    assert np.array_equal(relu.output, np.maximum(x, 0)) and "n" not in relu.v
+
+
+@pytest.mark.parametrize("op, attrs, rule", [
+    ("ALIF", {"beta": 0.5, "rho": 1.5}, "rho"),
+    ("ALIF", {"beta": 0.5, "adapt": -1.0}, "adapt"),
+    ("PLIF", {"beta": 1.2}, "beta"),
+    ("ReLU", {"beta": 0.5}, "unknown attribute 'beta'"),
+])
+def test_neuron_attribute_errors(op, attrs, rule):
+    from snnc.errors import GraphError
+    from snnc.ir import verify
+
+    with pytest.raises(GraphError, match=rf"node 'n' \({op}\).*{rule}"):
+        verify(neuron_graph(op, attrs))

@@ -80,3 +80,30 @@ def test_neurons_spike():
     assert in_range >= 0.9, in_range
     assert 0.1 <= rates.mean() <= 0.35
     assert (rates == 0).mean() <= 0.03
+
+
+def test_every_neuron_model_appears_and_spikes():
+    from snnc.ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
+
+    graphs = [case(s)[0] for s in SEEDS]  # the pass tests' graphs: every neuron model
+    ops = [n.op for g in graphs for n in g if n.op in NEURON_OPS]
+    assert all(ops.count(op) >= 20 for op in NEURON_OPS), {op: ops.count(op) for op in NEURON_OPS}
+    plifs = [n.attrs for g in graphs for n in g.nodes_of("PLIF")]
+    assert {a["decay_input"] for a in plifs} == {True, False}
+    alifs = [n.attrs for g in graphs for n in g.nodes_of("ALIF")]
+    assert all(a["adapt"] > 0 for a in alifs) and {a["reset"] for a in alifs} == {"hard", "soft"}
+    rates = {op: [] for op in SPIKING_NEURON_OPS}
+    for s in SEEDS[:15]:
+        g, x, _ = case(s)
+        for name, r in firing_rates(g, x).items():
+            rates[g[name].op].append(r)
+    for op, rs in rates.items():
+        assert np.mean([0.02 <= r <= 0.6 for r in rs]) >= 0.8, (op, rs)
+
+
+def test_default_graphs_have_lif_only_and_bad_neurons_are_refused():
+    assert {n.op for s in range(10) for n in random_graph(s)} & {"ALIF", "PLIF", "ReLU"} == set()
+    with pytest.raises(ValueError, match="neurons must be"):
+        random_graph(0, neurons=("LIF", "Conv2d"))
+    with pytest.raises(ValueError, match="neurons must be"):
+        random_graph(0, neurons=())

@@ -11,6 +11,7 @@ import numpy as np
 
 from snnc.ir import Graph, run, verify
 from snnc.ir.interpret import Trace
+from snnc.ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
 from snnc.ir.random_graph import random_graph, random_input
 
 SEEDS = range(40)
@@ -19,8 +20,9 @@ RTOL = ATOL = 1e-9
 
 @lru_cache(maxsize=None)
 def case(seed: int) -> tuple[Graph, np.ndarray, Trace]:
-    """Random graph ``seed``, a random input sequence for it (batch 2) and its reference trace."""
-    g = random_graph(seed)
+    """Random graph ``seed`` with every neuron model (LIF, ALIF, PLIF, ReLU), a random input
+    sequence for it (batch 2) and its reference trace."""
+    g = random_graph(seed, neurons=NEURON_OPS)
     x = random_input(g, seed=10_000 + seed, batch=2)
     return g, x, run(g, x)
 
@@ -36,24 +38,27 @@ def assert_equivalent(before: Graph, after: Graph, x: np.ndarray, trace: Trace |
                       same: dict[str, str] | None = None, v_scale: dict[str, float] | None = None):
     """``after`` computes what ``before`` does on ``x``.
 
-    The Output agrees (allclose); every LIF present in both emits exactly the same spikes and has
-    membrane potentials ``v_before * v_scale.get(name, 1)`` (allclose); every other node of
-    ``after`` named in ``same`` (after-name -> before-name; default: every non-LIF node present in
-    both) has the value of that ``before`` node (allclose).
+    The Output agrees (allclose); every spiking neuron (LIF, ALIF, PLIF; a PLIF may have become a
+    LIF) present in both emits exactly the same spikes and has membrane potentials
+    ``v_before * v_scale.get(name, 1)`` (allclose); every other node of ``after`` named in
+    ``same`` (after-name -> before-name; default: every node present in both that is not a
+    spiking neuron) has the value of that ``before`` node (allclose).
     """
     tb = trace if trace is not None else run(before, x)
     ta = run(after, x)
     np.testing.assert_allclose(ta.output, tb.output, rtol=RTOL, atol=ATOL, err_msg="Output")
     v_scale = v_scale or {}
-    lifs = [n.name for n in after.nodes_of("LIF") if n.name in before.nodes]
+    lifs = [n.name for n in after.nodes_of(*SPIKING_NEURON_OPS) if n.name in before.nodes]
     for name in lifs:
-        assert before[name].op == "LIF"
+        assert before[name].op == after[name].op or (before[name].op, after[name].op) == (
+            "PLIF", "LIF")
         np.testing.assert_array_equal(ta.outputs[name], tb.outputs[name],
                                       err_msg=f"spikes of {name}")
         np.testing.assert_allclose(ta.v[name], tb.v[name] * v_scale.get(name, 1.0), rtol=RTOL,
                                    atol=ATOL, err_msg=f"membrane of {name}")
     if same is None:
-        same = {n: n for n in after.nodes if n in before.nodes and after[n].op != "LIF"}
+        same = {n: n for n in after.nodes
+                if n in before.nodes and after[n].op not in SPIKING_NEURON_OPS}
     for a, b in same.items():
         np.testing.assert_allclose(ta.outputs[a], tb.outputs[b], rtol=RTOL, atol=ATOL,
                                    err_msg=f"value of {a} (was {b})")
@@ -75,4 +80,12 @@ def check_pass(p, seed: int):
 
 
 def lif_count(g: Graph) -> int:
-    return len(g.nodes_of("LIF"))
+    """Number of spiking neuron nodes."""
+    return len(g.nodes_of(*SPIKING_NEURON_OPS))
+
+
+def v_scale(before: Graph, after: Graph) -> dict[str, float]:
+    """fold-scale's membrane factor of every spiking neuron in both: ``V' = V / s`` exactly as
+    ``v_th' = v_th / s``."""
+    return {n.name: after[n.name].attrs["v_th"] / n.attrs["v_th"]
+            for n in before.nodes_of(*SPIKING_NEURON_OPS) if n.name in after.nodes}

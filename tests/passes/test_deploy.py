@@ -5,7 +5,7 @@ import pytest
 from snnc.ir import verify
 from snnc.passes import PIPELINES, run_pipeline
 
-from .helpers import SEEDS, assert_equivalent, case, snapshot
+from .helpers import SEEDS, assert_equivalent, case, snapshot, v_scale
 
 
 def deploy(seed):
@@ -20,13 +20,14 @@ def test_random_graphs(seed):
     assert not out.nodes_of("Dropout")
     assert out.reaching(out.output_node.name) == set(out.nodes)  # nothing dead
     for bn in out.nodes_of("BatchNorm2d"):  # what is left was left for a reason
-        assert any(n.startswith(f"kept {bn.name}: ") for n in records[2].notes)
-    v_scale = {n.name: out[n.name].attrs["v_th"] / n.attrs["v_th"] for n in g.nodes_of("LIF")
-               if n.name in out.nodes}  # fold-scale: V' = V / s exactly as v_th' = v_th / s
-    assert_equivalent(g, out, x, trace, same={}, v_scale=v_scale)
+        fold_bn = records[PIPELINES["deploy"].index("fold-bn")]
+        assert any(n.startswith(f"kept {bn.name}: ") for n in fold_bn.notes)
+    assert not out.nodes_of("PLIF")  # frozen into LIF
+    scale = v_scale(g, out)
+    assert_equivalent(g, out, x, trace, same={}, v_scale=scale)
     # and on a second input, direct encoding this time
     x2 = np.random.default_rng(seed).normal(0.3, 0.8, (2,) + g.input_node.shape)
-    assert_equivalent(g, out, x2, same={}, v_scale=v_scale)
+    assert_equivalent(g, out, x2, same={}, v_scale=scale)
 
 
 @pytest.mark.parametrize("seed", SEEDS[:10])

@@ -1,4 +1,5 @@
-"""fold-scale: a Scale feeding only LIFs becomes a threshold (or input gain) change."""
+"""fold-scale: a Scale feeding only spiking neurons (LIF, ALIF, PLIF) becomes a threshold (or
+input gain) change."""
 import numpy as np
 import pytest
 
@@ -36,6 +37,8 @@ def test_random_graphs(seed, mode):
             if mode == "threshold":
                 assert (b["v_th"], b["v_reset"], b["v_rest"], b["alpha"]) == \
                     (a["v_th"] / s, a["v_reset"] / s, a["v_rest"] / s, a["alpha"])
+                if g[lif].op == "ALIF":
+                    assert b["adapt"] == a["adapt"] / s
             else:
                 assert (b["v_th"], b["alpha"]) == (a["v_th"], a["alpha"] * s)
     assert_equivalent(g, out, x, trace, v_scale=v_scales(g, out, mode))
@@ -71,7 +74,7 @@ def sink_graph(reset="hard", scale=0.5, extra=None):
 def test_delays_on_scale_edges_threshold_mode(reset):
     g = sink_graph(reset)
     res = FoldScale()(g)
-    assert res.notes == ["folded 1 Scale node into the thresholds (v_th / s) of 2 LIF nodes"]
+    assert res.notes == ["folded 1 Scale node into the thresholds (v_th / s) of 2 neuron nodes"]
     out = verify(res.graph)
     assert "sink" not in out.nodes
     assert sorted(str(e) for e in out.in_edges("a")) == ["fc1 -> a @1", "fc2 -> a"]
@@ -90,9 +93,43 @@ def test_input_mode(reset):
     g = sink_graph(reset, scale=1 / 3)
     res = FoldScale(mode="input")(g)
     out = verify(res.graph)
-    assert res.notes == ["folded 1 Scale node into the input gains (alpha * s) of 2 LIF nodes"]
+    assert res.notes == ["folded 1 Scale node into the input gains (alpha * s) of 2 neuron nodes"]
     assert out["a"].attrs["alpha"] == 0.7 / 3 and out["a"].attrs["v_th"] == 0.3
     assert_equivalent(g, out, np.random.default_rng(1).normal(0.3, 1.0, (8, 3, 4)))
+
+
+def _as_alif_and_plif(g):
+    g["a"].op = "ALIF"
+    g["a"].attrs.update(rho=0.5, adapt=0.2)
+    g["b"].op = "PLIF"
+    g["b"].attrs.update(beta=0.6, alpha=2.0, decay_input=True)
+
+
+@pytest.mark.parametrize("mode", ["threshold", "input"])
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_alif_and_plif(reset, mode):
+    """ALIF's adaptive threshold scales with v_th (adapt / s); PLIF's tied gain with alpha."""
+    g = sink_graph(reset, scale=0.5, extra=_as_alif_and_plif)
+    out = verify(FoldScale(mode=mode)(g).graph)
+    assert "sink" not in out.nodes and (out["a"].op, out["b"].op) == ("ALIF", "PLIF")
+    if mode == "threshold":
+        assert out["a"].attrs["adapt"] == 0.4 and out["a"].attrs["v_th"] == 0.6
+    else:
+        assert out["a"].attrs["adapt"] == 0.2 and out["b"].attrs["alpha"] == 1.0
+    x = np.random.default_rng(2).normal(0.3, 1.0, (8, 3, 4))
+    scale = {"a": 2.0, "b": 2.0} if mode == "threshold" else {}
+    assert_equivalent(g, out, x, v_scale=scale)
+    spikes = run(g, x).outputs
+    assert 0 < spikes["a"].mean() < 1 and 0 < spikes["b"].mean() < 1
+
+
+def test_relu_consumer_is_kept():
+    def relu(g):
+        g["b"].op, g["b"].attrs = "ReLU", {}
+
+    res = FoldScale()(sink_graph(extra=relu))
+    assert not res.changed
+    assert res.notes == ["kept sink: it feeds b (ReLU), not only spiking neurons"]
 
 
 def test_backward_edge_kind_propagates():
@@ -116,7 +153,7 @@ def _other_input(g):
 
 @pytest.mark.parametrize("kw, why", [
     ({"scale": -0.5}, "kept sink: scale -0.5 is not positive"),
-    ({"extra": _to_output}, "kept sink: it feeds out (Output), not only LIF neurons"),
+    ({"extra": _to_output}, "kept sink: it feeds out (Output), not only spiking neurons"),
     ({"extra": _other_input}, "kept sink: a also receives input from fc1"),
 ])
 def test_blocked(kw, why):

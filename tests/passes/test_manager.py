@@ -10,7 +10,8 @@ import pytest
 from snnc.errors import GraphError, PassError
 from snnc.ir import Graph
 from snnc.passes import (PASSES, PIPELINES, DropTraining, FoldBatchNorm, FoldDepthwise, FoldScale,
-                         Pass, PassManager, PassRecord, RemoveDead, parse_pipeline, run_pipeline)
+                         FreezePLIF, Pass, PassManager, PassRecord, RemoveDead, parse_pipeline,
+                         run_pipeline)
 
 from .helpers import case, snapshot
 
@@ -34,12 +35,12 @@ class Vandal(Pass):
 
 
 def test_registry_and_pipelines():
-    assert PASSES == {"drop-training": DropTraining, "remove-dead": RemoveDead,
-                      "fold-bn": FoldBatchNorm, "fold-depthwise": FoldDepthwise,
-                      "fold-scale": FoldScale}
+    assert PASSES == {"drop-training": DropTraining, "freeze-plif": FreezePLIF,
+                      "remove-dead": RemoveDead, "fold-bn": FoldBatchNorm,
+                      "fold-depthwise": FoldDepthwise, "fold-scale": FoldScale}
     assert PIPELINES["none"] == []
-    assert PIPELINES["deploy"] == ["drop-training", "remove-dead", "fold-bn", "fold-depthwise",
-                                   "fold-scale"]
+    assert PIPELINES["deploy"] == ["drop-training", "freeze-plif", "remove-dead", "fold-bn",
+                                   "fold-depthwise", "fold-scale"]
     for name, cls in PASSES.items():
         assert cls.name == name
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
@@ -68,7 +69,8 @@ def test_spec_round_trip():
 
 @pytest.mark.parametrize("spec, match", [
     ("fold-bm", r"unknown pass 'fold-bm'; did you mean 'fold-bn'\? known passes: drop-training, "
-                r"remove-dead, fold-bn, fold-depthwise, fold-scale; pipelines: deploy, none"),
+                r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale; pipelines: "
+                r"deploy, none"),
     ("frobnicate", r"unknown pass 'frobnicate' known passes: drop-training"),
     ("fold-scale{volts=1}", r"pass fold-scale: unknown option 'volts'; options: mode"),
     ("fold-scale{mode}", r"option 'mode' needs a value"),
@@ -97,7 +99,7 @@ def test_records_and_hook():
     for r in records:
         assert isinstance(r, PassRecord) and r.ms >= 0
         assert r.changed == (bool(r.notes) and not all(n.startswith("kept") for n in r.notes))
-    fold = records[2]
+    fold = records[PIPELINES["deploy"].index("fold-bn")]
     assert fold.changed and fold.notes[0].startswith("folded ") and \
         fold.notes[0].endswith(" BatchNorm2d into Conv2d")
     text = str(fold)

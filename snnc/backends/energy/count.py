@@ -7,8 +7,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
 
 * ``"spikes"`` — every in-edge carries binary events: the output of a spiking op (LIF), possibly
   through **event-preserving** ops (:data:`EVENT_PRESERVING`: Flatten, Dropout, Concat, Scale,
-  AvgPool2d, GlobalAvgPool, Vote and the implicit sum of in-edges). These ops hold no weights and
-  map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
+  AvgPool2d, GlobalAvgPool, Vote, Upsample and the implicit sum of in-edges; nearest upsampling
+  copies each event to ``scale**2`` pixels, so the events per element are unchanged). These ops
+  hold no weights and map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
   mean) folds into the next layer's weights, as the Lava backend does. Counted as accumulates:
   ``SOP = rate * T * MACs`` (eq. C.1), where ``rate`` is the **event rate** of the layer's input:
   spikes per input element per step, summed over in-edges (a sum of two spike trains costs the ACs
@@ -18,7 +19,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
   the first layer, counted as MACs (eq. C.2's ``E_MAC * FLOPs^1``). With rate encoding
   (``encoding="rate"``) the Input emits spikes and is treated as a spiking source instead.
 * ``"dense"`` — anything else: a Conv2d, Linear or BatchNorm2d output (non-binary, and BatchNorm's
-  offset makes zeros non-zero), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
+  offset makes zeros non-zero), the analog output of a non-spiking neuron (ReLU, the ANN units of a
+  hybrid network, SpikeDHS HNS: a synapse must multiply by its value, so like the first layer,
+  eq. C.2, it costs MACs), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from .tables import EnergyError
 
 SPIKES, INPUT, DENSE = "spikes", "input", "dense"
 #: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
-EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote")
+EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote",
+                    "Upsample")
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,10 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
     """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
     sparsity) or ``"dense"``.
 
-    Spiking ops are ``"spikes"``; the Input is ``"spikes"`` for ``encoding="rate"`` and ``"input"``
-    otherwise (default: ``graph.meta["encoding"]``, else direct); an event-preserving op takes the
-    kind its in-edges agree on (``"dense"`` if they disagree); every other op is ``"dense"``.
+    Spiking ops (LIF, ALIF, PLIF) are ``"spikes"``; the Input is ``"spikes"`` for
+    ``encoding="rate"`` and ``"input"`` otherwise (default: ``graph.meta["encoding"]``, else
+    direct); an event-preserving op takes the kind its in-edges agree on (``"dense"`` if they
+    disagree); every other op, the non-spiking ReLU neuron included, is ``"dense"``.
     Solved as a fixed point, so cycles through delayed edges are handled.
     """
     enc = encoding or str(graph.meta.get("encoding", "direct"))

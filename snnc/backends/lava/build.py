@@ -6,9 +6,10 @@ for ``Dense``/``Sparse``):
 * one ``LIFReset`` per neuron (``du = 1``, ``dv = 1 - beta``, ``vth``, ``bias_mant``; it zeroes
   ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`);
 * per synapse: ``Conv`` (weights ``(C_out, kW, kH, C_in/groups)``, spatially flipped: Lava
-  convolves, the IR cross-correlates), ``Dense``/``DelayDense``, ``Sparse``/``DelaySparse``
-  (elementwise), or a port connection. A Conv that needs extra delay ``e`` reads its input
-  through a shared identity ``Sparse``/``DelaySparse`` delay line (``e - 1`` steps + one hop);
+  convolves, the IR cross-correlates), ``Dense``, ``Sparse`` (elementwise or unrolled
+  convolutions), or a port connection. A synapse that needs extra delay ``e`` reads tap ``e`` of
+  its source's delay line: a chain of identity ``Dense``/``Sparse`` hops, one step each, shared
+  by all synapses leaving that neuron (see :meth:`LavaNetwork._tap`);
 * an ``Injector`` per fed neuron (host current into ``a_in``, no hop) and an ``Extractor`` per
   recorded neuron: one message per step each way. (``Var.get``/``set`` move one element per
   message, about 14 us each here, so they are avoided per sample; only cyclic graphs zero their
@@ -32,6 +33,10 @@ from .planning import LavaPlan
 
 #: Elementwise connections (identity skips, delay lines) on more units than this use Sparse.
 SPARSE_FROM = 1024
+#: ``num_message_bits`` of every connection process: graded messages make Lava's float models
+#: compute ``W @ s`` instead of summing the columns that ``s`` selects (a copy of the weight
+#: matrix per step). The values carried are still the 0/1 spikes, so the result is the same.
+GRADED = 24
 
 
 def lava_modules() -> types.SimpleNamespace:
@@ -45,14 +50,14 @@ def lava_modules() -> types.SimpleNamespace:
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
-    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.injector import Injector, PyLoihiInjectorModel
     from lava.proc.lif.process import LIFReset
-    from lava.proc.sparse.process import DelaySparse, Sparse
+    from lava.proc.sparse.process import Sparse
     return types.SimpleNamespace(
-        RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense, DelayDense=DelayDense,
-        Sparse=Sparse, DelaySparse=DelaySparse, LIFReset=LIFReset, Injector=Injector,
+        RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
+        Sparse=Sparse, LIFReset=LIFReset, Injector=Injector,
         Extractor=Extractor, PyLoihiInjectorModel=PyLoihiInjectorModel,
         PyLoihiExtractorModel=PyLoihiExtractorModel)
 
@@ -93,6 +98,11 @@ def lava_matrix(op: syn.Operator, sparse: bool):
         m = sp.csr_matrix((op.d.reshape(-1), (inv_out[np.arange(n)], inv_in[np.arange(n)])),
                           shape=(n, n))
         return m if sparse else m.toarray()
+    if sparse and isinstance(op, syn.ConvOp):  # never densified: unrolled convs are large
+        rows, cols, vals = op.coo()
+        inv_in, inv_out = np.argsort(p_in), np.argsort(p_out)
+        n_out, n_in = p_out.size, p_in.size
+        return sp.csr_matrix((vals, (inv_out[rows], inv_in[cols])), shape=(n_out, n_in))
     m = syn.to_dense(op).matrix[p_out][:, p_in]
     return sp.csr_matrix(m) if sparse else np.ascontiguousarray(m)
 
@@ -112,7 +122,7 @@ class LavaNetwork:
     ``with``-exit). ``record``: neuron names to record (default all).
     """
 
-    def __init__(self, plan: LavaPlan, record=None, conv: str = "conv"):
+    def __init__(self, plan: LavaPlan, record=None, conv: str = "sparse"):
         if conv not in ("sparse", "conv"):
             raise ValueError(f"conv must be 'sparse' or 'conv', got {conv!r}")
         self.conv = conv
@@ -140,7 +150,7 @@ class LavaNetwork:
                 shape=n.lava_shape, du=n.du, dv=n.dv, vth=n.vth, u=0.0, v=0.0, bias_mant=bias,
                 reset_interval=n_steps, reset_offset=(plan.reset_step[name] + 1) % n_steps,
                 name=name)
-        delay_lines = {}
+        self._taps: dict[tuple[str, int], object] = {}
         for s in plan.synapses:
             src, dst = self.lif[s.src], self.lif[s.dst]
             u, j = plan.neurons[s.src], plan.neurons[s.dst]
@@ -152,22 +162,20 @@ class LavaNetwork:
                        and len(op.out_shape) == 3)
             if conv_ok:
                 proc = lv.Conv(weight=lava_conv_weight(op.weight), input_shape=u.lava_shape,
-                               padding=op.padding, stride=op.stride, groups=op.groups)
+                               padding=op.padding, stride=op.stride, groups=op.groups,
+                               num_message_bits=GRADED)
                 if tuple(proc.output_shape) != j.lava_shape:  # pragma: no cover - plan bug
                     raise AssertionError(f"Lava Conv {s.src}->{s.dst} gives {proc.output_shape}")
                 if s.extra == 0:
                     src.s_out.connect(proc.s_in)
                 else:
-                    key = (s.src, s.extra)
-                    if key not in delay_lines:
-                        line = self._connection(syn.identity(u.shape), s.extra - 1)
-                        _flat(src.s_out, u.shape).connect(line.s_in)
-                        delay_lines[key] = line
-                        self.conns.append(line)
-                    _shaped(delay_lines[key].a_out, u.lava_shape).connect(proc.s_in)
+                    _shaped(self._tap(s.src, s.extra).a_out, u.lava_shape).connect(proc.s_in)
             else:
-                proc = self._connection(op, s.extra)
-                _flat(src.s_out, u.shape).connect(proc.s_in)
+                proc = self._connection(op)
+                if s.extra == 0:
+                    _flat(src.s_out, u.shape).connect(proc.s_in)
+                else:
+                    self._tap(s.src, s.extra).a_out.connect(proc.s_in)
             _shaped(proc.a_out, j.lava_shape).connect(dst.a_in)
             self.conns.append(proc)
         for name in plan.fed:
@@ -187,19 +195,39 @@ class LavaNetwork:
                        "io_s": 0.0, "steps": 0, "samples": 0}
 
     # ------------------------------------------------------------------ structure
-    def _connection(self, op, delay: int):
-        """A Dense/Sparse process (with ``delay`` extra steps) for a matrix or elementwise op.
+    def _connection(self, op):
+        """A Dense or Sparse process (one hop, no extra delay) for a matrix or elementwise op.
 
-        Elementwise ops use ``Sparse`` only when large (more than :data:`SPARSE_FROM` units):
-        measured here, per step and 256 units, Dense 0.7 ms, Sparse 1.3 ms, DelayDense 2.3 ms,
-        DelaySparse 7.2 ms (it rebuilds its delay matrices every step)."""
+        Elementwise ops use ``Sparse`` only when large (more than :data:`SPARSE_FROM` units);
+        convolutions unrolled into matrices always use ``Sparse``."""
         lv = self.lv
         sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
                   or isinstance(op, syn.ConvOp))
         w = lava_matrix(op, sparse)
         if sparse:
-            return lv.Sparse(weights=w) if delay == 0 else lv.DelaySparse(weights=w, delays=delay)
-        return lv.Dense(weights=w) if delay == 0 else lv.DelayDense(weights=w, delays=delay)
+            return lv.Sparse(weights=w, num_message_bits=GRADED)
+        return lv.Dense(weights=w, num_message_bits=GRADED)
+
+    def _tap(self, name: str, k: int):
+        """A process whose ``a_out`` carries neuron ``name``'s spikes ``k >= 1`` steps late: tap
+        ``k`` of a delay line of ``k`` identity hops, shared by every synapse that leaves ``name``
+        with extra delay ``<= k``.
+
+        Lava's ``DelayDense``/``DelaySparse`` rebuild their per-delay weight matrices at every step
+        (measured here: 2.3 ms and 7.2 ms per step at 256 units, and over 1 s per step at 3,136
+        units, which made delayed convolutions the bottleneck of a whole network); an identity hop
+        costs a matrix-vector product."""
+        key = (name, k)
+        if key not in self._taps:
+            shape = self.plan.neurons[name].shape
+            hop = self._connection(syn.identity(shape))
+            if k == 1:
+                _flat(self.lif[name].s_out, shape).connect(hop.s_in)
+            else:
+                self._tap(name, k - 1).a_out.connect(hop.s_in)
+            self._taps[key] = hop
+            self.conns.append(hop)
+        return self._taps[key]
 
     def _tie_components(self) -> None:
         """Lava compiles only what is connected to the process it runs: join separate parts
@@ -307,13 +335,17 @@ class LavaNetwork:
         self.close()
 
 
-def build(graph_or_plan, T: int | None = None, record=None, conv: str = "conv") -> LavaNetwork:
+def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse") -> LavaNetwork:
     """Lava processes for a graph (planned with :func:`.planning.plan`) or a ready plan.
 
-    ``conv="conv"`` (default) uses Lava's ``Conv`` process, which in lava-nc 0.10 runs one scipy
-    ``convolve2d`` per channel pair and step; ``conv="sparse"`` unrolls each convolution into a
-    ``Sparse`` synapse matrix (as Loihi stores convolutional connectivity). Both give the same
-    spikes; measured on a 16/32-channel MNIST net both take 8-10 s per image here.
+    ``conv="sparse"`` (default) unrolls each convolution into a ``Sparse`` synapse matrix over
+    the flattened maps (as Loihi stores convolutional connectivity: one synapse list per core);
+    ``conv="conv"`` uses Lava's ``Conv`` process instead. Both reproduce the reference spikes on
+    the tests' graphs, but lava-nc 0.10's floating-point ``Conv`` model computes through
+    ``torch.FloatTensor`` (float32) whenever torch is importable, so near-threshold membrane
+    potentials can round differently; ``Sparse`` computes in float64. Measured on the demo's
+    16/32-channel MNIST net (``python bench/lava_throughput.py``): about 0.13 s per image with
+    ``sparse`` and 0.4 s with ``conv``.
 
     Raises:
         LavaMappingError: what :func:`.planning.plan` refuses.

@@ -47,11 +47,14 @@ from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
 from ...ir.verify import verify
 from . import synapses as syn
-from .mapping import LavaLIF, LavaMappingError, map_lif
+from .mapping import LavaLIF, LavaMappingError, check_neuron, map_lif
 
 #: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
 LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten",
               "Dropout", "Vote", "Concat")
+#: Why an op without a Lava mapping has none yet (appended to the refusal).
+UNMAPPED_WHY = {"Upsample": "; nearest upsampling (the resampling of BCNAS-SNN's cross-resolution "
+                            "backward connections) has no Lava synapse mapping yet"}
 NEURON = "LIF"
 
 
@@ -217,8 +220,8 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
         if node.op not in LINEAR_OPS:
             raise LavaMappingError(
                 f"node {n!r}: op {node.op} is not supported by the Lava backend (it maps LIF "
-                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)",
-                node=n, rule="lava ops")
+                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)"
+                f"{UNMAPPED_WHY.get(node.op, '')}", node=n, rule="lava ops")
     sub = nx.DiGraph()
     sub.add_nodes_from(region)
     sub.add_edges_from((e.src, e.dst) for e in graph.edges if e.src in sub and e.dst in sub)
@@ -383,11 +386,14 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
-        LavaMappingError: an op, neuron parameter, synapse chain or cycle Lava cannot express.
+        LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :func:`.mapping.check_neuron`),
+            neuron parameter, synapse chain or cycle Lava cannot express.
         GraphError: ``graph`` does not verify.
     """
     graph = verify(graph.copy())
     T = int(T if T is not None else graph.meta.get("T", 1))
+    for node in graph:
+        check_neuron(node)
     lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
     if not lifs:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",

@@ -50,7 +50,7 @@ def as_sequence(graph: Graph, x: np.ndarray, T: int) -> np.ndarray:
 
 
 def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
-             pipeline: str | None = None, conv: str = "conv") -> LavaResult:
+             pipeline: str | None = None, conv: str = "sparse") -> LavaResult:
     """Simulate ``graph`` on Lava for ``T`` steps (default ``graph.meta['T']``).
 
     Args:
@@ -60,8 +60,8 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
         record: LIF names whose spikes to return (default all; those feeding the host head are
             always recorded).
         pipeline: optionally a pass pipeline to run first (e.g. ``"deploy"``).
-        conv: ``"sparse"`` (convolutions unrolled into Sparse synapses) or ``"conv"`` (Lava's
-            Conv process); see :func:`.build.build`.
+        conv: ``"sparse"`` (default: convolutions unrolled into Sparse synapses, float64) or
+            ``"conv"`` (Lava's Conv process); see :func:`.build.build`.
     Returns:
         :class:`LavaResult`; its spikes equal :func:`snnc.ir.run`'s on the same graph.
     Raises:

@@ -114,6 +114,25 @@ class ConvOp:
                     "bgohw,goc->bgchw", g, wg[:, :, :, i, j], optimize=True)
         return xp.reshape(b, c, h + 2 * p, w + 2 * p)[:, :, p:p + h, p:p + w]
 
+    def coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The operator as ``(rows, cols, values)`` over the C-major flattened output and input
+        (``rows`` index ``out_shape``, ``cols`` index ``in_shape``), without the taps that fall in
+        the zero padding; built directly, never as a dense matrix."""
+        o, cg, k, _ = self.weight.shape
+        c, h, w = self.in_shape
+        _, ho, wo = self.map_shape
+        s, p, og = self.stride, self.padding, o // self.groups
+        oc, ic, ky, kx, y, x = np.meshgrid(np.arange(o), np.arange(cg), np.arange(k),
+                                           np.arange(k), np.arange(ho), np.arange(wo),
+                                           indexing="ij")
+        iy, ix = y * s - p + ky, x * s - p + kx
+        inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+        cin = (oc // og) * cg + ic
+        rows = ((oc * ho + y) * wo + x)[inside]
+        cols = ((cin * h + iy) * w + ix)[inside]
+        vals = self.weight[oc, ic, ky, kx][inside]
+        return rows, cols, vals.astype(np.float64)
+
     def full_weight(self) -> np.ndarray:
         """The weight as an ungrouped ``[O, C, k, k]`` (block diagonal over the groups)."""
         o, cg, k, _ = self.weight.shape

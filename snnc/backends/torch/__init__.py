@@ -3,7 +3,8 @@
 * :func:`compile` / :class:`SpikingModule` — the executor (multi-step outside cycles, step by
   step inside strongly connected components), ``to_ir`` to write trained weights back, probes.
 * :mod:`.plan` — the execution plan (condensation units); :mod:`.layers` — per-node modules.
-* :class:`LIFNode` — the canonical LIF neuron, multi-step (fused BPTT) and single-step.
+* :class:`LIFNode` — the canonical LIF neuron, multi-step (fused BPTT) and single-step;
+  :class:`ALIFNode` (adaptive threshold) and :class:`PLIFNode` (trainable leak) in :mod:`.variants`.
 * :data:`SURROGATES` / :func:`spike` — Heaviside spikes with surrogate gradients.
 
 This is the only place (with ``backends/onnx``, ``runtime`` and ``search``) that imports torch.
@@ -11,7 +12,8 @@ This is the only place (with ``backends/onnx``, ``runtime`` and ``search``) that
 from .layers import TimeDropout
 from .module import SUPPORTED_OPS, SpikingModule, compile
 from .neurons import LIFNode
+from .variants import ALIFNode, PLIFNode
 from .surrogates import SURROGATES, Surrogate, get_surrogate, spike
 
-__all__ = ["SUPPORTED_OPS", "SpikingModule", "TimeDropout", "compile", "LIFNode", "SURROGATES",
-           "Surrogate", "get_surrogate", "spike"]
+__all__ = ["SUPPORTED_OPS", "SpikingModule", "TimeDropout", "compile", "LIFNode", "ALIFNode",
+           "PLIFNode", "SURROGATES", "Surrogate", "get_surrogate", "spike"]

@@ -1,5 +1,5 @@
 """The torch modules of IR nodes and their names: one module per node with parameters or
-training behaviour (Conv2d, Linear, BatchNorm2d, LIF, Dropout)."""
+training behaviour (Conv2d, Linear, BatchNorm2d, the spiking neurons LIF/ALIF/PLIF, Dropout)."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .neurons import LIFNode
+from .variants import NEURON_MODULES
 
 Tensor = torch.Tensor
 
@@ -79,8 +79,8 @@ def make_module(node, dtype, device) -> nn.Module | None:
     elif node.op == "BatchNorm2d":
         cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
         mod = cls(a["num_features"], eps=a["eps"], momentum=a["momentum"], **kw)
-    elif node.op == "LIF":
-        return LIFNode.from_attrs(a)
+    elif node.op in NEURON_MODULES:  # PLIF's leak is a parameter: cast it like the rest
+        return NEURON_MODULES[node.op].from_attrs(a).to(dtype=dtype, device=device)
     elif node.op == "Dropout":
         return TimeDropout(a["p"])
     else:

@@ -11,12 +11,12 @@ every delay) in topological order. A node outside every strongly connected compo
 steps at once (multi-step mode): its input is the sum of its in-edges' complete ``[T, B, ...]``
 values, an edge with delay ``d`` being a time shift (``d`` zero steps in front, the last ``d``
 dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a
-neuron loops over ``T`` inside. Only the strongly connected components, which backward edges
-create, run step by step: for ``t = 0 .. T-1`` each member (in a topological order of the
-zero-delay edges) computes step ``t`` from its inputs at ``t - d``; values from outside the
-component are complete tensors already. A value is freed once no later unit reads it. Concat
-concatenates its ports along channels; every other op sums its in-edges (in the interpreter's
-edge order, so float64 sums round the same way).
+spiking neuron (LIF, ALIF, PLIF) loops over ``T`` inside; ReLU is elementwise. Only the strongly
+connected components, which backward edges create, run step by step: for ``t = 0 .. T-1`` each
+member (in a topological order of the zero-delay edges) computes step ``t`` from its inputs at
+``t - d``; values from outside the component are complete tensors already. A value is freed once
+no later unit reads it. Concat concatenates its ports along channels; every other op sums its
+in-edges (in the interpreter's edge order, so float64 sums round the same way).
 
 Training-time behaviour the interpreter (an inference semantics) does not define:
 
@@ -46,6 +46,7 @@ from torch import nn
 from ...ir.graph import Edge, Graph
 from ...ir.verify import verify
 from .layers import make_module, module_key, to_numpy
+from .variants import NEURON_MODULES
 from .plan import plan
 
 Tensor = torch.Tensor
@@ -53,8 +54,9 @@ Tensor = torch.Tensor
 #: Ops whose torch implementation needs a single batch axis (time folded into it in multi-step).
 _FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
 #: Every op this backend executes.
-SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "Scale", "AvgPool2d",
-                 "GlobalAvgPool", "Flatten", "Dropout", "Vote", "Concat")
+SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "ALIF", "PLIF",
+                 "ReLU", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten", "Upsample", "Dropout",
+                 "Vote", "Concat")
 
 
 @dataclass
@@ -77,12 +79,14 @@ class SpikingModule(nn.Module):
         graph: the verified source graph (a copy; its params are the compile-time values).
         layers: ``nn.ModuleDict`` of the nodes with a module: Conv2d (``nn.Conv2d``), Linear
             (``nn.Linear``), BatchNorm2d (``nn.BatchNorm2d``/``nn.BatchNorm1d``), LIF
-            (:class:`LIFNode`), Dropout (:class:`TimeDropout`).
+            (:class:`LIFNode`), ALIF (:class:`ALIFNode`), PLIF (:class:`PLIFNode`, whose leak
+            is a parameter), Dropout (:class:`TimeDropout`).
         module_names: node name -> key in ``layers`` (see :func:`module_key`).
         node_names: key in ``layers`` -> node name.
         records: after a forward with probes on, node name -> its output ``[T, B, *shape]``
-            (detached); LIF outputs are spikes.
-        membranes: likewise for LIF nodes, ``V[t]`` after reset, when membrane probes are on.
+            (detached); spiking neurons' outputs are spikes.
+        membranes: likewise for spiking neuron nodes (LIF, ALIF, PLIF), ``V[t]`` after reset,
+            when membrane probes are on.
     """
 
     def __init__(self, graph: Graph, *, dtype: torch.dtype | None = None,
@@ -142,7 +146,8 @@ class SpikingModule(nn.Module):
         """Switch probes on or off. While on, every forward replaces :attr:`records` with each
         node's output ``[T, B, *shape]`` (detached; only nodes whose op is in ``ops`` when given,
         e.g. ``("LIF",)`` for spikes alone) and, with ``membranes``, :attr:`membranes` with each
-        LIF node's ``V`` ``[T, B, *shape]``. Dead nodes run too while probing. Returns ``self``."""
+        spiking neuron node's ``V`` ``[T, B, *shape]``. Dead nodes run too while probing.
+        Returns ``self``."""
         self._probe, self._probe_v = bool(enabled), bool(enabled and membranes)
         self._probe_ops = tuple(ops) if ops is not None else None
         return self
@@ -161,8 +166,9 @@ class SpikingModule(nn.Module):
 
     def to_ir(self) -> Graph:
         """A copy of the source graph with the current weights, biases and BatchNorm parameters
-        and running statistics written back as float64 numpy arrays, and LIF attributes from the
-        neuron modules. Verified before it is returned."""
+        and running statistics written back as float64 numpy arrays, and neuron attributes from
+        the neuron modules (a PLIF's current leak as its ``beta``). Verified before it is
+        returned."""
         g = self.graph.copy()
         for name, key in self.module_names.items():
             node, mod = g[name], self.layers[key]
@@ -173,7 +179,7 @@ class SpikingModule(nn.Module):
             elif node.op == "BatchNorm2d":
                 for k in ("weight", "bias", "running_mean", "running_var"):
                     node.params[k] = to_numpy(getattr(mod, k))
-            elif node.op == "LIF":
+            elif node.op in NEURON_MODULES:
                 node.attrs.update(mod.attrs())
         return verify(g)
 
@@ -254,7 +260,7 @@ class SpikingModule(nn.Module):
 
     def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int) -> Tensor:
         inp = self._gather_multi(ex, vals, T, B)
-        if ex.op == "LIF":
+        if ex.op in NEURON_MODULES:
             out = self.layers[ex.module](inp, return_v=self._probe_v)
             if self._probe_v:
                 out, v = out
@@ -273,7 +279,7 @@ class SpikingModule(nn.Module):
     # step by step -----------------------------------------------------------------
     def _run_component(self, members: list[str], vals: dict[str, Tensor], T: int, B: int) -> None:
         steps: dict[str, list[Tensor]] = {m: [] for m in members}
-        v_state: dict[str, Tensor | None] = {}
+        state: dict[str, object] = {}  # neuron state (V, or ALIF's (V, a)) after the last step
         v_steps: dict[str, list[Tensor]] = {}
         masks: dict[str, Tensor] = {}
         exs = [self._exec[m] for m in members]
@@ -288,10 +294,11 @@ class SpikingModule(nn.Module):
                     v = src[td] if src is not None else vals[e.src][td]
                     ports[e.port] = ports[e.port] + v if e.port in ports else v
                 inp = self._fill_ports(ex, ports, (B,))
-                if ex.op == "LIF":
-                    out, v = self.layers[ex.module].step(inp, v_state.get(ex.name))
-                    v_state[ex.name] = v
+                if ex.op in NEURON_MODULES:
+                    mod = self.layers[ex.module]
+                    out, state[ex.name] = mod.step(inp, state.get(ex.name))
                     if self._probe_v:
+                        v = mod.potential(state[ex.name])
                         v_steps.setdefault(ex.name, []).append(v.detach())
                 elif ex.op == "Dropout":
                     mod = self.layers[ex.module]
@@ -320,12 +327,16 @@ class SpikingModule(nn.Module):
             return x
         if op == "Scale":
             return x * a["scale"]
+        if op == "ReLU":
+            return torch.relu(x)
         if op == "AvgPool2d":
             return F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], count_include_pad=True)
         if op == "GlobalAvgPool":
             return x.mean(dim=(-2, -1))
         if op == "Flatten":
             return x.reshape(tuple(x.shape[:lead]) + (-1,))
+        if op == "Upsample":  # nearest; repeat_interleave is exact for any number of lead axes
+            return x.repeat_interleave(a["scale"], dim=-2).repeat_interleave(a["scale"], dim=-1)
         if op == "Vote":
             return x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1)).mean(dim=-1)
         assert op == "Concat", op  # SUPPORTED_OPS is checked at compile time

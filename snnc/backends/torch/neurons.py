@@ -23,6 +23,10 @@ Two ways to run a neuron:
 * :meth:`LIFNode.step` — one step with explicit state, ``([B, ...], V[t-1]) -> (S[t], V[t])``, for
   the strongly connected components that must run step by step; plain autograd.
 
+Every neuron module (this one and those of :mod:`.variants`) has the same interface: ``forward``
+(multi-step), ``step(x, state) -> (S, state)`` with ``state = None`` at ``t = 0``,
+``potential(state)`` (the membrane potential ``V`` in a state), ``attrs()`` and ``from_attrs``.
+
 BPTT of the fused function (``g`` the surrogate gradient at ``H[t] - v_th``, ``G_S[t]`` the incoming
 gradient of ``S[t]``, ``G_V[T-1] = 0``)::
 
@@ -76,17 +80,25 @@ class LIFNode(nn.Module):
         self.surrogate, self.surrogate_arg = surrogate, float(surrogate_arg)
         self._sg = get_surrogate(surrogate)
 
+    #: IR attributes of the op this module implements.
+    ATTRS: tuple[str, ...] = LIF_ATTRS
+
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "LIFNode":
-        """From a (verified) IR LIF node's ``attrs``."""
-        return cls(**{k: attrs[k] for k in LIF_ATTRS if k in attrs})
+        """From a (verified) IR node's ``attrs`` (LIF here; the op's own in subclasses)."""
+        return cls(**{k: attrs[k] for k in cls.ATTRS if k in attrs})
 
     def attrs(self) -> dict[str, Any]:
         """The IR attributes of this layer (for ``to_ir``)."""
-        return {k: getattr(self, k) for k in LIF_ATTRS}
+        return {k: getattr(self, k) for k in self.ATTRS}
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={getattr(self, k)!r}" for k in LIF_ATTRS)
+        return ", ".join(f"{k}={getattr(self, k)!r}" for k in self.ATTRS)
+
+    @staticmethod
+    def potential(state):
+        """The membrane potential ``V`` held in a :meth:`step` state (for LIF, the state)."""
+        return state
 
     # ------------------------------------------------------------------ equations
     def charge(self, x: Tensor, v: Tensor | None) -> Tensor:
@@ -101,12 +113,16 @@ class LIFNode(nn.Module):
             d = self.v_rest + d
         return d + ax
 
-    def fire_reset(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """``(S, V)`` from ``H``: spike with the surrogate gradient, then reset (autograd)."""
-        s = self._sg(h - self.v_th, self.surrogate_arg)
+    def fire_reset(self, h: Tensor,
+                   threshold: float | Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(S, V)`` from ``H``: spike where ``H > threshold`` (default ``v_th``; a tensor for
+        ALIF) with the surrogate gradient, then reset (autograd); a soft reset subtracts the
+        threshold."""
+        th = self.v_th if threshold is None else threshold
+        s = self._sg(h - th, self.surrogate_arg)
         sr = s.detach() if self.detach_reset else s
         if self.reset == "soft":
-            v = h - self.v_th * sr
+            v = h - th * sr
         elif self.v_reset == 0.0:
             v = h * (1.0 - sr)
         else:

@@ -145,6 +145,35 @@ def test_concat_rate_is_size_weighted_and_mixed_inputs_are_dense():
     assert r["b.conv"].input == "input"
 
 
+def _with_lif2_as(op, attrs=None):
+    g = hand_graph()
+    g["lif2"].op, g["lif2"].attrs = op, dict(attrs or {})
+    return g
+
+
+def test_relu_neuron_feeds_macs_not_acs():
+    """A ReLU neuron's output is analog (SpikeDHS HNS): the synapses it feeds multiply, so fc2
+    (fed by ReLU lif2 directly and through the Scale) costs T * MACs, like the first layer
+    (STTS eq. C.2), and needs no firing rate."""
+    g = _with_lif2_as("ReLU")
+    layers = {c.name: c for c in count_layers(g)}
+    assert layers["fc2"].input == "dense" and node_kinds(g)["lif2"] == "dense"
+    rep = build_report(g, known_rates({k: v for k, v in RATES.items() if k != "lif2"}))
+    r = rows(rep)
+    assert r["fc2"].count_as == "MAC" and r["fc2"].macs == 2 * 12 and r["fc2"].sops == 0
+    assert r["fc2"].energy_pj == pytest.approx(E_MAC * 24)
+    spiking = build_report(hand_graph(), known_rates())
+    assert rep.energy_pj - spiking.energy_pj == pytest.approx(E_MAC * 24 - E_AC * 15)
+    assert "lif2" not in rep.spike_rates
+
+
+@pytest.mark.parametrize("op, attrs", [("ALIF", {"beta": 0.5, "v_th": 0.5}),
+                                       ("PLIF", {"beta": 0.5, "decay_input": True})])
+def test_spiking_neuron_models_feed_acs(op, attrs):
+    rep = build_report(_with_lif2_as(op, attrs), known_rates())
+    assert rep.to_dict() == build_report(hand_graph(), known_rates()).to_dict()
+
+
 def test_rates_from_known_trace():
     g = hand_graph()
     lif1 = np.zeros((2, 3, 2, 4, 4))

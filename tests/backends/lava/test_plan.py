@@ -5,7 +5,7 @@ import pytest
 
 from snnc.backends.lava import LavaMappingError, plan
 from snnc.backends.lava import planning as plan_mod
-from snnc.ir import Graph, run, verify
+from snnc.ir import OPS, Graph, run, verify
 from snnc.ir.random_graph import random_graph, random_input
 
 from .emulator import emulate
@@ -146,3 +146,42 @@ def test_random_graphs_emulated():
             np.testing.assert_array_equal(got[k], ref.outputs[k], err_msg=f"seed {seed} {k}")
         checked += 1
     assert checked >= 8 and refused <= 3
+
+
+@pytest.mark.parametrize("op, words", [
+    ("ALIF", "adaptive threshold"),
+    ("ReLU", "non-spiking"),
+    ("PLIF", "freeze-plif"),
+])
+def test_other_neuron_models_are_refused_by_name(op, words):
+    g, _ = build("conv_chain")
+    node = g["l2"]
+    node.op = op
+    node.attrs = {k: v for k, v in node.attrs.items() if k in OPS[op].attrs}
+    with pytest.raises(LavaMappingError, match=rf"neuron 'l2': op {op} is not supported by the "
+                                               rf"Lava backend: .*{words}") as exc:
+        plan(g)
+    assert exc.value.node == "l2" and exc.value.rule == "lava neurons"
+
+
+def test_trained_plif_deploys_as_its_lif():
+    """A PLIF with the same leak and gain as a calibrated LIF: refused as such, and after the
+    deploy pipeline (freeze-plif) planned and emulated with the interpreter's spikes."""
+    from snnc.passes import run_pipeline
+
+    g, x = build("conv_chain")
+    for name in ("l1", "l2"):
+        a = g[name].attrs
+        g[name].op = "PLIF"  # alpha (1 - beta) with beta = 0.5: the LIF's gain 1, exactly
+        g[name].attrs = {**a, "beta": 0.5, "alpha": 2.0, "decay_input": True}
+    g = verify(g)
+    ref_plif, _ = membranes(g, x)
+    with pytest.raises(LavaMappingError, match="freeze-plif"):
+        plan(g)
+    deployed, _ = run_pipeline(g, "deploy")
+    assert not deployed.nodes_of("PLIF") and deployed["l1"].attrs["alpha"] == 1.0
+    p = plan(deployed)
+    got = emulate(p, x)
+    for k in ("l1", "l2"):
+        np.testing.assert_array_equal(got[k], ref_plif[k], err_msg=k)
+        assert 0.05 <= ref_plif[k].mean() <= 0.5

@@ -32,6 +32,33 @@ def test_lava_spikes_equal_interpreter(name):
     assert res.timing["samples"] == x.shape[0]
 
 
+@pytest.mark.parametrize("name", ["skip_delays", "recurrent"])
+def test_conv_processes_and_unrolled_synapses_agree(name):
+    """Both ways of mapping convolutions (Lava's Conv process, unrolled Sparse synapses) give the
+    reference spikes on forward delays, skip paths of different depth and a backward cycle."""
+    g, x = build_graph(name)
+    outs, _ = membranes(g, x)
+    _assert_same(simulate(g, x, conv="conv"), outs, g)
+    _assert_same(simulate(g, x, conv="sparse"), outs, g)
+
+
+def test_delay_lines_are_shared_identity_hops():
+    """Extra synaptic delays become taps of one identity delay line per source neuron (no
+    DelayDense/DelaySparse, which rebuild their matrices every step)."""
+    g, x = build_graph("skip_delays")
+    with build(g) as net:
+        extras = {(s.src, s.extra) for s in net.plan.synapses if s.extra}
+        assert extras, "the graph must need extra delays"
+        longest = {}
+        for src, e in extras:
+            longest[src] = max(longest.get(src, 0), e)
+        assert set(net._taps) == {(src, k) for src, e in longest.items()
+                                  for k in range(1, e + 1)}
+        names = {type(p).__name__ for p in net.conns}
+        assert not names & {"DelayDense", "DelaySparse"}
+        _assert_same(net.run(x), membranes(g, x)[0], g)
+
+
 def test_network_reused_across_batches_and_sequences():
     g, x = build_graph("skip_delays")
     seq = np.random.default_rng(5).uniform(0, 1, (g.meta["T"],) + x.shape)  # [T, B, C, H, W]

@@ -89,3 +89,25 @@ def test_too_large_dense_is_refused(monkeypatch):
     monkeypatch.setattr(syn, "MAX_DENSE", 100)
     with pytest.raises(LavaMappingError, match="dense"):
         syn.to_dense(_conv(3, 4, 3, p=1), ("a", "b"))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _conv(3, 4, 3, p=1),
+    lambda: _conv(4, 6, 3, s=2, p=1, g=2, hw=9),
+    lambda: _conv(4, 4, 3, p=1, g=4, hw=5),
+    lambda: _conv(2, 3, 5, s=2, p=2, hw=7),
+    lambda: _pool(3, 2, 8),
+])
+def test_conv_coo_equals_dense_matrix(make):
+    """The unrolled convolution built directly in COO form equals the dense matrix, also in
+    Lava's (W, H, C) layout, without ever densifying."""
+    from snnc.backends.lava.build import _perm, lava_matrix
+    op = make()
+    rows, cols, vals = op.coo()
+    n_out, n_in = int(np.prod(op.out_shape)), int(np.prod(op.in_shape))
+    m = np.zeros((n_out, n_in))
+    np.add.at(m, (rows, cols), vals)
+    np.testing.assert_array_equal(m, syn.to_dense(op).matrix)
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == rows.size  # no duplicate taps
+    lava = lava_matrix(op, sparse=True).toarray()
+    np.testing.assert_array_equal(lava, m[_perm(op.out_shape)][:, _perm(op.in_shape)])

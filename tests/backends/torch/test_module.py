@@ -13,6 +13,7 @@ from snnc.backends.torch import LIFNode, SpikingModule, compile
 from snnc.backends.torch.layers import module_key
 from snnc.errors import GraphError
 from snnc.ir import Graph, run, verify
+from snnc.ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
 from snnc.ir.random_graph import random_graph, random_input
 from tests.ir.graphs import EXAMPLES, sample_input
 
@@ -24,6 +25,14 @@ RTOL = ATOL = 1e-9
 def random_case(seed):
     g = random_graph(seed)
     x = random_input(g, seed=20_000 + seed, batch=2)
+    return g, x, run(g, x)
+
+
+@lru_cache(maxsize=None)
+def mixed_case(seed):
+    """A random graph with every neuron model (LIF, ALIF, PLIF, ReLU), delays, backward edges."""
+    g = random_graph(seed, neurons=NEURON_OPS)
+    x = random_input(g, seed=30_000 + seed, batch=2)
     return g, x, run(g, x)
 
 
@@ -43,7 +52,7 @@ def probed(m: SpikingModule, x, **kw):
 def assert_matches_trace(g, y, records, membranes, trace):
     for node in g:
         got, ref = records[node.name].numpy(), trace.outputs[node.name]
-        if node.op == "LIF":
+        if node.op in SPIKING_NEURON_OPS:
             assert np.array_equal(got, ref), f"{node.name}: spikes differ"
             assert np.allclose(membranes[node.name].numpy(), trace.v[node.name], RTOL, ATOL)
         else:
@@ -65,6 +74,24 @@ def test_random_graphs_match_interpreter(seed):
     g, x, trace = random_case(seed)
     m = compile(g, dtype=torch.float64).eval()
     assert_matches_trace(g, *probed(m, x), trace)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("mode", ["multi", "step"])
+def test_every_neuron_model_matches_interpreter(seed, mode):
+    g, x, trace = mixed_case(seed)
+    m = compile(g, dtype=torch.float64, mode=mode).eval()
+    assert_matches_trace(g, *probed(m, x), trace)
+
+
+def test_mixed_graphs_cover_every_neuron_in_cycles():
+    ops, in_cycles = set(), set()
+    for seed in SEEDS:
+        g = mixed_case(seed)[0]
+        m = compile(g)
+        ops |= {n.op for n in g}
+        in_cycles |= {g[name].op for u in m._plan if u.cyclic for name in u.members}
+    assert set(NEURON_OPS) <= ops and set(NEURON_OPS) <= in_cycles
 
 
 def test_random_graphs_cover_cycles_and_delays():
@@ -103,6 +130,26 @@ def test_multi_step_equals_step_by_step(seed):
     assert any(g.abs().sum() > 0 for g in grads[0].values())
 
 
+@pytest.mark.parametrize("seed", SEEDS[:8])
+def test_mixed_multi_step_equals_step_by_step(seed):
+    """Every neuron model: same spikes, outputs and gradients (PLIF leaks included) in both
+    execution modes."""
+    g, x, trace = mixed_case(seed)
+    w = torch.randn(trace.output.shape, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(seed))
+    outs, grads = [], []
+    for mode in ("multi", "step"):
+        m = compile(g, dtype=torch.float64, mode=mode).eval()
+        y = m(torch.from_numpy(x))
+        (y * w).sum().backward()
+        outs.append(y.detach())
+        grads.append({k: torch.zeros_like(p) if p.grad is None else p.grad
+                      for k, p in m.named_parameters()})
+    assert torch.allclose(outs[0], outs[1], RTOL, ATOL)
+    for k in grads[0]:
+        assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-8, atol=1e-10), k
+
+
 def test_direct_encoding_sequence_and_T():
     g, x, trace = example_case("conv_net")
     m = compile(g, dtype=torch.float64).eval()
@@ -129,6 +176,15 @@ def test_dtype_follows_module():
     y, records, membranes = probed(m, x)
     assert y.dtype == torch.float64
     assert_matches_trace(g, y, records, membranes, trace)
+
+
+def test_plif_leak_follows_module_dtype():
+    g, x, _ = example_case("neuron_zoo")
+    m = compile(g, dtype=torch.float32)
+    assert m.layer("b.plif").leak.dtype == torch.float32 and m(x).dtype == torch.float32
+    m = m.double()
+    assert m.layer("b.plif").leak.dtype == torch.float64
+    assert m.to_ir()["b.plif"].attrs["beta"] == float(np.float32(0.6))  # what float32 trained
 
 
 def test_invalid_graph_is_rejected():
@@ -229,7 +285,8 @@ def test_dropout_same_mask_every_step_train_only(backward):
         assert torch.equal(y[0], x / 0.75 * kept[0])
 
 
-@pytest.mark.parametrize("name,seed", [("conv_net", None), ("recurrent_net", None)] +
+@pytest.mark.parametrize("name,seed", [("conv_net", None), ("recurrent_net", None),
+                                       ("neuron_zoo", None)] +
                          [(None, s) for s in (0, 3, 5, 8)])
 def test_to_ir_round_trip_after_training(name, seed):
     g, x, _ = example_case(name) if name else random_case(seed)
@@ -248,6 +305,30 @@ def test_to_ir_round_trip_after_training(name, seed):
         mod = m.layers[key]
         if hasattr(mod, "weight"):
             assert np.array_equal(g2[name_].params["weight"], mod.weight.detach().numpy())
+    trace = run(g2, x)
+    assert_matches_trace(g2, *probed(m.eval(), x), trace)
+    m2 = compile(g2, dtype=torch.float64).eval()
+    assert torch.equal(probed(m2, x)[0], probed(m, x)[0])
+
+
+def test_plif_leak_trains_and_to_ir_writes_it_back():
+    seed = next(s for s in SEEDS if mixed_case(s)[0].nodes_of("PLIF"))
+    g, x, _ = mixed_case(seed)
+    m = compile(g, dtype=torch.float64).train()
+    plifs = [n.name for n in g.nodes_of("PLIF")]
+    leaks = {n: m.layer(n).leak for n in plifs}
+    assert all(isinstance(p, torch.nn.Parameter) and p.dtype == torch.float64
+               for p in leaks.values())
+    assert {k for k, _ in m.named_parameters() if k.endswith(".leak")} == {
+        f"layers.{m.module_names[n]}.leak" for n in plifs}
+    before = {n: float(p.detach()) for n, p in leaks.items()}
+    train_step(m, x, lr=0.5)
+    moved = [n for n in plifs if float(leaks[n].detach()) != before[n]]
+    assert moved, "no PLIF leak received a gradient step"
+    g2 = m.to_ir()
+    for n in plifs:
+        assert g2[n].op == "PLIF" and g2[n].attrs["beta"] == m.layer(n).beta
+        assert 0.0 <= g2[n].attrs["beta"] <= 1.0
     trace = run(g2, x)
     assert_matches_trace(g2, *probed(m.eval(), x), trace)
     m2 = compile(g2, dtype=torch.float64).eval()

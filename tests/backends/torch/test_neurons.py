@@ -110,3 +110,115 @@ def test_attrs_round_trip_and_errors():
         LIFNode(0.5, reset="none")
     with pytest.raises(ValueError, match="unknown surrogate"):
         LIFNode(0.5, surrogate="relu")
+
+
+# ------------------------------------------------------------------ ALIF and PLIF
+def reference_torch(x, beta, alpha, v_th, v_reset, v_rest, reset, surrogate, surrogate_arg,
+                    rho=0.0, adapt=0.0):
+    """The equations of snnc.ir.ops written out with torch ops and the surrogate spike function:
+    an independent autograd reference (``beta`` may be a tensor that needs a gradient)."""
+    from snnc.backends.torch.surrogates import spike
+
+    v = torch.full_like(x[0], v_rest)
+    a = torch.zeros_like(x[0])
+    out = []
+    for xt in x:
+        h = v_rest + beta * (v - v_rest) + alpha * xt
+        threshold = v_th + adapt * a
+        s = spike(h - threshold, surrogate, surrogate_arg)
+        v = h * (1 - s) + v_reset * s if reset == "hard" else h - threshold * s
+        a = rho * a + s
+        out.append(s)
+    return torch.stack(out)
+
+
+def alif(reset, **kw):
+    from snnc.backends.torch import ALIFNode
+
+    attrs = dict(beta=0.6, alpha=0.9, v_th=0.3, v_reset=-0.1, v_rest=0.05, reset=reset,
+                 detach_reset=False, surrogate="dspike", surrogate_arg=3.0, rho=0.4, adapt=0.5)
+    attrs.update(kw)
+    return ALIFNode(**attrs), attrs
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_alif_forward_and_gradient_match_reference(reset):
+    n, attrs = alif(reset)
+    x = rand_x(seed=4)
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    s, v = n(xa, return_v=True)
+    (s * w).sum().backward()
+    ref = reference_torch(xb, **{k: a for k, a in attrs.items() if k != "detach_reset"})
+    (ref * w).sum().backward()
+    assert torch.equal(s.detach(), ref.detach()) and 0.05 < s.mean() < 0.6
+    assert torch.allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-14) and xa.grad.abs().sum() > 0
+    s2, state = n.step(x[0])
+    assert torch.equal(s2, s[0].detach()) and torch.equal(n.potential(state), v[0])
+
+
+def test_alif_without_adaptation_is_the_fused_lif():
+    """adapt = 0: ALIF's autograd loop and LIF's hand-written BPTT give the same gradients."""
+    n, attrs = alif("hard", adapt=0.0, surrogate="atan", surrogate_arg=2.0)
+    lif = LIFNode.from_attrs(attrs)
+    x = rand_x(seed=6)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    sa, sb = n(xa), lif(xb)
+    assert "LIFMultiStep" in type(sb.grad_fn).__name__
+    sa.sum().backward()
+    sb.sum().backward()
+    assert torch.equal(sa.detach(), sb.detach())
+    assert torch.allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_alif_threshold_carries_gradient():
+    n, _ = alif("hard")
+    x = rand_x(seed=7)
+    grads = []
+    for adapt in (0.5, 0.0):
+        n.adapt = adapt
+        xa = x.clone().requires_grad_()
+        n(xa).sum().backward()
+        grads.append(xa.grad)
+    assert not torch.allclose(*grads)
+
+
+@pytest.mark.parametrize("decay_input", [False, True])
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_plif_forward_and_leak_gradient_match_reference(decay_input, reset):
+    from snnc.backends.torch import PLIFNode
+
+    attrs = dict(beta=0.7, alpha=1.6 if decay_input else 0.8, v_th=0.3, v_reset=-0.1,
+                 v_rest=0.05, reset=reset, surrogate="sigmoid", surrogate_arg=4.0,
+                 decay_input=decay_input)
+    n = PLIFNode(**attrs)
+    x = rand_x(seed=8)
+    s = n(x)
+    s.sum().backward()
+    beta = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    gain = attrs["alpha"] * (1 - beta) if decay_input else attrs["alpha"]
+    ref = reference_torch(x, beta, gain, 0.3, -0.1, 0.05, reset, "sigmoid", 4.0)
+    ref.sum().backward()
+    assert torch.equal(s.detach(), ref.detach()) and 0.05 < s.mean() < 0.8
+    assert n.leak.grad is not None and n.leak.grad.abs() > 0
+    assert torch.allclose(n.leak.grad, beta.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_plif_leak_is_a_clamped_parameter_and_attrs_round_trip():
+    from snnc.backends.torch import PLIFNode
+
+    n = PLIFNode(0.5, decay_input=True, v_th=0.4)
+    assert isinstance(n.leak, torch.nn.Parameter) and [p for p in n.parameters()] == [n.leak]
+    assert n.attrs()["beta"] == 0.5 and n.attrs()["decay_input"] is True
+    assert PLIFNode.from_attrs(n.attrs()).attrs() == n.attrs()
+    with torch.no_grad():
+        n.leak.fill_(1.3)  # an optimiser step may leave [0, 1]; the neuron uses the clamp
+    assert n.beta == 1.0 and n.attrs()["beta"] == 1.0
+    n.beta = 0.25
+    assert float(n.leak.detach()) == 0.25
+    assert "decay_input=True" in repr(n)
+    with pytest.raises(ValueError, match="beta in \\[0, 1\\]"):
+        PLIFNode(1.5)
+    from snnc.backends.torch import ALIFNode
+    with pytest.raises(ValueError, match="rho in \\[0, 1\\]"):
+        ALIFNode(0.5, rho=2.0)

@@ -1,0 +1,299 @@
+"""SpikeDHS cells and the SpikeDHS-CLA classification network (Che et al., "Spatial-temporal search
+for SNNs", section 4.1, eq. 12-17, and section 5.1.1) -> IR.
+
+**Cell** (``cell c3 dhs nodes=3 channels=C { -2 -> 0 snn_b3 ... }``, section 4.1.1, eq. 12). Node
+``j`` receives operations from the previous-previous cell (source ``-2``, written ``s0``), the
+previous cell (``-1``, ``s1``) and earlier nodes ``i < j``. Operations are mixed at the membrane
+potential (eq. 16, Fig. 2b, the variant the paper adopts): node ``j`` is ONE spiking neuron whose
+input current is the sum of its incoming operations' outputs::
+
+    I_j[t] = sum_{i -> j} o_ij(x_i[t])          x_i: s0, s1 (spikes) or node i's spikes
+    x_j[t] = f(I_j[t])                          f: the layer's neuron (eq. 3-4 by default)
+
+An edge ``i -> j`` becomes nodes named ``{layer}.n{j}.{src}.*`` with ``src`` in ``s0``, ``s1``,
+``n0``, ``n1``, ...:
+
+* ``snn_b3`` / ``snn_b5`` (Table 1, "conv3x3 with g(b=3)" / "g(b=5)"): ``conv`` 3x3 (stride 1,
+  padding 1, with bias as in the authors' code) ``C_src -> C`` then ``bn``. The two differ only in
+  the Dspike temperature ``b`` of the surrogate gradient (eq. 11). With mixing at the membrane
+  there is one surrogate per node ("a unified SG function g(u)", text after eq. 17), so the
+  temperature goes to the node's neuron; see :func:`node_surrogate` for the rule.
+* ``skip``: the identity (the spikes enter the membrane directly) when ``C_src == C``; from a
+  previous cell with another width, a 1x1 ``conv`` + ``bn`` projecting ``C_src -> C``: the paper
+  drops DARTS's separate preprocessing of the cell inputs and "merge[s] this step with subsequent
+  candidate operations" (end of section 4.1.1), and merging DARTS's 1x1 conv-BN preprocessing with
+  the identity gives a 1x1 conv-BN. (The authors' code builds every ``skip_connect`` as a 3x3
+  conv-BN; with the published cell, which has no skip, the two agree.)
+
+For the same reason there is no 1x1 preprocessing of ``s0``/``s1``: operations read the previous
+cells' outputs with their own widths (this is what gives the paper's 14M parameters, Table 2).
+The cell output ``{layer}.cat`` is the channel concatenation of all its nodes' spikes in node
+order (section 4.1.1, "The cell forms its output by concatenating all the outputs of its nodes"):
+``nodes * C`` channels.
+
+**Network** (``layer l1 cell=c3 level=L``, one block per layer, section 4.1.2 and 5.1.1). For
+classification the paper uses "an 8 layers fixed downsampling architecture proposed in [25]"
+(DARTS): the layers are written out in the genome, and the authors' released path
+``[0,0,1,1,1,2,2,2]`` halves the resolution at layers 3 and 6 (DARTS's reductions at 1/3 and 2/3
+of the depth). ``level`` counts halvings from the stem's resolution: the CIFAR stem keeps the
+input resolution (authors' retrain code: 32x32 cells at level 0, 16x16 at 1, 8x8 at 2), so level
+``l`` runs at ``H / 2**l``; its nodes have ``channels * 2**l`` channels (AutoDeepLab's filter
+multiplier; the authors' CIFAR code has 48/96/192 per node, 144/288/576 per cell); the schema's
+"1/4 .. 1/32" is the dense-prediction trellis, whose stems downsample by 4. Between consecutive
+layers the level stays or goes one down (the trellis of [24]); going up (upsampling, dense
+prediction) is not lowered yet. Resolution matching is nearest resampling (section 4.1.2, "To
+maintain binary feature maps ... we use nearest interpolation"): ``{layer}.s1.down`` halves
+``s1`` when the layer moves down, ``{layer}.s0.down`` brings ``s0`` to the layer's resolution;
+nearest downsampling by ``k`` of a map whose sides ``k`` divides is ``x[:, ::k, ::k]``, an
+``AvgPool2d`` with kernel 1 and stride ``k``.
+
+Around the layers, as the authors' CIFAR code builds them (the paper does not describe them):
+
+* **stem** (before the first layer): ``stem.conv`` 3x3 ``C_in -> nodes * channels`` of the first
+  layer's cell (stride 1, bias), ``stem.bn``, ``stem.lif``; the first layer reads it as both ``s0``
+  and ``s1``, the second as ``s0``.
+* **head** (after the last layer): ``head.pool`` global average pool -> ``head.lif`` (the code's
+  "spiking adaptive average pool", so the classifier reads spikes: a fully spike-based network,
+  section 4.1.2) -> ``head.fc`` Linear -> ``head.bn`` BatchNorm over the class scores (the code's
+  BatchNorm1d; folded into the Linear for deployment) -> ``output``.
+* left out: the auxiliary head after layer 6 (weight 0.4, section 5.1.1) is a training-only second
+  output that the one-output IR cannot hold; it changes no inference result.
+
+**Neurons.** The stem and head neurons are the genome's ``neuron`` / ``surrogate``; a layer's cell
+nodes take the layer body's overrides (what DGS, TPS and HNS emit: ``layer l5 cell=c3 level=2 {
+neuron lif leak=0.3 v_th=0.5 \\n surrogate dspike b=3.4 }``). Every neuron is created by
+:func:`neuron_node`, the one place that maps a neuron model to an IR op.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..genome.ast import Block
+from .builder import Builder, fail
+
+#: Dspike temperature ``b`` of each convolution operation (Table 1).
+TEMPERATURE = {"snn_b3": 3.0, "snn_b5": 5.0}
+#: Node names the network itself uses; no layer may be called so.
+RESERVED = ("stem", "head")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A layer input: the node producing it, its per-sample shape ``(C, H, W)`` and its level."""
+
+    node: str
+    shape: tuple[int, int, int]
+    level: int
+
+
+@dataclass
+class Trellis:
+    """What the SpikeDHS lowering remembers between blocks (kept in ``Builder.state["dhs"]``)."""
+
+    cells: dict[str, Block] = field(default_factory=dict)
+    prev_prev: Feature | None = None
+    prev: Feature | None = None
+    resolution: tuple[int, int] | None = None  # the stem's (H, W): level 0
+
+
+def _trellis(b: Builder) -> Trellis:
+    return b.state.setdefault("dhs", Trellis())
+
+
+# ----------------------------------------------------------------------------- neurons
+def neuron_node(b: Builder, name: str, block: Block,
+                surrogate: dict[str, Any] | None = None) -> str:
+    """Add the neuron of ``block`` (its ``neuron`` override, else the genome's: LIF, IF, ALIF,
+    PLIF or ReLU, see :meth:`Builder.neuron_op`) as node ``name`` and return its name.
+    ``surrogate`` (``{"surrogate": ..., "surrogate_arg": ...}``) replaces the block's surrogate
+    when given; a ReLU (no spikes, HNS's ANN layer) takes none.
+
+    The one function through which every SpikeDHS neuron (stem, cell nodes, head) is created.
+    """
+    op, attrs = b.neuron_op(block)
+    if surrogate is not None and op != "ReLU":
+        attrs.update(surrogate)
+    return b.node(name, op, attrs, loc=block.loc)
+
+
+def node_surrogate(b: Builder, layer: Block, ops: list[str]) -> dict[str, Any]:
+    """The surrogate gradient of a cell node fed by operations ``ops`` in layer ``layer``.
+
+    Mixing at the membrane leaves one surrogate per node (eq. 17: a unified ``g(u)``), so:
+
+    1. the layer's ``surrogate`` override, if any (a per-layer DGS result, section 4.2);
+    2. else, when the node's convolution operations agree on a temperature (``snn_b3`` only or
+       ``snn_b5`` only), Dspike with that ``b`` (eq. 11);
+    3. else (mixed temperatures, or only skips) the genome's surrogate, as the authors' retrain
+       code fires every node with one fixed Dspike (b = 3).
+
+    Returns ``{"surrogate": kind, "surrogate_arg": value}``.
+    """
+    if layer.surrogate is not None:
+        return b.surrogate_attrs(layer)
+    temps = {TEMPERATURE[op] for op in ops if op in TEMPERATURE}
+    if len(temps) == 1:
+        return {"surrogate": "dspike", "surrogate_arg": temps.pop()}
+    return b.surrogate_attrs(layer)
+
+
+# ----------------------------------------------------------------------------- cell
+def lower_cell(b: Builder, block: Block, name: str) -> None:
+    """Record cell ``block`` (form ``dhs``) for the layers that name it; adds no nodes.
+
+    Raises:
+        LoweringError: another cell form, or a node without an incoming operation (eq. 12 sums
+            at least one).
+    """
+    if block.form != "dhs":
+        raise fail(block, f"cell form {block.form!r} is not lowered yet (the frontend lowers "
+                          f"cell dhs)")
+    fed = {e.dst for e in block.edges}
+    for j in range(block["nodes"]):
+        if j not in fed:
+            raise fail(block, f"node {j} has no incoming operation; every node sums at least one "
+                              f"(SpikeDHS eq. 12), e.g. '-1 -> {j} snn_b3'")
+    _trellis(b).cells[name] = block
+
+
+# ----------------------------------------------------------------------------- layer
+def lower_layer(b: Builder, block: Block, name: str) -> None:
+    """Append layer ``block``: one cell at level ``level`` reading the two previous layers (the
+    stem before the first). The first layer also builds the stem, the last the head and output.
+
+    Shapes: ``s0 [C0, H0, W0]``, ``s1 [C1, H1, W1]`` -> ``[nodes * channels * 2**level, H/2**level,
+    W/2**level]`` with ``H, W`` the stem's (the input's) resolution.
+
+    Raises:
+        LoweringError: a reserved layer name (stem, head); a cell that is not a dhs cell; a first
+            layer that does not follow the input directly or an input that is not ``(C, H, W)``; a
+            level that goes up or skips a level; a resolution ``2**level`` does not divide; a block
+            other than a layer or cell after a layer; the neuron errors of :func:`neuron_node`.
+    """
+    tr = _trellis(b)
+    if name in RESERVED:
+        raise fail(block, f"the layer name {name!r} is taken by the network's {name}")
+    cell = tr.cells.get(block["cell"])
+    if cell is None:
+        raise fail(block, f"cell={block['cell']} is not a dhs cell")
+    last = _is_last_layer(b, block)
+    if tr.prev is None:
+        _stem(b, block, cell, tr)
+    level = block["level"]
+    _check_level(block, tr, level)
+    c = cell["channels"] * 2 ** level
+    h, w = tr.resolution[0] >> level, tr.resolution[1] >> level
+    s0 = _resample(b, block, f"{name}.s0.down", tr.prev_prev, level)
+    s1 = _resample(b, block, f"{name}.s1.down", tr.prev, level)
+    sources: dict[int, tuple[str, str, int]] = {-2: ("s0", s0.node, s0.shape[0]),
+                                                -1: ("s1", s1.node, s1.shape[0])}
+    cat = b.node(f"{name}.cat", "Concat", loc=block.loc)
+    for j in range(cell["nodes"]):
+        edges = [e for e in cell.edges if e.dst == j]
+        lif = neuron_node(b, f"{name}.n{j}.lif", block,
+                          node_surrogate(b, block, [e.op for e in edges]))
+        for e in edges:
+            label, src, c_src = sources[e.src]
+            b.edge(_operation(b, block, f"{name}.n{j}.{label}", e.op, src, c_src, c), lif)
+        sources[j] = (f"n{j}", lif, c)
+        b.graph.add_edge(lif, cat, port=j)
+    out = Feature(cat, (cell["nodes"] * c, h, w), level)
+    tr.prev_prev, tr.prev = tr.prev, out
+    b.exit, b.shape = cat, out.shape
+    if last:
+        _head(b, block, out)
+
+
+def _operation(b: Builder, layer: Block, prefix: str, op: str, src: str, c_in: int,
+               c_out: int) -> str:
+    """The nodes of one operation reading ``src``; returns the node whose output enters the
+    membrane (``src`` itself for an identity skip)."""
+    loc = layer.loc
+    if op in TEMPERATURE:
+        kernel = 3
+    elif op == "skip":
+        if c_in == c_out:
+            return src
+        kernel = 1
+    else:
+        raise fail(layer, f"operation {op!r} is not a SpikeDHS operation "
+                          f"({', '.join((*TEMPERATURE, 'skip'))})")
+    conv = b.conv(f"{prefix}.conv", c_in, c_out, kernel, loc=loc)
+    bn = b.batchnorm(f"{prefix}.bn", c_out, loc=loc)
+    b.edge(src, conv)
+    b.edge(conv, bn)
+    return bn
+
+
+def _stem(b: Builder, layer: Block, cell: Block, tr: Trellis) -> None:
+    """conv3x3 -> BN -> spiking neuron at the input resolution; the first layer's s0 and s1."""
+    if b.exit != "input":
+        raise fail(layer, "the first layer must follow the network input (the SpikeDHS-CLA stem "
+                          "is built before it); remove the blocks before it")
+    if len(b.shape) != 3:
+        raise fail(layer, f"a SpikeDHS network needs a (C, H, W) input, got {b.shape}")
+    c_in, h, w = b.shape
+    width = cell["nodes"] * cell["channels"]
+    stem = Block("stem", loc=layer.loc)
+    conv = b.conv("stem.conv", c_in, width, 3, loc=layer.loc)
+    bn = b.batchnorm("stem.bn", width, loc=layer.loc)
+    lif = neuron_node(b, "stem.lif", stem)
+    b.chain(b.exit, conv, bn, lif)
+    tr.resolution = (h, w)
+    tr.prev_prev = tr.prev = Feature(lif, (width, h, w), 0)
+
+
+def _check_level(block: Block, tr: Trellis, level: int) -> None:
+    step = level - tr.prev.level
+    if step < 0:
+        raise fail(block, f"level {level} after level {tr.prev.level}: upsampling layers (dense "
+                          f"prediction) are not lowered yet; SpikeDHS-CLA only moves down")
+    if step > 1:
+        raise fail(block, f"level {level} after level {tr.prev.level}: a layer moves at most one "
+                          f"level down (the layer trellis, SpikeDHS section 4.1.2)")
+    h, w = tr.resolution
+    k = 2 ** level
+    if h % k or w % k:
+        raise fail(block, f"level {level} needs the resolution {h}x{w} to be divisible by {k}")
+
+
+def _resample(b: Builder, block: Block, name: str, x: Feature, level: int) -> Feature:
+    """Nearest downsampling of ``x`` to ``level`` (``x[:, ::k, ::k]``, k = 2**(level - x.level))."""
+    k = 2 ** (level - x.level)
+    if k == 1:
+        return x
+    node = b.node(name, "AvgPool2d", {"kernel": 1, "stride": k}, loc=block.loc)
+    b.edge(x.node, node)
+    c, h, w = x.shape
+    return Feature(node, (c, h // k, w // k), level)
+
+
+def _is_last_layer(b: Builder, block: Block) -> bool:
+    """Whether ``block`` is the genome's last layer; only layers and cells may follow a layer, and
+    nothing follows the last one (the head ends the network there)."""
+    blocks = b.genome.blocks
+    later = blocks[next(i for i, x in enumerate(blocks) if x is block) + 1:]
+    for x in later:
+        if x.kind not in ("layer", "cell"):
+            raise fail(x, "comes after a SpikeDHS layer; only layers (and their cells) follow "
+                          "one, and the SpikeDHS-CLA head ends the network after the last layer")
+    last = not any(x.kind == "layer" for x in later)
+    if last and later:
+        raise fail(later[0], "comes after the last layer, where the SpikeDHS-CLA head ends the "
+                             "network; define cells before the layers that use them")
+    return last
+
+
+def _head(b: Builder, last: Block, x: Feature) -> None:
+    """GAP -> spiking neuron -> Linear -> BN -> output (the authors' CIFAR head)."""
+    loc = last.loc
+    classes = b.genome.classes
+    head = Block("head", loc=loc)
+    pool = b.node("head.pool", "GlobalAvgPool", loc=loc)
+    lif = neuron_node(b, "head.lif", head)
+    fc = b.linear("head.fc", x.shape[0], classes, loc=loc)
+    bn = b.batchnorm("head.bn", classes, loc=loc)
+    out = b.node("output", "Output", loc=loc)
+    b.chain(x.node, pool, lif, fc, bn, out)
+    b.exit, b.shape = out, (classes,)
