@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # The main job, end to end on real data (MNIST, 60k/10k): sample an STTS genome with synaptic
 # delays, compile it, train it with the PyTorch backend, evaluate it, run it on Lava as Loihi 2
-# would, and cost it layer by layer. About 6-7 minutes on 2 cores.
+# would, and cost it layer by layer. About 6 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SNNC=.venv/bin/snnc
 OUT=out/demo
 SEED=${SEED:-2}
 EPOCHS=${EPOCHS:-2}
-# Lava simulates about 8-14 s per image on 2 cores for this net; LAVA_SAMPLES=100 takes ~15 min.
-LAVA_SAMPLES=${LAVA_SAMPLES:-20}
+LAVA_SAMPLES=${LAVA_SAMPLES:-100}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
