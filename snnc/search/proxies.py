@@ -35,6 +35,9 @@ constant has no defined correlation: the score is then NaN, which searchers rank
 with batch statistics (train mode, as the authors' search code runs its networks), Dropout off (so a
 sample's result does not depend on its position in the batch), LIF spikes recorded by the module's
 probes, one forward pass per mini-batch (and one backward pass when the E-score is asked for).
+With batch statistics a sample's input gradient also carries its effect on the other samples
+through the BatchNorm mean and variance, as in EPE-NAS's own (train-mode) runs; ``bn="running"``
+makes every row of ``J`` one sample's own Jacobian.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ from ..errors import SnncError
 
 __all__ = ["ALPHA", "EPE_K", "KINDS", "PatternStats", "pattern_stats", "hamming_distances",
            "hd_kernel", "sahd_kernel", "naswot_kernels", "log_abs_det", "naswot_scores",
-           "epe_score", "input_jacobian", "score_graph"]
+           "epe_score", "input_jacobian", "search_mode", "score_graph"]
 
 #: SNASNet section 5.1: alpha of eq. 9, chosen to match a ReLU's sparsity scale.
 ALPHA = 0.5
@@ -220,7 +223,7 @@ def input_jacobian(module: nn.Module, x: torch.Tensor, T: int | None = None
 
 
 # ------------------------------------------------------------------------------------ driver
-def _search_mode(module: nn.Module, bn: str) -> None:
+def search_mode(module: nn.Module, bn: str) -> None:
     """Eval mode everywhere (Dropout off) except BatchNorm with ``bn="batch"``."""
     if bn not in ("batch", "running"):
         raise SnncError(f"bn must be 'batch' or 'running', got {bn!r}")
@@ -260,7 +263,7 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
     if unknown or not kinds:
         raise SnncError(f"unknown score {unknown or kinds!r}; known: {', '.join(KINDS)}")
     module = compile_torch(graph, dtype=dtype)
-    _search_mode(module, bn)
+    search_mode(module, bn)
     classes = classes if classes is not None else graph.meta.get("classes")
     naswot = any(k in ("sahd", "hd") for k in kinds)
     per: dict[str, list[float]] = {}
