@@ -3,7 +3,8 @@ SNASNet's search settings (batch 256, T = 5 as for CIFAR-100, SAHD kernel over e
 step), on CIFAR-shaped inputs (3x32x32, standard-normal values: the time does not depend on the
 pixels). Each candidate is lowered, compiled and scored exactly as ``snnc search snasnet`` scores it
 (one process, ``--threads`` torch threads); ``kernel_s`` is the part spent building the kernels and
-their log-determinants from the recorded spikes.
+their log-determinants from the recorded spikes. ``cpu_seconds_per_candidate`` (process CPU time)
+tells how much of the wall time was waiting for a busy machine.
 
     .venv/bin/python bench/proxy_speed.py [--widths 16,32,128] [--count 3] [--space stts-small]
 """
@@ -44,10 +45,12 @@ def main() -> None:
                            threads=args.threads)
         space = make_space(args.space, channels=width, T=args.T, input_shape=(3, 32, 32),
                            classes=10)
-        seconds, kernel, neurons = [], [], []
+        seconds, cpu, kernel, neurons = [], [], [], []
         for seed in range(args.count):
             text = space.sample(seed).text
+            c0 = time.process_time()
             _, secs = score_candidate(text, cfg, batches, 10)
+            cpu.append(time.process_time() - c0)
             seconds.append(secs)
             graph = compile_genome(text, passes="none").graph
             neurons.append(sum(int(np.prod(n.shape)) for n in graph if n.op == "LIF"))
@@ -62,6 +65,7 @@ def main() -> None:
         results.append({"channels": width, "candidates": args.count,
                         "seconds_per_candidate": round(med, 3),
                         "candidates_per_second": round(1.0 / med, 4),
+                        "cpu_seconds_per_candidate": round(statistics.median(cpu), 3),
                         "kernel_s": round(statistics.median(kernel), 3),
                         "lif_neurons_per_sample_step": int(statistics.median(neurons))})
     print(json.dumps({"benchmark": "proxy_speed", "space": args.space, "score": args.score,
