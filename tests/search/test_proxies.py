@@ -92,6 +92,13 @@ def test_sahd_is_not_the_constant_kernel_on_independent_codes():
     assert abs(off.mean() - 0.5) < 0.02 and off.std() < 0.03
     assert np.all(np.diag(k) == 1.0)
     assert hd_kernel(st)[~np.eye(12, dtype=bool)].std() / a > 0.1
+    # the trap (REFERENCE-NOTES, the authors' code): subtracting the dimensionless
+    # 0.5 d_H / (N_A p + 1e-3) from N_A leaves N_A 11^T + ~0.5 I, the same for every network
+    d = st.fired[:, None] + st.fired[None, :] - 2 * st.gram
+    p = (1 - st.fired / a)[:, None] * (st.fired / a)[None, :]
+    p = p + p.T
+    trap = a - 0.5 * d / (a * p + 1e-3)
+    assert np.abs(trap / a - 1).max() < 1e-3
 
 
 def test_log_abs_det():
