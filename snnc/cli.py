@@ -521,6 +521,100 @@ def import_nir_cmd(file: Path, output: Path, T: int | None, dt: float | None) ->
     click.echo(f"wrote {output}", err=True)
 
 
+def _search_default(field: str):
+    """SearchConfig's default of ``field`` (read from the dataclass; no torch import)."""
+    from .search.snasnet import SearchConfig
+
+    return SearchConfig.__dataclass_fields__[field].default
+
+
+@cli.group("search")
+def search_group() -> None:
+    """Search architectures (training-free scores, experiment store, --resume)."""
+
+
+@search_group.command("snasnet")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of store.sqlite, best.genome and ranking.csv.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search stored in --out; stored candidates are not scored again.")
+@click.option("--space", default=_search_default("space"), show_default=True,
+              help="snasnet-fw, snasnet-bw (SNASNet cells) or stts-small.")
+@click.option("--data", "dataset", default=_search_default("dataset"), show_default=True,
+              help="Images the scores are measured on (mnist, fashion-mnist, digits, cifar10, "
+                   "cifar100).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Read the dataset from here.")
+@click.option("--candidates", type=click.IntRange(1), default=_search_default("candidates"),
+              show_default=True, help="Architectures drawn (SNASNet: 5000).")
+@click.option("--score", type=click.Choice(["sahd", "hd", "escore"]),
+              default=_search_default("score"), show_default=True,
+              help="Score that ranks: SAHD or HD NASWOT kernel, or EPE-NAS E-score.")
+@click.option("--also", multiple=True, type=click.Choice(["sahd", "hd", "escore"]),
+              help="Record another score too (repeatable).")
+@click.option("--channels", type=click.IntRange(1), default=_search_default("channels"),
+              show_default=True, help="Width C of the cell (stage).")
+@click.option("--T", "T", type=click.IntRange(1), default=_search_default("T"), show_default=True,
+              help="Time steps.")
+@click.option("--batch-size", type=click.IntRange(1), default=_search_default("batch_size"),
+              show_default=True, help="Images per scoring batch.")
+@click.option("--repeats", type=click.IntRange(1), default=_search_default("repeats"),
+              show_default=True, help="Scoring batches averaged (the authors' code: 2).")
+@click.option("--alpha", type=click.FloatRange(0, min_open=True),
+              default=_search_default("alpha"), show_default=True, help="SAHD alpha (eq. 9).")
+@click.option("--bn", type=click.Choice(["batch", "running"]), default=_search_default("bn"),
+              show_default=True, help="BatchNorm statistics while scoring.")
+@click.option("--seed", type=click.IntRange(0), default=_search_default("seed"),
+              show_default=True, help="Sampling, batch choice and weight initialisation.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]),
+              default=_search_default("dtype"), show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=_search_default("threads"),
+              show_default=True, help="Torch threads per scoring process.")
+@click.option("--workers", type=click.IntRange(0), default=1, show_default=True,
+              help="Scoring processes (0: this process); results do not depend on it.")
+@click.option("--search-id", default="snasnet", show_default=True,
+              help="Key of the search in the store.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bar on stderr (terminals only).")
+@friendly
+def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str,
+                       progress: bool, **options) -> None:
+    """SNASNet search without training: sample candidates, score each at initialisation with the
+    SAHD kernel on LIF spikes (SNASNet eq. 4-9), keep the best.
+
+    With --resume, options left out take the stored search's values, and different ones are
+    refused."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeRemainingColumn
+
+    from .search.snasnet import SearchConfig, run_search, stored_config
+
+    options["also"] = tuple(options["also"])
+    if resume:
+        ctx = click.get_current_context()
+        given = {k: v for k, v in options.items()
+                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        config = dataclasses.replace(stored_config(out_dir, search_id), **given)
+    else:
+        config = SearchConfig(**options)
+    con = Console(stderr=True)
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=con, transient=True,
+                  disable=not progress or not con.is_terminal) as bar:
+        task = bar.add_task("scoring", total=None)
+        result = run_search(config, out_dir, resume=resume, workers=workers, search_id=search_id,
+                            progress=lambda done, total: bar.update(task, completed=done,
+                                                                    total=total))
+    best = result.best
+    click.echo(f"scored {result.scored} candidates ({result.unique - result.scored} already in "
+               f"the store); {result.unique} distinct of {result.sampled} drawn")
+    click.echo(f"best {config.score} {best.score:.4f}: {best.description} "
+               f"(genome {best.genome_id[:12]}, drawn at {best.position})")
+    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}")
+
+
 def _si(x: float) -> str:
     """Compact count: 950, 6.91k, 84.9M, 1.23G."""
     for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):

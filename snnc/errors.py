@@ -72,3 +72,13 @@ class RunError(SnncError):
     """A training run cannot start, resume or be evaluated: an invalid training config, a
     non-empty run folder without ``--resume``, a resume with another config or model, a damaged
     or missing checkpoint. The message names the run folder or file."""
+
+
+class StoreError(SnncError):
+    """The experiment store cannot be opened, holds another schema version, or was asked for
+    something it does not hold (an unknown search, a candidate stored twice)."""
+
+
+class SearchError(SnncError):
+    """A search cannot start or resume: an unknown search space or score, a configuration that
+    differs from the stored one, a resume without a stored search."""
