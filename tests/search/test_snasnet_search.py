@@ -186,6 +186,13 @@ def test_cli_search_on_digits(tmp_path):
     rows = ranking_rows(tmp_path / "ranking.csv")
     assert len(rows) == 4 and rows[0]["description"] in res.output
     assert compile_genome(best, passes="none").graph.meta["T"] == 2
+    assert best.blocks[0].kind == "cell"  # the default space: SNASNet cells with backward edges
+    res = CliRunner().invoke(cli, ["train", str(tmp_path / "best.genome"), "--data", "digits",
+                                   "--epochs", "1", "--limit-train", "256", "--limit-test", "128",
+                                   "--batch-size", "32", "--threads", "1",
+                                   "--run-dir", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output  # the best genome trains through `snnc train`
+    assert (tmp_path / "run" / "model.snnir").is_file()
     res = CliRunner().invoke(cli, ["search", "snasnet", "--out", str(tmp_path), "--resume",
                                    "--workers", "0", "--no-progress"])
     assert res.exit_code == 0 and "scored 0 candidates (4 already in the store)" in res.output
