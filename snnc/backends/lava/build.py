@@ -29,6 +29,7 @@ from . import compat
 from . import synapses as syn
 from .mapping import LavaMappingError
 from .planning import LavaPlan
+from .result import LavaResult, as_sequence
 
 
 #: Elementwise connections (identity skips, delay lines) on more units than this use Sparse.
@@ -276,8 +277,7 @@ class LavaNetwork:
 
     def run(self, x: np.ndarray):
         """Simulate every sample of ``x`` (``[B, *in]`` or ``[T, B, *in]``) and return a
-        :class:`~.simulate.LavaResult`."""
-        from .simulate import LavaResult, as_sequence
+        :class:`~.result.LavaResult`."""
         plan = self.plan
         x = as_sequence(plan.graph, x, plan.T)
         B, T, N = x.shape[1], plan.T, plan.steps

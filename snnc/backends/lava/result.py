@@ -1,0 +1,42 @@
+"""What a Lava run returns (:class:`LavaResult`) and how inputs become the ``[T, B, ...]`` sequence
+the network is driven with (:func:`as_sequence`); shared by :mod:`.build` and :mod:`.simulate`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...ir.graph import Graph
+from ...ir.interpret import Trace
+
+
+@dataclass
+class LavaResult:
+    """What a Lava run produced.
+
+    ``spikes[name]``: each recorded LIF's spikes ``[T, B, *shape]`` (IR layout, 0/1 floats);
+    ``output``: the Output node's value ``[T, B, classes]``, computed on the host from the
+    spikes; ``latency[name]``: the Lava step of the neuron's IR step 0; ``trace``: the host
+    replay (every node's value, with Lava's spikes in place of the neurons); ``timing``: seconds
+    spent building, compiling, running and in Var get/set, and the step count.
+    """
+
+    spikes: dict[str, np.ndarray]
+    output: np.ndarray
+    latency: dict[str, int]
+    trace: Trace | None = None
+    host_s: float = 0.0
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def as_sequence(graph: Graph, x: np.ndarray, T: int) -> np.ndarray:
+    """``x`` as ``[T, B, *input_shape]`` float64: a ``[B, *in]`` batch is repeated over T
+    (direct encoding), a longer sequence is cut to T steps."""
+    in_shape = tuple(graph.input_node.shape)
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[1:] == in_shape:
+        return np.broadcast_to(x, (T,) + x.shape)
+    if x.shape[2:] == in_shape and x.shape[0] >= T:
+        return x[:T]
+    raise ValueError(f"input shape {x.shape} fits neither [B, {in_shape}] nor "
+                     f"[>={T}, B, {in_shape}]")
