@@ -119,6 +119,11 @@ def _emit(w: _Writer, node, x) -> str:
         return w.op("Flatten", [w.op("GlobalAveragePool", [x], n)], n, axis=1)
     if op == "Flatten":
         return w.op("Flatten", [x], n, axis=1)
+    if op == "ReLU":  # the non-spiking neuron of hybrid networks: stateless
+        return w.op("Relu", [x], n)
+    if op == "Upsample":  # nearest, integer factor (BCNAS-SNN backward connections)
+        scales = w.const(n + ".scales", [1.0, 1.0, a["scale"], a["scale"]], np.float32)
+        return w.op("Resize", [x, "", scales], n, mode="nearest")
     if op == "Vote":
         k = a["classes"]
         grouped = w.op("Reshape", [x, w.const(n + ".shape", [0, k, -1], np.int64)], n)

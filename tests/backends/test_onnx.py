@@ -10,7 +10,7 @@ from snnc.backends.onnx import OnnxError, export_onnx, initial_state, step_onnx,
 from snnc.ir import run, verify
 from snnc.ir.random_graph import random_graph, random_input
 from snnc.passes import run_pipeline
-from tests.ir.graphs import conv_net, mlp, recurrent_net, sample_input
+from tests.ir.graphs import backward_net, conv_net, mlp, recurrent_net, sample_input
 
 
 def _check(g, x, path, dtype="float32", atol=1e-5):
@@ -34,11 +34,32 @@ def test_random_graphs_step_equal_to_interpreter(tmp_path, seed):
     _check(g, random_input(g, seed=seed), tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize("build", [conv_net, recurrent_net])
+@pytest.mark.parametrize("build", [conv_net, recurrent_net, backward_net])
 def test_example_graphs_without_passes(tmp_path, build):
-    """BatchNorm, Dropout, Vote, Concat ports, a delay-2 read, undeployed."""
+    """BatchNorm, Dropout, Vote, Concat ports, a delay-2 read, a BCNAS-SNN backward connection
+    through a nearest Upsample, undeployed."""
     g = verify(build())
     _check(g, sample_input(g), tmp_path / "m.onnx")
+
+
+def test_relu_neurons_of_hybrid_networks(tmp_path):
+    """ReLU (non-spiking, SpikeDHS HNS) among LIF layers, from random graphs with every neuron
+    model; ALIF (threshold adaptation state) is refused by name."""
+    from snnc.ir.random_graph import random_graph as rg
+    done = 0
+    for seed in range(40):
+        g = rg(seed, max_nodes=30, neurons=("LIF", "ReLU"))
+        if not g.nodes_of("ReLU"):
+            continue
+        g, _ = run_pipeline(g, "deploy")
+        _check(g, random_input(g, seed=seed), tmp_path / f"r{seed}.onnx")
+        done += 1
+        if done == 3:
+            break
+    assert done == 3
+    from tests.ir.graphs import neuron_zoo
+    with pytest.raises(OnnxError, match=r"'a.alif' \(ALIF\)"):
+        to_onnx(verify(neuron_zoo()))
 
 
 def test_float64_model_on_onnxruntime(tmp_path):
