@@ -117,15 +117,23 @@ def _cell_panel(block: Block) -> Panel:
 
 
 def _ports_panel(block: Block) -> Panel:
-    """A ResNet: its LIF layers (ports) in forward order, chained, with the backward
-    connections between them (BCNAS-SNN eq. 6)."""
+    """A ResNet: all its LIF layers (ports) in forward order, labelled with their node names'
+    block part (``s2.b1.lif1``), chained, with the backward connections between them
+    (BCNAS-SNN eq. 6)."""
+    from ..frontend.resnet import port_names
+
     top = max([max(e.src, e.dst) for e in block.edges], default=0)
-    n = top + 1
+    try:
+        names = [p.split(".", 1)[1] for p in port_names("r", int(block["depth"]))]
+    except KeyError:  # a depth the frontend refuses: show the ports the edges name
+        names = [f"LIF {i}" for i in range(top + 1)]
+    n = max(len(names), top + 1)
+    names += [f"LIF {i}" for i in range(len(names), n)]
     arcs = [Arc(i, i + 1) for i in range(n - 1)]
     arcs += [Arc(e.src, e.dst, e.delay, e.backward, e.op) for e in block.edges]
-    labels = tuple(f"LIF {i}" for i in range(n))
-    return Panel(_block_title(block) + f"  LIF-layer ports 0..{top} shown", labels,
-                 ("neuron",) * n, tuple(arcs))
+    labels = tuple(f"{i}\n{label}" for i, label in enumerate(names))
+    return Panel(_block_title(block) + f"  ({n} LIF-layer ports)", labels, ("neuron",) * n,
+                 tuple(arcs))
 
 
 def genome_panels(genome: Genome) -> tuple[list[str], list[Panel]]:

@@ -47,7 +47,8 @@ def test_dhs_cell_inputs_and_resnet_ports():
     _, (cell,) = genome_panels(parse(FAMILIES["dhs"]))
     assert cell.labels[:2] == ("c(k-2)", "c(k-1)")
     _, (ports,) = genome_panels(parse(FAMILIES["resnet"]))
-    assert ports.labels[-1] == "LIF 7"
+    assert len(ports.labels) == 17  # ResNet-19: the stem's LIF and two per basic block
+    assert ports.labels[0] == "0\nstem.lif" and ports.labels[-1].startswith("16\ns3.")
     assert [(a.src, a.dst) for a in ports.arcs if a.backward] == [(7, 2)]
 
 
