@@ -3,10 +3,13 @@ SNASNet's search settings (batch 256, T = 5 as for CIFAR-100, SAHD kernel over e
 step), on CIFAR-shaped inputs (3x32x32, standard-normal values: the time does not depend on the
 pixels). Each candidate is lowered, compiled and scored exactly as ``snnc search snasnet`` scores it
 (one process, ``--threads`` torch threads); ``kernel_s`` is the part spent building the kernels and
-their log-determinants from the recorded spikes. ``cpu_seconds_per_candidate`` (process CPU time)
+their log-determinants from the recorded spikes; ``forward_s`` is the throughput floor, one
+plain forward pass of the same network (no probe, no kernel, ``torch.inference_mode``), and
+``forward_share`` its share of the whole scoring time; ``module_build_s`` is the torch module's
+construction (weights from the IR). ``cpu_seconds_per_candidate`` (process CPU time)
 tells how much of the wall time was waiting for a busy machine.
 
-    .venv/bin/python bench/proxy_speed.py [--widths 16,32,128] [--count 3] [--space stts-small]
+    PYTHONPATH=. .venv/bin/python bench/proxy_speed.py [--widths 16,32,128] [--count 3] [--space stts-small]
 """
 import argparse
 import json
@@ -45,7 +48,7 @@ def main() -> None:
                            threads=args.threads)
         space = make_space(args.space, channels=width, T=args.T, input_shape=(3, 32, 32),
                            classes=10)
-        seconds, cpu, kernel, neurons = [], [], [], []
+        seconds, cpu, kernel, neurons, forward, build = [], [], [], [], [], []
         for seed in range(args.count):
             text = space.sample(seed).text
             c0 = time.process_time()
@@ -54,10 +57,17 @@ def main() -> None:
             seconds.append(secs)
             graph = compile_genome(text, passes="none").graph
             neurons.append(sum(int(np.prod(n.shape)) for n in graph if n.op == "LIF"))
+            t0 = time.perf_counter()
             module = compile_torch(graph)
+            build.append(time.perf_counter() - t0)
             proxies.search_mode(module, "batch")
-            with torch.no_grad(), module.probing(ops=("LIF",)):
-                module(torch.from_numpy(batches[0][0]))
+            x = torch.from_numpy(batches[0][0])
+            with torch.inference_mode():
+                t0 = time.perf_counter()
+                module(x)  # the floor: the network alone, no probe, no kernel
+                forward.append(time.perf_counter() - t0)
+                with module.probing(ops=("LIF",)):
+                    module(x)
             t0 = time.perf_counter()
             proxies.naswot_scores(module.records)
             kernel.append(time.perf_counter() - t0)
@@ -67,6 +77,9 @@ def main() -> None:
                         "candidates_per_second": round(1.0 / med, 4),
                         "cpu_seconds_per_candidate": round(statistics.median(cpu), 3),
                         "kernel_s": round(statistics.median(kernel), 3),
+                        "forward_s": round(statistics.median(forward), 3),
+                        "module_build_s": round(statistics.median(build), 3),
+                        "forward_share": round(statistics.median(forward) / med, 3),
                         "lif_neurons_per_sample_step": int(statistics.median(neurons))})
     print(json.dumps({"benchmark": "proxy_speed", "space": args.space, "score": args.score,
                       "batch": args.batch, "T": args.T, "input": "3x32x32",

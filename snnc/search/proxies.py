@@ -275,7 +275,7 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
                 per.setdefault("escore", []).append(
                     epe_score(jac, np.asarray(labels), classes=classes))
             else:
-                with torch.no_grad():
+                with torch.inference_mode():  # no autograd bookkeeping at all
                     module(x)
         if naswot:
             for k, v in naswot_scores(module.records, alpha=alpha).items():
