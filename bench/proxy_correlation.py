@@ -13,7 +13,7 @@ writes a scatter plot (accuracy vs each score).
 The paper trains every cell for 300 epochs on CIFAR; this trains for ``--epochs`` on
 ``--limit-train`` images, so the accuracies it ranks against are early-training accuracies.
 
-    PYTHONPATH=. .venv/bin/python bench/proxy_correlation.py [--candidates 24] [--epochs 5] [--dataset digits]
+    .venv/bin/python bench/proxy_correlation.py [--candidates 24] [--epochs 5] [--dataset digits]
         [--limit-train N] [--channels 8] [--T 4] [--plot proxy_correlation.png]
 
 Digits (1437 train / 360 test, 1x8x8) trains a candidate for 5 epochs in ~10 s on one core;

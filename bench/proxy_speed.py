@@ -9,7 +9,7 @@ plain forward pass of the same network (no probe, no kernel, ``torch.inference_m
 construction (weights from the IR). ``cpu_seconds_per_candidate`` (process CPU time)
 tells how much of the wall time was waiting for a busy machine.
 
-    PYTHONPATH=. .venv/bin/python bench/proxy_speed.py [--widths 16,32,128] [--count 3] [--space stts-small]
+    .venv/bin/python bench/proxy_speed.py [--widths 16,32,128] [--count 3] [--space stts-small]
 """
 import argparse
 import json

@@ -9,7 +9,7 @@ statistics, dropout off) on one real mini-batch of ``--batch`` training images a
 (the paper: 256 and 5). Cells are scored one after another at every width, so ``--budget`` (seconds)
 can stop the run between cells with complete rows.
 
-    PYTHONPATH=. .venv/bin/python bench/proxy_width_tau.py [--cells 16] [--widths 16,32,128]
+    .venv/bin/python bench/proxy_width_tau.py [--cells 16] [--widths 16,32,128]
         [--dataset mnist] [--batch 256] [--T 5] [--budget 600]
 """
 from __future__ import annotations
