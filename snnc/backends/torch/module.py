@@ -53,6 +53,12 @@ Tensor = torch.Tensor
 
 #: Ops whose torch implementation needs a single batch axis (time folded into it in multi-step).
 _FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
+#: Stateless ops computed once, ``[B, ...]``, while every input is the same at every step (the
+#: directly encoded input and what zero-delay stateless ops make of it, e.g. a stem conv + BN):
+#: the values equal the time-folded ones; only BatchNorm's running variance sees ``B`` instead of
+#: ``T * B`` samples in its unbiased estimate.
+_STATIC_OPS = ("Conv2d", "Linear", "BatchNorm2d", "AvgPool2d", "GlobalAvgPool", "Flatten", "Scale",
+               "Upsample", "Dropout", "Vote", "Concat", "ReLU")
 #: Every op this backend executes.
 SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "ALIF", "PLIF",
                  "ReLU", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten", "Upsample", "Dropout",
@@ -119,9 +125,14 @@ class SpikingModule(nn.Module):
         self._input = self.graph.input_node.name
         self._output = self.graph.output_node.name
         self._plan = plan(self.graph, mode)
+        cyclic = {m for unit in self._plan if unit.cyclic for m in unit.members}
+        self._static_ok = {ex.name for ex in self._exec.values()
+                           if ex.op in _STATIC_OPS and ex.name not in cyclic and ex.in_edges
+                           and all(e.delay == 0 for e in ex.in_edges)}
         self.records: dict[str, Tensor] = {}
         self.membranes: dict[str, Tensor] = {}
         self._probe, self._probe_v, self._probe_ops = False, False, None
+        self._static: set[str] = set()  # per forward: nodes whose value is [B, ...]
 
     # ------------------------------------------------------------------ public API
     @property
@@ -200,9 +211,10 @@ class SpikingModule(nn.Module):
         """
         x = torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
         in_shape = self._exec[self._input].shape
+        static: set[str] = set()  # nodes whose value is [B, ...], the same at every step
         if tuple(x.shape[1:]) == in_shape:
             T = int(T if T is not None else self.T)
-            x = x.unsqueeze(0).expand((T,) + tuple(x.shape))
+            static.add(self._input)
         elif tuple(x.shape[2:]) == in_shape:
             T = int(T if T is not None else x.shape[0])
             if x.shape[0] < T:
@@ -211,12 +223,13 @@ class SpikingModule(nn.Module):
         else:
             raise ValueError(f"input shape {tuple(x.shape)} fits neither [B, {in_shape}] nor "
                              f"[T, B, {in_shape}]")
-        B = x.shape[1]
+        B = x.shape[1] if not static else x.shape[0]
+        self._static = static
         probe = self._probe
         if probe:
             self.records, self.membranes = {}, {}
         vals: dict[str, Tensor] = {self._input: x}
-        self._record(self._input, x)
+        self._record(self._input, self._timed(self._input, vals, T))
         run_dead = probe or not self.prune_dead
         for unit in self._plan:
             if unit.live or run_dead:
@@ -224,11 +237,38 @@ class SpikingModule(nn.Module):
                     self._run_component(unit.members, vals, T, B)
                 else:
                     name = unit.members[0]
-                    if name != self._input:
+                    if name == self._input:
+                        pass
+                    elif name in self._static_ok and all(e.src in static
+                                                         for e in self._exec[name].in_edges):
+                        vals[name] = self._run_static(self._exec[name], vals, T)
+                        static.add(name)
+                    else:
                         vals[name] = self._run_multi(self._exec[name], vals, T, B)
             for name in unit.release:  # free what no later unit reads (autograd keeps its own)
                 vals.pop(name, None)
-        return vals[self._output]
+        return self._timed(self._output, vals, T)
+
+    def _timed(self, name: str, vals: dict[str, Tensor], T: int) -> Tensor:
+        """``vals[name]`` as ``[T, B, ...]`` (a broadcast view of a static value)."""
+        v = vals[name]
+        return v.unsqueeze(0).expand((T,) + tuple(v.shape)) if name in self._static else v
+
+    def _run_static(self, ex: _Exec, vals: dict[str, Tensor], T: int) -> Tensor:
+        """A stateless op on inputs that are the same at every step, computed once."""
+        ports: dict[int, Tensor] = {}
+        for e in ex.in_edges:
+            v = vals[e.src]
+            ports[e.port] = ports[e.port] + v if e.port in ports else v
+        inp = [ports[p] for p in range(ex.ports)] if ex.op == "Concat" else ports[0]
+        if ex.op == "Dropout":  # one mask per sample for all steps, as in multi-step mode
+            mod = self.layers[ex.module]
+            out = inp * mod.mask(inp) if mod.training and mod.p > 0 else inp
+        else:
+            out = self._op(ex, inp, 1)
+        if self._probe:
+            self._record(ex.name, out.unsqueeze(0).expand((T,) + tuple(out.shape)))
+        return out
 
     def _record(self, name: str, value: Tensor, v: Tensor | None = None) -> None:
         if self._probe and (self._probe_ops is None or self._exec[name].op in self._probe_ops):
@@ -240,7 +280,7 @@ class SpikingModule(nn.Module):
     def _gather_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int):
         ports: dict[int, Tensor] = {}
         for e in ex.in_edges:
-            v = vals[e.src]
+            v = self._timed(e.src, vals, T)
             if e.delay:
                 if e.delay >= T:
                     continue  # all zeros
@@ -291,7 +331,10 @@ class SpikingModule(nn.Module):
                     if td < 0:
                         continue
                     src = steps.get(e.src)
-                    v = src[td] if src is not None else vals[e.src][td]
+                    if src is not None:
+                        v = src[td]
+                    else:
+                        v = vals[e.src] if e.src in self._static else vals[e.src][td]
                     ports[e.port] = ports[e.port] + v if e.port in ports else v
                 inp = self._fill_ports(ex, ports, (B,))
                 if ex.op in NEURON_MODULES:

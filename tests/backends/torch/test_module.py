@@ -220,19 +220,27 @@ def test_surrogate_gradients_reach_conv_weights():
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
 
 
-def test_train_mode_batchnorm_uses_batch_statistics():
+@pytest.mark.parametrize("sequence", [False, True])
+def test_train_mode_batchnorm_uses_batch_statistics(sequence):
+    """Time folded into the batch: statistics over T*B samples. A directly encoded input is the
+    same at every step, so the stem conv + BN run once on the B samples (the same normalised
+    values; the running variance's unbiased estimate counts B samples, not T copies of them)."""
     g, x, _ = example_case("conv_net")
+    if sequence:  # a different frame per step: nothing is time-invariant
+        x = np.random.default_rng(3).uniform(0, 1, (g.meta["T"],) + tuple(x.shape))
     m = compile(g, dtype=torch.float64).train()
     bn = m.layer("c1.bn")
     rm0, rv0 = bn.running_mean.clone(), bn.running_var.clone()
     with torch.no_grad(), m.probing():
         m(x)
-    z = m.records["c1.conv"].flatten(0, 1)  # [T*B, C, H, W]: statistics over T*B samples
+    z = m.records["c1.conv"].flatten(0, 1)  # [T*B, C, H, W]
     mean, var = z.mean((0, 2, 3)), z.var((0, 2, 3), unbiased=False)
     expected = ((z - mean[:, None, None]) / torch.sqrt(var[:, None, None] + bn.eps)
                 * bn.weight[:, None, None] + bn.bias[:, None, None])
     assert torch.allclose(m.records["c1.bn"].flatten(0, 1), expected, atol=1e-10)
     n = z.numel() // z.shape[1]
+    if not sequence:
+        n //= m.records["c1.conv"].shape[0]
     mom = g["c1.bn"].attrs["momentum"]
     assert torch.allclose(bn.running_mean, (1 - mom) * rm0 + mom * mean)
     assert torch.allclose(bn.running_var, (1 - mom) * rv0 + mom * var * n / (n - 1))
