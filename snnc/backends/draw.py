@@ -234,21 +234,27 @@ def _draw_panel(ax, panel: Panel, rotate: bool) -> None:
         ax.text(i, 0 if small else -0.3, label if small or rotate else label.split("\n")[0],
                 ha="center", va="center" if small else "top", fontsize=7 if small else 5,
                 rotation=90 if rotate else 0, zorder=4)
-    up = max([RAD * abs(a.dst - a.src) / 2 for a in panel.arcs if not a.backward], default=0)
-    down = max([RAD * abs(a.dst - a.src) / 2 for a in panel.arcs if a.backward], default=0)
+    xlim, ylim = _limits(panel, rotate)
     ax.set_aspect("equal")
-    ax.set_xlim(-0.8, n - 0.2)
-    ax.set_ylim(-max(down, 0.5) - (2.3 if rotate else 0.5), max(up, 0.5) + 0.3)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_title(panel.title, fontsize=10, loc="left")
     ax.axis("off")
 
 
-def _extent(panel: Panel, rotate: bool) -> tuple[float, float]:
-    """Width and height of a panel in data units (node spacing 1), as :func:`_draw_panel` sets
-    its limits."""
+def _limits(panel: Panel, rotate: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x and y limits of a panel in data units (node spacing 1): the highest arc above the
+    line, the deepest below it, and room for the labels (rotated ones hang lower)."""
     up = max([RAD * abs(a.dst - a.src) / 2 for a in panel.arcs if not a.backward], default=0)
     down = max([RAD * abs(a.dst - a.src) / 2 for a in panel.arcs if a.backward], default=0)
-    return len(panel.labels) + 0.6, max(up, 0.5) + max(down, 0.5) + (2.6 if rotate else 0.8)
+    return ((-0.8, len(panel.labels) - 0.2),
+            (-max(down, 0.5) - (2.3 if rotate else 0.5), max(up, 0.5) + 0.3))
+
+
+def _extent(panel: Panel, rotate: bool) -> tuple[float, float]:
+    """Width and height of a panel in data units, from :func:`_limits`."""
+    (x0, x1), (y0, y1) = _limits(panel, rotate)
+    return x1 - x0, y1 - y0
 
 
 def _legend(fig, panels: list[Panel]) -> None:

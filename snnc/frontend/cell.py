@@ -106,7 +106,7 @@ class CellSpec:
         for e in block.edges:
             _check_edge(block, e, n)
         edges = tuple(e for e in block.edges if e.op != "zero")
-        live = _live_nodes(n, edges)
+        live = live_nodes(n, edges)
         if not {0, n - 1} <= live:
             raise fail(block, f"no path from node 0 (the cell input) to node {n - 1} (the cell "
                               f"output); the cell would output nothing")
@@ -130,8 +130,9 @@ def _check_edge(block: Block, e: Edge, n: int) -> None:
                           f"node without delay", e.loc)
 
 
-def _live_nodes(n: int, edges: tuple[Edge, ...]) -> set[int]:
-    """Nodes reachable from 0 and reaching ``n - 1`` over all (non-zero) edges."""
+def live_nodes(n: int, edges) -> set[int]:
+    """Nodes reachable from 0 and reaching ``n - 1`` over all (non-zero) edges, forward and
+    backward (the authors' pruning; also what :func:`snnc.search.cells.prune` keeps)."""
     succ: dict[int, set[int]] = {i: set() for i in range(n)}
     pred: dict[int, set[int]] = {i: set() for i in range(n)}
     for e in edges:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SearchError
+from ..frontend.cell import live_nodes
 from ..genome import Edge, Genome, snasnet_code
 from ..genome.schema import SNASNET_OPS
 
@@ -80,23 +81,13 @@ def _draw(rng: np.random.Generator, backward: bool) -> np.ndarray:
 
 def prune(m: np.ndarray) -> np.ndarray:
     """Cut out the nodes that cannot reach the last node or cannot be reached from node 0 (the
-    authors' sanity check; reachability over forward and backward edges of the drawn cell)."""
-    m = m.copy()
-    a = (m > 0).astype(np.int64)
-    reach = a.copy()
-    step = a.copy()
-    for _ in range(NODES - 1):
-        step = step @ a
-        reach += step
-    last = NODES - 1
-    for node in range(last):
-        if reach[node, last] == 0:
-            m[:, node] = 0
-            m[node, :] = 0
-    for node in range(1, NODES):
-        if reach[0, node] == 0:
-            m[:, node] = 0
-            m[node, :] = 0
+    authors' sanity check; reachability over forward and backward edges of the drawn cell), with
+    the frontend's own rule (:func:`snnc.frontend.cell.live_nodes`)."""
+    m = np.array(m, dtype=np.int64)
+    live = live_nodes(NODES, snasnet_code.edges_of(tuple(tuple(int(v) for v in r) for r in m)))
+    dead = [i for i in range(NODES) if i not in live]
+    m[dead, :] = 0
+    m[:, dead] = 0
     return m
 
 
