@@ -34,7 +34,7 @@ import torch
 from scipy.stats import kendalltau
 
 from snnc.frontend import lower
-from snnc.runtime.datasets import load_dataset
+from snnc.runtime.data import load_dataset
 from snnc.runtime.loader import derive_seed
 from snnc.runtime.train import TrainConfig, train
 from snnc.search.cells import cell_genome, sample_cell

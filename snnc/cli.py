@@ -127,7 +127,7 @@ def draw_cmd(source: Path, output: Path, as_ir: bool) -> None:
     """Draw SOURCE (a genome, a .snnir model or a run folder) like the papers' figures: blocks
     and their graphs for a genome (synaptic delays dashed and coloured, backward connections
     below the line with their operations); every IR node and edge for a model."""
-    from .backends.draw import draw_genome, draw_graph
+    from .views.draw import draw_genome, draw_graph
     from .compiler import is_artifact, load_model
     from .genome import parse_file
 

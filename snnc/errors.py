@@ -36,6 +36,17 @@ class GenomeSyntaxError(SnncError):
         return GenomeSyntaxError(self.message, self.line, self.column, self.source_line, filename)
 
 
+class InputShapeError(SnncError, ValueError):
+    """An input array fits neither ``[B, *input_shape]`` (direct encoding) nor
+    ``[T, B, *input_shape]``, or holds fewer steps than asked for (see
+    :func:`snnc.ir.inputs.input_layout`). Also a ``ValueError``, as the array is a bad argument."""
+
+
+class MissingDependencyError(SnncError):
+    """An optional package a feature needs is not installed; the message names the package and the
+    ``pip install 'snnc[extra]'`` that brings it (see :func:`snnc.optional.require`)."""
+
+
 class LoweringError(SnncError):
     """A parsed genome cannot be lowered to IR (e.g. a family the frontend does not lower yet)."""
 
@@ -65,7 +76,7 @@ class DatasetError(SnncError):
 
 
 class UnsafePickleError(DatasetError):
-    """A pickle names a global outside the data-only allow-list (see ``runtime.safe_pickle``)."""
+    """A pickle names a global outside the data-only allow-list (see ``runtime.data.safe_pickle``)."""
 
 
 class RunError(SnncError):
@@ -82,3 +93,31 @@ class StoreError(SnncError):
 class SearchError(SnncError):
     """A search cannot start or resume: an unknown search space or score, a configuration that
     differs from the stored one, a resume without a stored search."""
+
+
+class BackendError(SnncError):
+    """A graph a backend cannot run or write: an op it refuses (named with the node and the reason)
+    or an unresolved construct. ``.node`` names the node when there is one."""
+
+    def __init__(self, message: str, node: str | None = None, rule: str | None = None):
+        self.node = node
+        self.rule = rule
+        super().__init__(message)
+
+
+class EnergyError(SnncError):
+    """An energy report cannot be made: an unknown or malformed technology table, rates that do
+    not fit the graph, or a layer whose input firing rate was not measured."""
+
+
+class OnnxError(BackendError):
+    """An op the ONNX export cannot write (named), or an ONNX file that cannot be run."""
+
+
+class NirError(BackendError):
+    """A graph or NIR file that the other side cannot express; names the node and the reason."""
+
+
+class LavaMappingError(BackendError):
+    """A graph, op or parameter the Lava backend cannot express; the message names the node, the
+    attribute or path and the reason (``.node`` and ``.rule`` as in GraphError)."""

@@ -54,9 +54,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SnncError
+from ..errors import NirError
 from ..ir.graph import BACKWARD, Graph
 from ..ir.verify import verify
+from ..optional import require
 
 __all__ = ["NirError", "DEFAULT_DT", "to_nir", "from_nir", "export_nir", "import_nir",
            "lif_to_nir_params", "nir_params_to_lif"]
@@ -67,16 +68,8 @@ DEFAULT_DT = 1e-4
 _REL = 1e-6  # relative tolerance for "uniform" parameter arrays and integral delays
 
 
-class NirError(SnncError):
-    """A graph or NIR file that the other side cannot express; names the node and the reason."""
-
-
 def _nir():
-    try:
-        import nir
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise NirError("NIR support needs the 'nir' package: pip install 'snnc[interop]'") from None
-    return nir
+    return require("nir", feature="NIR support", extra="interop")
 
 
 # ------------------------------------------------------------------ neuron mapping

@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SnncError
+from ..errors import OnnxError
 from ..ir.graph import Graph
+from ..ir.inputs import input_layout
 from ..ir.verify import verify
+from ..optional import require
 
 __all__ = ["OnnxError", "OPSET", "to_onnx", "export_onnx", "initial_state", "step_onnx"]
 
@@ -41,16 +43,8 @@ IR_VERSION = 8
 _DTYPES = ("float32", "float64")
 
 
-class OnnxError(SnncError):
-    """An op the ONNX export cannot write (named), or an ONNX file that cannot be run."""
-
-
 def _onnx():
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise OnnxError("ONNX export needs the 'onnx' package: pip install 'snnc[interop]'") from None
-    return onnx
+    return require("onnx", feature="ONNX export", extra="interop")
 
 
 class _Writer:
@@ -275,21 +269,16 @@ def step_onnx(path: str | Path, x: np.ndarray, T: int | None = None) -> dict[str
         OnnxError: a model without snnc metadata, an input of the wrong shape.
     """
     onnx = _onnx()
-    import onnxruntime as ort
+    ort = require("onnxruntime", feature="running an ONNX model", extra="interop")
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
     in_shape = tuple(json.loads(props.get("snnc.input_shape", "[]")))
     dtype = np.dtype(props.get("snnc.dtype", "float32"))
     x = np.asarray(x, dtype=dtype)
-    if x.shape[1:] == in_shape:
-        T = int(T if T is not None else props.get("snnc.T", 1))
-        x = np.broadcast_to(x, (T,) + x.shape)
-    elif x.shape[2:] == in_shape:
-        T = int(T if T is not None else x.shape[0])
-    else:
-        raise OnnxError(f"input shape {x.shape} fits neither [B, {in_shape}] nor "
-                        f"[T, B, {in_shape}]")
+    layout = input_layout(in_shape, x.shape, T, default_T=int(props.get("snnc.T", 1)))
+    T = layout.T
+    x = np.broadcast_to(x, (T,) + x.shape) if layout.direct else x[:T]
     state = initial_state(model, x.shape[1])
     links = {s["output"]: s["input"] for s in json.loads(props["snnc.state"])}
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -58,6 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..genome.ast import Block, Edge
+from ..genome.cells import live_nodes
 from ..ir.graph import BACKWARD, FORWARD
 from . import init
 from .builder import Builder, fail
@@ -128,27 +129,6 @@ def _check_edge(block: Block, e: Edge, n: int) -> None:
     if not e.backward and (e.src >= e.dst or e.delay != 0):
         raise fail(block, f"edge {label}: a forward connection goes from a lower to a higher "
                           f"node without delay", e.loc)
-
-
-def live_nodes(n: int, edges) -> set[int]:
-    """Nodes reachable from 0 and reaching ``n - 1`` over all (non-zero) edges, forward and
-    backward (the authors' pruning; also what :func:`snnc.search.cells.prune` keeps)."""
-    succ: dict[int, set[int]] = {i: set() for i in range(n)}
-    pred: dict[int, set[int]] = {i: set() for i in range(n)}
-    for e in edges:
-        succ[e.src].add(e.dst)
-        pred[e.dst].add(e.src)
-    return _closure(0, succ) & _closure(n - 1, pred)
-
-
-def _closure(start: int, nbrs: dict[int, set[int]]) -> set[int]:
-    seen, todo = {start}, [start]
-    while todo:
-        for j in nbrs[todo.pop()]:
-            if j not in seen:
-                seen.add(j)
-                todo.append(j)
-    return seen
 
 
 def cell_blocks_used(b: Builder) -> set[str]:

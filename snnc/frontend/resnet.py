@@ -28,7 +28,7 @@ BatchNorm weights and biases): ResNet-18 (C = 64) 11,173,962; ResNet-19 (C = 128
 a backward connection ``j -> i`` adds ``C_j * C_i + 2 C_i``.
 
 **Ports** (BCNAS-SNN section 4.1): every LIF layer of the block is a port, numbered in forward
-order: 0 the stem, then per block its first and its second LIF (:func:`port_names`). Both depths
+order: 0 the stem, then per block its first and its second LIF (:func:`snnc.genome.resnet.port_names`). Both depths
 have 1 + 2 * 8 = 17 ports. The head's LIF (ResNet-19's FC) is not a port: a backward connection
 needs feature maps to interpolate.
 
@@ -56,14 +56,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..genome.ast import Block, Edge
+from ..genome.resnet import DEPTHS, port_names
 from ..ir.graph import BACKWARD
 from .builder import Builder, fail
-
-#: depth -> (blocks per stage, stride of each stage, width multiple of each stage).
-DEPTHS: dict[int, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
-    18: ((2, 2, 2, 2), (1, 2, 2, 2), (1, 2, 4, 8)),
-    19: ((3, 3, 2), (1, 2, 2), (1, 2, 4)),
-}
 
 
 @dataclass(frozen=True)
@@ -73,20 +68,6 @@ class Port:
     index: int
     node: str
     shape: tuple[int, int, int]
-
-
-def port_names(name: str, depth: int) -> list[str]:
-    """The LIF node names of ``resnet NAME depth=...`` in port order (index = port number).
-
-    Raises:
-        KeyError: an unsupported depth (see :data:`DEPTHS`).
-    """
-    blocks, _, _ = DEPTHS[depth]
-    names = [f"{name}.stem.lif"]
-    for s, n in enumerate(blocks, start=1):
-        for k in range(n):
-            names += [f"{name}.s{s}.b{k}.lif1", f"{name}.s{s}.b{k}.lif2"]
-    return names
 
 
 def _conv_size(size: int, stride: int) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .graph import Graph
+from .inputs import input_layout
 from .verify import verify
 
 
@@ -83,20 +84,14 @@ class Interpreter:
                sequence).
         Returns:
             A :class:`Trace` with every node's output and every neuron's membrane potential.
+        Raises:
+            InputShapeError: ``x`` fits neither layout (see :func:`snnc.ir.inputs.input_layout`).
         """
-        in_shape = tuple(self.graph.input_node.shape)
         x = np.asarray(x, dtype=np.float64)
-        if x.shape[1:] == in_shape:  # [B, ...]: direct encoding
-            T = int(T if T is not None else self.graph.meta.get("T", 1))
-            x = np.broadcast_to(x, (T,) + x.shape)
-        elif x.shape[2:] == in_shape:
-            T = int(T if T is not None else x.shape[0])
-            if x.shape[0] < T:
-                raise ValueError(f"input has {x.shape[0]} time steps, T={T} requested")
-            x = x[:T]
-        else:
-            raise ValueError(f"input shape {x.shape} fits neither [B, {in_shape}] nor "
-                             f"[T, B, {in_shape}]")
+        layout = input_layout(self.graph.input_node.shape, x.shape, T,
+                              default_T=int(self.graph.meta.get("T", 1)))
+        T = layout.T
+        x = np.broadcast_to(x, (T,) + x.shape) if layout.direct else x[:T]
         B = x.shape[1]
         out = {n.name: np.zeros((T, B) + tuple(n.shape)) for n in self.order}
         self.x, self.v = x, {}

@@ -27,7 +27,7 @@ class TrainConfig:
     """Everything that decides a training run's result.
 
     Attributes:
-        dataset, data_root: see :func:`snnc.runtime.datasets.load_dataset`.
+        dataset, data_root: see :func:`snnc.runtime.data.load_dataset`.
         epochs, batch_size: passes over the training set; images per step.
         optimizer: ``"sgd"`` (with ``momentum``) or ``"adamw"``; ``lr``, ``weight_decay`` (L2 for
             SGD, decoupled for AdamW), applied to every parameter.

@@ -18,6 +18,7 @@ from ..backends.energy import EnergyReport, EnergyTable, Rates, build_report
 from ..backends.energy import rates_from_trace
 from ..errors import RunError
 from ..ir.graph import Graph
+from ..ir.inputs import input_layout
 from ..ir.ops import OPS
 from .evaluate import model_data, model_input
 from .evaluate import torch_dtype
@@ -58,15 +59,9 @@ def measure_rates(graph: Graph, x, *, backend: str = "torch", batch_size: int = 
     if batch_size < 1:
         raise RunError(f"batch_size must be >= 1, got {batch_size}")
     xt = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    in_shape = tuple(graph.input_node.shape)
-    if tuple(xt.shape[1:]) == in_shape:
-        axis = 0
-    elif tuple(xt.shape[2:]) == in_shape:
-        axis = 1
-    else:
-        raise RunError(f"input shape {tuple(xt.shape)} fits neither [N, {in_shape}] nor "
-                       f"[T, N, {in_shape}]")
-    n = xt.shape[axis]
+    layout = input_layout(graph.input_node.shape, xt.shape, T,
+                          default_T=int(graph.meta.get("T", 1)), sample_name="N")
+    axis, n = layout.batch_axis, layout.batch
     if n < 1:
         raise RunError("no samples to measure rates on")
     nodes = _probed(graph)

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import RunError
 from ..ir.graph import Graph
-from .datasets import Dataset, load_dataset
+from .data import Dataset, load_dataset
 from .encoding import rate_encode
 from .loader import batches, derive_seed
 
@@ -118,7 +118,7 @@ def evaluate(model: str | Path | Graph, dataset: str | None = None, *,
     Args:
         model: a run folder (its ``model.snnir``), a ``.snnir`` file, a genome file (untrained
             weights) or a :class:`~snnc.ir.Graph`.
-        dataset: a name :func:`~snnc.runtime.datasets.load_dataset` knows; default: the dataset
+        dataset: a name :func:`~snnc.runtime.data.load_dataset` knows; default: the dataset
             the model was trained on (from the ``.snnir`` file's ``extra["config"]``).
         data_root: folder to read the dataset from (see ``load_dataset``).
         split: ``"test"`` or ``"train"``.

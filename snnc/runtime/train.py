@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ..errors import RunError
 from ..ir.graph import Graph
 from .config import LOSSES, OPTIMIZERS, RESUME_FREE, TrainConfig
-from .datasets import Dataset, load_dataset, split
+from .data import Dataset, load_dataset, split
 from .evaluate import (Preprocess, check_fits, default_preprocess, limit_dataset, model_input,
                        predict, torch_dtype)
 from .loader import batches, derive_seed, num_batches

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SearchError
-from ..frontend.cell import live_nodes
+from ..genome.cells import live_nodes
 from ..genome import Edge, Genome, snasnet_code
 from ..genome.schema import SNASNET_OPS
 
@@ -82,7 +82,7 @@ def _draw(rng: np.random.Generator, backward: bool) -> np.ndarray:
 def prune(m: np.ndarray) -> np.ndarray:
     """Cut out the nodes that cannot reach the last node or cannot be reached from node 0 (the
     authors' sanity check; reachability over forward and backward edges of the drawn cell), with
-    the frontend's own rule (:func:`snnc.frontend.cell.live_nodes`)."""
+    the frontend's own rule (:func:`snnc.genome.cells.live_nodes`)."""
     m = np.array(m, dtype=np.int64)
     live = live_nodes(NODES, snasnet_code.edges_of(tuple(tuple(int(v) for v in r) for r in m)))
     dead = [i for i in range(NODES) if i not in live]

@@ -139,9 +139,9 @@ def search_batches(config: SearchConfig) -> tuple[list[tuple[np.ndarray, np.ndar
     input_shape)``, each batch ``(x float32 [B, C, H, W], labels int64 [B])``.
 
     Raises:
-        DatasetError: as :func:`~snnc.runtime.datasets.load_dataset`; SearchError: too few images.
+        DatasetError: as :func:`~snnc.runtime.data.load_dataset`; SearchError: too few images.
     """
-    from ..runtime.datasets import load_dataset
+    from ..runtime.data import load_dataset
 
     ds = load_dataset(config.dataset, config.data_root)
     need = config.batch_size * config.repeats

@@ -10,7 +10,7 @@ import pytest
 from snnc.backends.nir import (DEFAULT_DT, NirError, from_nir, import_nir, lif_to_nir_params,
                                nir_params_to_lif, to_nir)
 from snnc.ir import Graph, run, verify
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from snnc.passes import run_pipeline
 from tests.ir.graphs import conv_net, recurrent_net, sample_input
 

@@ -7,8 +7,9 @@ import onnx
 import pytest
 
 from snnc.backends.onnx import OnnxError, export_onnx, initial_state, step_onnx, to_onnx
+from snnc.errors import InputShapeError
 from snnc.ir import run, verify
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from snnc.passes import run_pipeline
 from tests.ir.graphs import backward_net, conv_net, mlp, recurrent_net, sample_input
 
@@ -45,7 +46,7 @@ def test_example_graphs_without_passes(tmp_path, build):
 def test_relu_neurons_of_hybrid_networks(tmp_path):
     """ReLU (non-spiking, SpikeDHS HNS) among LIF layers, from random graphs with every neuron
     model; ALIF (threshold adaptation state) is refused by name."""
-    from snnc.ir.random_graph import random_graph as rg
+    from snnc.testing.random_graph import random_graph as rg
     done = 0
     for seed in range(40):
         g = rg(seed, max_nodes=30, neurons=("LIF", "ReLU"))
@@ -99,7 +100,7 @@ def test_errors(tmp_path):
     g = verify(mlp())
     path = tmp_path / "m.onnx"
     export_onnx(g, path)
-    with pytest.raises(OnnxError, match="fits neither"):
+    with pytest.raises(InputShapeError, match="fits neither"):
         step_onnx(path, np.zeros((2, 5)))
     bare = onnx.helper.make_model(onnx.helper.make_graph([], "g", [], []))
     with pytest.raises(OnnxError, match="snnc.state"):

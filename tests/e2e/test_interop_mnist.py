@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory):
     from snnc.ir import load, run
     from snnc.passes import run_pipeline
-    from snnc.runtime.datasets import load_dataset
+    from snnc.runtime.data import load_dataset
     from snnc.runtime.evaluate import model_data
 
     tmp = tmp_path_factory.mktemp("mnist-nir")

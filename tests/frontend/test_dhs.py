@@ -371,7 +371,7 @@ def test_reduced_width_spikedhs_cla_learns_digits_in_one_epoch():
     torch = pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     from snnc.backends.torch import compile as compile_torch
-    from snnc.runtime.datasets import load_dataset
+    from snnc.runtime.data import load_dataset
     from snnc.runtime.loader import batches
     from snnc.runtime.train import ce_loss
 

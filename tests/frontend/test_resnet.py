@@ -14,7 +14,7 @@ import pytest
 import snnc
 from snnc.errors import LoweringError
 from snnc.frontend import lower
-from snnc.frontend.resnet import DEPTHS, port_names
+from snnc.genome.resnet import DEPTHS, port_names
 from snnc.genome import parse, to_text
 from snnc.ir import Graph, run, summarize, verify
 from snnc.passes import run_pipeline
@@ -250,7 +250,7 @@ def test_reduced_resnet_trains_on_digits(tmp_path):
     torch = pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     from snnc.backends.torch import compile as compile_torch
-    from snnc.runtime.datasets import load_dataset
+    from snnc.runtime.data import load_dataset
     from snnc.runtime.loader import batches
     from snnc.runtime.train import TrainConfig, ce_loss, train
 

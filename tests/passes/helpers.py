@@ -12,7 +12,7 @@ import numpy as np
 from snnc.ir import Graph, run, verify
 from snnc.ir.interpret import Trace
 from snnc.ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 
 SEEDS = range(40)
 RTOL = ATOL = 1e-9

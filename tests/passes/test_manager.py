@@ -140,7 +140,7 @@ def test_none_pipeline_returns_a_verified_copy():
 
 
 def test_imports_need_numpy_and_networkx_only():
-    code = ("import sys, snnc.passes, snnc.ir.random_graph; "
+    code = ("import sys, snnc.passes, snnc.testing.random_graph; "
             "bad = {'torch', 'lava', 'snnc.genome', 'snnc.frontend', 'snnc.backends'} & "
             "{m.split('.')[0] if m.split('.')[0] != 'snnc' else '.'.join(m.split('.')[:2]) "
             "for m in sys.modules}; assert not bad, bad")

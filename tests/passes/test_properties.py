@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from snnc.ir import verify
 from snnc.ir.ops import NEURON_OPS
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from snnc.passes import PASSES, run_pipeline
 from tests.passes.helpers import assert_equivalent, snapshot, v_scale
 

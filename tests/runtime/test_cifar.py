@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from snnc.errors import DatasetError, UnsafePickleError
-from snnc.runtime.cifar import CIFAR10_CLASSES, find_cifar, load_cifar10, load_cifar100
-from snnc.runtime.datasets import load_dataset
+from snnc.runtime.data.cifar import CIFAR10_CLASSES, find_cifar, load_cifar10, load_cifar100
+from snnc.runtime.data import load_dataset
 
 N_TRAIN, N_TEST = 3, 4  # images per training batch file, test file
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from snnc.backends.energy import SCHEMA
 from snnc.cli import cli
 from snnc.compiler import compile_genome
-from snnc.errors import RunError
+from snnc.errors import InputShapeError, RunError
 from snnc.ir.artifact import save
 from snnc.runtime.energy_run import energy_report, measure_rates
 
@@ -59,7 +59,7 @@ def test_rates_of_a_spike_sequence_and_bad_inputs(graph):
     assert r.samples == 4 and r.T == 3
     np.testing.assert_allclose(r.per_step("input"), x.reshape(3, 4, -1).mean(-1).mean(-1),
                                rtol=1e-6)
-    with pytest.raises(RunError, match="fits neither"):
+    with pytest.raises(InputShapeError, match="fits neither"):
         measure_rates(graph, np.zeros((2, 3, 3)))
     with pytest.raises(RunError, match="backend"):
         measure_rates(graph, np.zeros((2, 1, 8, 8)), backend="lava")

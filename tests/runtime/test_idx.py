@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from snnc.errors import DatasetError
-from snnc.runtime.idx import IDX_DTYPES, parse_idx, read_idx, write_idx
+from snnc.runtime.data.idx import IDX_DTYPES, parse_idx, read_idx, write_idx
 
 
 @pytest.mark.parametrize("code", sorted(IDX_DTYPES))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from snnc.errors import DatasetError, UnsafePickleError
-from snnc.runtime.safe_pickle import safe_load, safe_loads
+from snnc.runtime.data.safe_pickle import safe_load, safe_loads
 
 
 class Reduce:

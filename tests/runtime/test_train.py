@@ -26,7 +26,7 @@ from snnc.cli import cli  # noqa: E402
 from snnc.errors import RunError  # noqa: E402
 from snnc.ir import interpret  # noqa: E402
 from snnc.ir.artifact import load, read_extra  # noqa: E402
-from snnc.runtime.datasets import load_dataset  # noqa: E402
+from snnc.runtime.data import load_dataset  # noqa: E402
 from snnc.runtime.evaluate import evaluate  # noqa: E402
 from snnc.runtime.runs import METRIC_FIELDS, RunDir  # noqa: E402
 from snnc.runtime.train import TrainConfig, ce_loss, tet_loss, train  # noqa: E402

@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 from snnc.backends.torch import compile as compile_torch  # noqa: E402
 from snnc.frontend import lower  # noqa: E402
 from snnc.genome.snasnet_code import genome_from_code  # noqa: E402
-from snnc.runtime.datasets import load_dataset  # noqa: E402
+from snnc.runtime.data import load_dataset  # noqa: E402
 from snnc.runtime.train import TrainConfig, ce_loss, train  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import torch
 from snnc.compiler import compile_genome
 from snnc.errors import SnncError
 from snnc.genome import make_spec
-from snnc.runtime.datasets import load_digits
+from snnc.runtime.data import load_digits
 from snnc.search.proxies import (epe_score, hd_kernel, log_abs_det, naswot_kernels,
                                  pattern_stats, sahd_kernel, score_graph)
 from snnc.search.spaces import SttsSpace

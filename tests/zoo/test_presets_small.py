@@ -66,7 +66,7 @@ def test_reduced_preset_interpreter_equals_torch_float64(name):
 @pytest.mark.parametrize("name", zoo.names())
 def test_reduced_preset_trains_one_epoch_on_digits(name, tmp_path):
     from snnc.backends.torch import compile as compile_torch
-    from snnc.runtime.datasets import load_dataset
+    from snnc.runtime.data import load_dataset
     from snnc.runtime.train import TrainConfig, ce_loss, train
     graph, _ = _small_graph(name)
     ds = load_dataset("digits")

@@ -16,12 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import SnncError
-
-
-class EnergyError(SnncError):
-    """An energy report cannot be made: an unknown or malformed technology table, rates that do
-    not fit the graph, or a layer whose input firing rate was not measured."""
+from ...errors import EnergyError
 
 
 _HOROWITZ = ("M. Horowitz, Computing's energy problem (and what we can do about it), ISSCC 2014, "

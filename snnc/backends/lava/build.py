@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 
+from ...optional import require
 from . import compat
 from . import synapses as syn
 from .mapping import LavaMappingError
@@ -43,6 +44,7 @@ GRADED = 24
 def lava_modules() -> types.SimpleNamespace:
     """Import the Lava pieces the backend uses (after installing :mod:`.compat`'s hook)."""
     compat.install()
+    require("lava.magma.core.run_configs", feature="Loihi simulation", extra="lava")
     from scipy.sparse import SparseEfficiencyWarning
 
     # Lava's Sparse process models edit csr matrices in place every step; the warning says so

@@ -33,17 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...errors import SnncError
-
-
-class LavaMappingError(SnncError):
-    """A graph, op or parameter the Lava backend cannot express; the message names the node, the
-    attribute or path and the reason (``.node`` and ``.rule`` as in GraphError)."""
-
-    def __init__(self, message: str, node: str | None = None, rule: str | None = None):
-        self.node = node
-        self.rule = rule
-        super().__init__(message)
+from ...errors import LavaMappingError
 
 
 #: Why each neuron op other than LIF has no Lava process here.

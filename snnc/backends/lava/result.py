@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...ir.graph import Graph
+from ...ir.inputs import input_layout
 from ...ir.interpret import Trace
 
 
@@ -32,11 +33,6 @@ class LavaResult:
 def as_sequence(graph: Graph, x: np.ndarray, T: int) -> np.ndarray:
     """``x`` as ``[T, B, *input_shape]`` float64: a ``[B, *in]`` batch is repeated over T
     (direct encoding), a longer sequence is cut to T steps."""
-    in_shape = tuple(graph.input_node.shape)
     x = np.asarray(x, dtype=np.float64)
-    if x.shape[1:] == in_shape:
-        return np.broadcast_to(x, (T,) + x.shape)
-    if x.shape[2:] == in_shape and x.shape[0] >= T:
-        return x[:T]
-    raise ValueError(f"input shape {x.shape} fits neither [B, {in_shape}] nor "
-                     f"[>={T}, B, {in_shape}]")
+    layout = input_layout(graph.input_node.shape, x.shape, T)
+    return np.broadcast_to(x, (T,) + x.shape) if layout.direct else x[:T]

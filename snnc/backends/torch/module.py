@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...ir.graph import Edge, Graph
+from ...ir.inputs import input_layout
 from ...ir.verify import verify
 from .layers import make_module, module_key, to_numpy
 from .variants import NEURON_MODULES
@@ -207,23 +208,17 @@ class SpikingModule(nn.Module):
         Returns:
             The Output node's value ``[T, B, *output_shape]`` (per-step class scores).
         Raises:
-            ValueError: ``x`` fits neither shape, or has fewer than ``T`` steps.
+            InputShapeError: ``x`` fits neither shape, or has fewer than ``T`` steps (a
+                ``ValueError``).
         """
         x = torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
-        in_shape = self._exec[self._input].shape
+        layout = input_layout(self._exec[self._input].shape, x.shape, T, default_T=self.T)
+        T, B = layout.T, layout.batch
         static: set[str] = set()  # nodes whose value is [B, ...], the same at every step
-        if tuple(x.shape[1:]) == in_shape:
-            T = int(T if T is not None else self.T)
+        if layout.direct:
             static.add(self._input)
-        elif tuple(x.shape[2:]) == in_shape:
-            T = int(T if T is not None else x.shape[0])
-            if x.shape[0] < T:
-                raise ValueError(f"input has {x.shape[0]} time steps, T={T} requested")
-            x = x[:T]
         else:
-            raise ValueError(f"input shape {tuple(x.shape)} fits neither [B, {in_shape}] nor "
-                             f"[T, B, {in_shape}]")
-        B = x.shape[1] if not static else x.shape[0]
+            x = x[:T]
         self._static = static
         probe = self._probe
         if probe:

@@ -6,7 +6,7 @@ import pytest
 from snnc.backends.lava import LavaMappingError, plan
 from snnc.backends.lava import planning as plan_mod
 from snnc.ir import OPS, Graph, run, verify
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 
 from .emulator import emulate
 from .graphs import BUILDERS, build, membranes, min_margin

@@ -5,7 +5,7 @@ import pytest
 
 from snnc.backends.lava import LavaMappingError, build, plan, simulate
 from snnc.ir import run, verify
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from snnc.passes import run_pipeline
 
 from .graphs import BUILDERS, build as build_graph, membranes, min_margin

@@ -14,7 +14,7 @@ from snnc.backends.torch.layers import module_key
 from snnc.errors import GraphError
 from snnc.ir import Graph, run, verify
 from snnc.ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from tests.ir.graphs import EXAMPLES, sample_input
 
 SEEDS = range(40)

@@ -9,7 +9,7 @@ import torch
 
 from snnc.backends.torch import compile
 from snnc.ir import run, verify
-from snnc.ir.random_graph import random_graph, random_input
+from snnc.testing.random_graph import random_graph, random_input
 from tests.ir.graphs import add_backward_connection, backward_net, sample_input
 
 RTOL = ATOL = 1e-9

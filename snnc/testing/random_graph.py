@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import BACKWARD, Graph
-from .interpret import avg_pool2d, conv2d, plif_gain, run
-from .ops import NEURON_OPS, SPIKING_NEURON_OPS
-from .verify import verify
+from ..ir.graph import BACKWARD, Graph
+from ..ir.interpret import avg_pool2d, conv2d, plif_gain, run
+from ..ir.ops import NEURON_OPS, SPIKING_NEURON_OPS
+from ..ir.verify import verify
 
 _RATE = 0.2      # firing rate assumed when calibrating weights and BatchNorm statistics
 _SAMPLES = 12    # spike maps per calibration batch

@@ -23,10 +23,12 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from snnc.errors import DatasetError
+from snnc.runtime.data.base import Dataset, scale_pixels
 
 __all__ = ["IDX_DTYPES", "parse_idx", "read_idx", "write_idx"]
 
@@ -119,3 +121,50 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, compress: bool
         data = gzip.compress(data, mtime=0)
     path.write_bytes(data)
     return path
+
+
+# ----------------------------------------------------------------------------------------- IDX folders
+
+_IDX_FILES = {"train_x": ("train-images", 3), "train_y": ("train-labels", 1),
+              "test_x": ("t10k-images", 3), "test_y": ("t10k-labels", 1)}
+
+
+def _find_idx(folder: Path, prefix: str, ndim: int) -> Path:
+    names = [f"{prefix}-idx{ndim}-ubyte", f"{prefix}.idx{ndim}-ubyte"]
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    raise DatasetError(f"{folder}: missing {names[0]}[.gz] (IDX folders hold train-images-idx3-ubyte, "
+                       "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+                       "each optionally gzipped)")
+
+
+def load_idx_folder(path: str | Path, *, name: str = "idx",
+                    class_names: Sequence[str] | None = None) -> Dataset:
+    """Load an MNIST-style folder of four IDX files (plain or ``.gz``).
+
+    Images: uint8 ``[N, H, W]`` (-> ``[N, 1, H, W]``) or ``[N, C, H, W]``, scaled by 1/255. Labels: uint8
+    ``[N]``. ``classes`` is ``len(class_names)`` if given, else ``max(label) + 1``.
+
+    Raises:
+        DatasetError: folder or a file missing, a malformed IDX file, wrong ranks or dtypes, or image and
+            label counts that differ.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder (expected MNIST-style IDX files)")
+    arrays = {}
+    for key, (prefix, ndim) in _IDX_FILES.items():
+        file = _find_idx(folder, prefix, ndim)
+        array = read_idx(file)
+        want = (3, 4) if key.endswith("x") else (1,)
+        if array.ndim not in want or array.dtype != np.uint8:
+            raise DatasetError(f"{file}: expected uint8 with {' or '.join(map(str, want))} dimensions, "
+                               f"got {array.dtype} {array.shape}")
+        arrays[key] = array[:, None] if array.ndim == 3 else array
+    classes = len(class_names) if class_names else int(max(arrays["train_y"].max(initial=0),
+                                                           arrays["test_y"].max(initial=0))) + 1
+    return Dataset(name, scale_pixels(arrays["train_x"]), arrays["train_y"].astype(np.int64),
+                   scale_pixels(arrays["test_x"]), arrays["test_y"].astype(np.int64), classes=classes,
+                   class_names=tuple(class_names or ()), source=str(folder))

@@ -25,6 +25,7 @@ from ..atomic import atomic_write_bytes
 from ..errors import SnncError
 from ..genome.ast import Block, Genome
 from ..ir.graph import Graph
+from ..optional import require
 
 #: Colours of delayed edges by delay (1, 2, 3+), of backward edges and of node kinds.
 DELAY_COLOURS = ("#e67e22", "#8e44ad", "#16a085")
@@ -57,7 +58,7 @@ class Panel:
 
 
 def _pyplot():
-    import matplotlib
+    matplotlib = require("matplotlib", feature="drawing", extra="plot")
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
     return plt
@@ -120,7 +121,7 @@ def _ports_panel(block: Block) -> Panel:
     """A ResNet: all its LIF layers (ports) in forward order, labelled with their node names'
     block part (``s2.b1.lif1``), chained, with the backward connections between them
     (BCNAS-SNN eq. 6)."""
-    from ..frontend.resnet import port_names
+    from ..genome.resnet import port_names
 
     top = max([max(e.src, e.dst) for e in block.edges], default=0)
     try:

@@ -3,11 +3,11 @@ real SVG/PNG files come out, atomically."""
 import pytest
 from click.testing import CliRunner
 
-from snnc.backends.draw import draw_genome, draw_graph, genome_panels, graph_panel
+from snnc.views.draw import draw_genome, draw_graph, genome_panels, graph_panel
 from snnc.cli import cli
 from snnc.errors import SnncError
 from snnc.genome import parse
-from snnc.ir.random_graph import random_graph
+from snnc.testing.random_graph import random_graph
 from tests.genome.examples import FAMILIES, STTS
 
 pytest.importorskip("matplotlib")

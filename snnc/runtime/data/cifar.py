@@ -17,7 +17,7 @@ CIFAR-100  ``cifar-100-binary/train.bin``, ``test.bin``,           ``cifar-100-p
 Pixels are stored channel-major (1024 red, 1024 green, 1024 blue, rows top to bottom), which is already
 ``[3, 32, 32]``. Python-version batches are dicts (``data``: uint8 ``[n, 3072]``, ``labels`` or
 ``fine_labels``/``coarse_labels``: lists of ints); they are unpickled with
-:class:`~snnc.runtime.safe_pickle.RestrictedUnpickler`, so a batch file cannot run code.
+:class:`~snnc.runtime.data.safe_pickle.RestrictedUnpickler`, so a batch file cannot run code.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from snnc.errors import DatasetError, UnsafePickleError
-from snnc.runtime.datasets import Dataset, scale_pixels
-from snnc.runtime.safe_pickle import safe_load
+from snnc.runtime.data.base import Dataset, scale_pixels
+from snnc.runtime.data.safe_pickle import safe_load
 
 __all__ = ["CIFAR10_CLASSES", "find_cifar", "load_cifar10", "load_cifar100", "read_cifar_binary",
            "read_cifar_pickle"]

