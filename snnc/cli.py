@@ -16,6 +16,11 @@ from . import __version__
 from .errors import SnncError
 
 
+#: The target table's names (:data:`snnc.passes.targets.TARGETS`; a test keeps them equal), spelled
+#: out so that ``snnc --help`` needs no import of the compiler.
+TARGET_NAMES = ("train", "energy", "lava", "nir", "onnx")
+
+
 def _fail(message: str) -> None:
     click.echo(f"snnc: error: {message}", err=True)
     sys.exit(1)
@@ -59,17 +64,21 @@ def cli() -> None:
 @click.argument("genome", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the compiled model as a .snnir artifact (atomically).")
-@click.option("--passes", default="deploy", show_default=True,
-              callback=lambda ctx, p, v: _pipeline_option(v),
-              help="'deploy', 'none', or a comma-separated list of pass names.")
+@click.option("--target", type=click.Choice(TARGET_NAMES), default="lava", show_default=True,
+              help="What the graph is prepared for: its passes come from the target table "
+                   "(train: none; energy: folds but separable convs kept; lava/nir/onnx: all).")
+@click.option("--passes", default=None,
+              callback=lambda ctx, p, v: v if v is None else _pipeline_option(v),
+              help="Instead of the target's passes: 'deploy', 'none', or a comma-separated list "
+                   "of pass names.")
 @click.option("--emit", type=click.Choice(["summary", "ir", "json", "none"]), default="summary",
               show_default=True, help="What to print on stdout.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--print-after", is_flag=True, help="Print the IR after every pass (stderr).")
 @friendly
-def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed: int,
-                print_after: bool) -> None:
-    """Compile GENOME to a verified (and by default deploy-folded) IR graph."""
+def compile_cmd(genome: Path, output: Path | None, target: str, passes: str | None, emit: str,
+                seed: int, print_after: bool) -> None:
+    """Compile GENOME to a verified IR graph, prepared for --target (default lava: folded)."""
     from .compiler import compile_file
     from .ir.dump import dump
 
@@ -77,7 +86,8 @@ def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed:
         click.echo(f"// ----- IR after {record.name}", err=True)
         click.echo(dump(graph), err=True)
 
-    result = compile_file(genome, passes=passes, seed=seed, hook=print_ir if print_after else None)
+    result = compile_file(genome, target=target, passes=passes, seed=seed,
+                          hook=print_ir if print_after else None)
     if output is not None:
         from .ir.artifact import save
 
@@ -177,7 +187,7 @@ def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
     for p in zoo.presets():
         row = [p.name]
         if counts:
-            s = summarize(compile_genome(p.text, passes="none", filename=str(p.path)).graph)
+            s = summarize(compile_genome(p.text, target="train", filename=str(p.path)).graph)
             row += [f"{s.num_params:,}", f"{s.macs_per_step:,}"]
         t.add_row(*row, p.summary)
     Console().print(t)
@@ -644,13 +654,14 @@ def _energy_units(pj: float) -> str:
 @click.option("--table", default="45nm", show_default=True,
               help="Energy table: 45nm (= 45nm-fp32, Horowitz 2014), 45nm-fp16, 45nm-int32, "
                    "45nm-int8, or a JSON file {name, e_mac_pj, e_ac_pj, source}.")
-@click.option("--first-layer", type=click.Choice(["per-step", "once"]), default="per-step",
+@click.option("--target", type=click.Choice(["paper", "lava"]), default="paper",
               show_default=True,
-              help="Analog first layer: T * MACs (per-step), or MACs once (STTS eq. C.2 as "
-                   "printed).")
-@click.option("--passes", default="deploy", show_default=True,
-              callback=lambda ctx, p, v: _pipeline_option(v),
-              help="Passes run before counting ('deploy', 'none' or a list).")
+              help="paper: as STTS Appendix C counts (separable convs unfolded, first layer once, "
+                   "SOP = rate*T*MACs); lava: what the Lava backend deploys (folded dense convs, "
+                   "first layer every step, SOP = rate*T*synapses without padding).")
+@click.option("--first-layer", type=click.Choice(["per-step", "once"]), default=None,
+              help="Override the target's rule for the analog first layer: T * MACs (per-step), "
+                   "or MACs once (STTS eq. C.2 as printed).  [default: the target's]")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True, help="Torch backend precision.")
@@ -661,14 +672,15 @@ def _energy_units(pj: float) -> str:
               show_default=True, help="table (rich), json (schema snnc-energy/1) or csv (layers).")
 @friendly
 def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, table: str,
-               first_layer: str, passes: str, batch_size: int, dtype: str, threads: int,
+               first_layer: str | None, target: str, batch_size: int, dtype: str, threads: int,
                seed: int, fmt: str) -> None:
     """Energy per inference of MODEL (a run folder, .snnir or genome file): per-layer MACs and
     SOPs with firing rates measured by probes on test images (STTS Appendix C, eqs. C.1-C.2)."""
     from .runtime.energy_run import energy_report
 
     report = energy_report(model, dataset, data_root=data_root, samples=samples, backend=backend,
-                           table=table, first_layer=first_layer.replace("-", "_"), passes=passes,
+                           table=table, target=target,
+                           first_layer=first_layer.replace("-", "_") if first_layer else None,
                            batch_size=batch_size, seed=seed, dtype=dtype, threads=threads)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -704,7 +716,8 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
               f" + AC {_energy_units(tot['energy_ac_pj'])};  ANN equivalent (one pass, E_MAC * "
               f"{ann['macs']:,} MACs) {_energy_units(ann['energy_pj'])}{ratio}")
     con.print(f"rates measured by {report.rates_backend} on {report.samples} {report.dataset} "
-              f"test images; first layer counted {report.first_layer.replace('_', '-')}; "
+              f"test images; energy target {report.target}; first layer counted "
+              f"{report.first_layer.replace('_', '-')}; ANN counted on {ann['counted_on']}; "
               f"passes {report.passes}")
 
 

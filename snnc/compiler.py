@@ -1,11 +1,15 @@
-"""The driver: genome (text or AST) -> frontend -> pass pipeline -> verified IR (-> artifact).
+"""The driver: genome (text or AST) -> frontend -> a target's passes -> verified IR (-> artifact).
 
 Example::
 
-    >>> from snnc.compiler import compile_genome
-    >>> result = compile_genome(open("examples/tanet-demo.genome").read(), passes="deploy")
-    >>> result.graph            # deploy-folded, verified Graph
+    >>> from snnc.compiler import compile_genome, prepare
+    >>> result = compile_genome(open("examples/tanet-tiny.genome").read(), target="lava")
+    >>> result.graph            # folded for Lava, verified Graph
     >>> result.records          # what each pass changed, with timings
+    >>> g, _ = prepare(graph, "energy")   # any graph, for any target of the table
+
+The target table (which passes each consumer needs: ``train``, ``energy``, ``lava``, ``nir``,
+``onnx``) is :data:`snnc.passes.targets.TARGETS`; :func:`prepare` is the one way to use it.
 """
 from __future__ import annotations
 
@@ -19,6 +23,10 @@ from .genome import Genome, genome_id, parse
 from .frontend import lower
 from .ir import Graph, verify
 from .passes import PassManager, parse_pipeline
+from .passes.targets import TARGETS, get_target, prepare
+
+__all__ = ["CompileResult", "TARGETS", "compile_file", "compile_genome", "is_artifact",
+           "load_model", "prepare", "read_text"]
 
 
 @dataclass
@@ -32,13 +40,17 @@ class CompileResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def compile_genome(source: str | Genome, *, passes: str = "deploy", seed: int = 0,
-                   filename: str = "<genome>", hook: Callable | None = None) -> CompileResult:
-    """Compile a genome to a verified IR graph.
+def compile_genome(source: str | Genome, *, target: str = "lava", passes: str | None = None,
+                   seed: int = 0, filename: str = "<genome>",
+                   hook: Callable | None = None) -> CompileResult:
+    """Compile a genome to a verified IR graph ready for ``target``.
 
     Args:
         source: genome text or a parsed :class:`~snnc.genome.Genome`.
-        passes: ``"deploy"``, ``"none"`` or a comma-separated list of pass names.
+        target: a name of the target table (``train``, ``energy``, ``lava``, ``nir``, ``onnx``;
+            see :mod:`snnc.passes.targets`).
+        passes: instead of the target's passes, an explicit pass spec (``"none"``,
+            ``"fold-bn,fold-scale{mode=input}"``, ``"deploy"``), for experiments with passes.
         seed: seed of the weight initialisation (PyTorch's default init, drawn with numpy).
         filename: shown in parse errors (``file:line:col``).
         hook: called as ``hook(record, graph)`` after each pass (``--print-after``).
@@ -55,7 +67,8 @@ def compile_genome(source: str | Genome, *, passes: str = "deploy", seed: int = 
         except GenomeSyntaxError as exc:
             raise exc.with_filename(filename) if exc.filename != filename else exc
     times["parse"] = (time.perf_counter() - t0) * 1e3
-    pipeline = parse_pipeline(passes)
+    pipeline = parse_pipeline(passes) if passes is not None else None
+    get_target(target)  # an unknown target fails before the lowering
     t0 = time.perf_counter()
     graph = lower(genome, seed=seed)
     graph.meta.setdefault("genome_id", genome_id(genome))
@@ -64,8 +77,10 @@ def compile_genome(source: str | Genome, *, passes: str = "deploy", seed: int = 
     verify(graph)
     times["verify"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    graph, records = PassManager(pipeline, hook=hook).run(graph)
-    graph.meta["passes"] = [r.name for r in records]
+    if pipeline is None:
+        graph, records = prepare(graph, target, hook=hook)
+    else:
+        graph, records = PassManager(pipeline, hook=hook).run(graph)
     times["passes"] = (time.perf_counter() - t0) * 1e3
     return CompileResult(genome, graph, records, times)
 
@@ -98,8 +113,9 @@ def is_artifact(path: str | Path) -> bool:
         return False
 
 
-def load_model(path: str | Path, *, passes: str = "none", seed: int = 0) -> Graph:
-    """A graph from either a ``.snnir`` artifact or a genome file (compiled on the fly)."""
+def load_model(path: str | Path, *, target: str = "train", seed: int = 0) -> Graph:
+    """A graph from either a ``.snnir`` artifact (as stored) or a genome file (compiled on the
+    fly for ``target``, default ``train``: as lowered, nothing folded)."""
     from .ir.artifact import load
 
     path = Path(path)
@@ -107,4 +123,4 @@ def load_model(path: str | Path, *, passes: str = "none", seed: int = 0) -> Grap
         raise ArtifactError(f"{path}: no such file")
     if is_artifact(path):
         return load(path)
-    return compile_file(path, passes=passes, seed=seed).graph
+    return compile_file(path, target=target, seed=seed).graph

@@ -269,14 +269,14 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
 
 
 def export_nir(graph: Graph, path: str | Path, *, dt: float = DEFAULT_DT,
-               passes: str | None = "deploy", implicit_cycle_delay: bool = False) -> Path:
-    """Run ``passes`` (default ``deploy``: folds BatchNorm, drops Dropout), convert with
-    :func:`to_nir` and write ``path`` atomically with ``nir.write``. Returns the path."""
+               target: str = "nir", implicit_cycle_delay: bool = False) -> Path:
+    """Prepare ``graph`` for ``target`` (default ``nir``: folds BatchNorm, drops Dropout; see
+    :mod:`snnc.passes.targets`), convert with :func:`to_nir` and write ``path`` atomically with
+    ``nir.write``. Returns the path."""
     from ..atomic import atomic_write
+    from ..passes.targets import prepare
 
-    if passes:
-        from ..passes import run_pipeline
-        graph, _ = run_pipeline(graph, passes)
+    graph, _ = prepare(graph, target)
     ng = to_nir(graph, dt=dt, implicit_cycle_delay=implicit_cycle_delay)
     nir = _nir()
     return atomic_write(path, lambda fh: nir.write(fh, ng))

@@ -230,14 +230,14 @@ def to_onnx(graph: Graph, *, dtype: str = "float32"):
 
 
 def export_onnx(graph: Graph, path: str | Path, *, dtype: str = "float32",
-                passes: str | None = "deploy") -> Path:
-    """Run ``passes`` (default ``deploy``), convert with :func:`to_onnx`, write ``path``
-    atomically. Returns the path."""
+                target: str = "onnx") -> Path:
+    """Prepare ``graph`` for ``target`` (:func:`snnc.passes.targets.prepare`; passes already
+    run on it are not repeated), convert with :func:`to_onnx`, write ``path`` atomically.
+    Returns the path."""
     from ..atomic import atomic_write_bytes
+    from ..passes.targets import prepare
 
-    if passes:
-        from ..passes import run_pipeline
-        graph, _ = run_pipeline(graph, passes)
+    graph, _ = prepare(graph, target)
     return atomic_write_bytes(path, to_onnx(graph, dtype=dtype).SerializeToString())
 
 

@@ -6,6 +6,7 @@ classes, ``PIPELINES`` names lists of passes (``deploy``, ``none``), :func:`pars
 specs such as ``"fold-bn,fold-depthwise"``, and :func:`run_pipeline` does it all::
 
     >>> graph, records = run_pipeline(g, "deploy")
+    >>> graph, records = prepare(g, "energy")      # the target table (:mod:`.targets`)
 
 Importing this package needs numpy and networkx only.
 """
@@ -16,8 +17,11 @@ from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
-from .manager import PASSES, PIPELINES, PassManager, PassRecord, parse_pipeline, run_pipeline
+from .manager import (PASSES, PIPELINES, PassManager, PassRecord, parse_pipeline, passes_run,
+                      run_pipeline)
+from .targets import TARGETS, Target, get_target, prepare
 
 __all__ = ["Pass", "PassResult", "PassManager", "PassRecord", "PASSES", "PIPELINES",
            "parse_pipeline", "run_pipeline", "DropTraining", "RemoveDead", "FoldBatchNorm",
-           "FoldDepthwise", "FoldScale", "FreezePLIF"]
+           "FoldDepthwise", "FoldScale", "FreezePLIF", "TARGETS", "Target", "get_target", "prepare",
+           "passes_run"]

@@ -102,6 +102,10 @@ class PassManager:
     def run(self, graph: Graph) -> tuple[Graph, list[PassRecord]]:
         """Run every pass; return the final graph and one :class:`PassRecord` per pass.
 
+        The result records every pass it has been through, earlier runs included, in
+        ``graph.meta["passes"]`` and those that changed it in ``graph.meta["passes_changed"]``
+        (what :func:`passes_run` reads; artifacts keep both).
+
         ``graph`` is not modified (it is verified on a copy).
 
         Raises:
@@ -134,9 +138,19 @@ class PassManager:
                              len(result.graph), len(graph.edges), len(result.graph.edges), ms)
             records.append(rec)
             graph = result.graph
+            graph.meta["passes"] = passes_run(graph) + [rec.name]
+            if rec.changed:  # what a target that forbids a fold checks (targets.prepare)
+                graph.meta["passes_changed"] = passes_run(graph, changed=True) + [rec.name]
             if self.hook is not None:
                 self.hook(rec, graph)
         return graph, records
+
+
+def passes_run(graph: Graph, *, changed: bool = False) -> list[str]:
+    """The passes recorded as already run on ``graph`` (``graph.meta["passes"]``), in order;
+    with ``changed``, only those that changed it (``graph.meta["passes_changed"]``)."""
+    done = graph.meta.get("passes_changed" if changed else "passes") or []
+    return [str(p) for p in done] if isinstance(done, (list, tuple)) else []
 
 
 def parse_pipeline(spec: str | Sequence[str]) -> list[Pass]:

@@ -97,14 +97,16 @@ def measure_rates(graph: Graph, x, *, backend: str = "torch", batch_size: int = 
 def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
                   data_root: str | Path | None = None, samples: int = 256,
                   backend: str = "torch", table: str | Path | EnergyTable | None = None,
-                  first_layer: str = "per_step", passes: str = "deploy", batch_size: int = 64,
+                  first_layer: str | None = None, target: str = "paper", batch_size: int = 64,
                   seed: int = 0, dtype: str = "float32", threads: int = 0) -> EnergyReport:
     """Energy of ``model`` per test sample, with firing rates measured on ``samples`` test images.
 
-    The graph is counted after ``passes`` (default ``"deploy"``: Dropout dropped, BatchNorm,
-    separable convs and the sink Scale folded, as the network is deployed — STTS fuses
-    depthwise+pointwise for inference; every pass keeps every spike, so the rates are those of the
-    model as trained). ``passes="none"`` counts the graph as stored.
+    ``target`` is an energy target (:data:`snnc.backends.energy.ENERGY_TARGETS`): ``"paper"``
+    counts the graph of the IR target ``energy`` (separable convolutions unfolded, first layer
+    once, STTS Appendix C), ``"lava"`` the graph the Lava backend deploys (IR target ``lava``:
+    every fold, first layer every step, synapses without padding). The ANN equivalent is always
+    counted on the unfolded graph. Every pass keeps every spike, so the rates, measured on the
+    counted graph, are those of the model as trained.
 
     Args:
         model: a run folder, ``.snnir`` file, genome file (untrained weights) or Graph.
@@ -113,14 +115,17 @@ def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
         samples: first ``samples`` test images.
         backend: ``"torch"`` or ``"interpreter"`` (see :func:`measure_rates`).
         table: energy table name or JSON file (default 45nm-fp32, Horowitz 2014).
-        first_layer: ``"per_step"`` (``T * FLOPs^1``, default) or ``"once"`` (eq. C.2 as printed).
-        passes, batch_size, seed (rate-encoded inputs), dtype, threads: as named.
+        first_layer: override the target's rule: ``"per_step"`` (``T * FLOPs^1``) or ``"once"``
+            (eq. C.2 as printed).
+        batch_size, seed (rate-encoded inputs), dtype, threads: as named.
     Raises:
-        RunError: no dataset, bad ``samples``; EnergyError: bad table or ``first_layer``;
+        RunError: no dataset, bad ``samples``; EnergyError: bad table, target or ``first_layer``;
         DatasetError, ArtifactError, GenomeSyntaxError, PassError: as the loaders and passes.
     """
-    from ..passes import run_pipeline
+    from ..backends.energy import get_energy_target
+    from ..passes.targets import prepare
 
+    etarget = get_energy_target(target)
     if samples < 1:
         raise RunError(f"samples must be >= 1, got {samples}")
     md = model_data(model, dataset, data_root, missing="firing rates must be measured on data, "
@@ -129,10 +134,11 @@ def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
     x, y = ds.test_x[:samples], ds.test_y[:samples]
     (xb, _), = batches(x, y, len(x), shuffle=False, mean=pre.mean, std=pre.std)
     xin = model_input(xb, pre, derive_seed(_RATE_ENERGY, seed, 0))
-    counted = graph
-    if passes and passes != "none":
-        counted, _ = run_pipeline(graph, passes)
+    counted, _ = prepare(graph, etarget.ir_target)
+    unfolded = counted if etarget.ir_target == "energy" else prepare(graph, "energy")[0]
     rates = measure_rates(counted, xin, backend=backend, batch_size=batch_size, T=pre.T,
                           dtype=dtype, threads=threads)
     return build_report(counted, rates, table, first_layer=first_layer, encoding=pre.encoding,
-                        model=label, dataset=ds.name, passes=passes or "none")
+                        model=label, dataset=ds.name,
+                        passes=",".join(counted.meta.get("passes") or []) or "none",
+                        target=target, ann_graph=unfolded)

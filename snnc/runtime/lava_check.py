@@ -1,8 +1,8 @@
 """Run a trained model on Lava (Loihi 2 simulation) over real test images and compare it with the
 PyTorch backend: prediction agreement and per-layer spike counts.
 
-The model is deploy-folded first (BatchNorm, depthwise and the sink mean folded, Dropout dropped),
-as Loihi would run it. Two references run on the same inputs:
+The model is prepared for the ``lava`` target first (BatchNorm, depthwise and the sink mean folded,
+Dropout dropped; :mod:`snnc.passes.targets`), as Loihi would run it. Two references run on the same inputs:
 
 - the PyTorch backend on the model as trained (float32): **prediction agreement** says how often
   Loihi's class equals the class the trained model predicts;
@@ -85,14 +85,14 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     """
     from ..backends.lava import build
     from ..backends.torch import compile as compile_torch
-    from ..passes import run_pipeline
+    from ..passes.targets import prepare
 
     if samples < 1:
         raise RunError(f"samples must be >= 1, got {samples}")
     md = model_data(model, dataset, data_root)
     graph, label, ds, pre = md.graph, md.label, md.dataset, md.pre
     x, y = ds.test_x[:samples], ds.test_y[:samples]
-    folded, _ = run_pipeline(graph, "deploy")
+    folded, _ = prepare(graph, "lava")
     reference = compile_torch(folded, dtype=torch.float64).eval()
     torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
     lava_pred, counts_lava, counts_ref = [], {}, {}

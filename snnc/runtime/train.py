@@ -318,7 +318,7 @@ def _load_source(source: str | Path | Graph, seed: int) -> tuple[Graph, str | No
         graph = load(path)
         return graph, None, {"kind": "graph", "sha256": graph_sha256(graph)}
     text = read_text(path)
-    result = compile_genome(text, passes="none", seed=seed, filename=str(path))
+    result = compile_genome(text, target="train", seed=seed, filename=str(path))
     return result.graph, text, {"kind": "genome", "sha256": result.graph.meta["genome_id"]}
 
 

@@ -179,7 +179,7 @@ def score_candidate(text: str, config: SearchConfig, batches, classes: int
     from .proxies import score_graph
 
     t0 = time.perf_counter()
-    graph = compile_genome(text, passes="none", seed=config.seed).graph
+    graph = compile_genome(text, target="train", seed=config.seed).graph
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     data = [(torch.from_numpy(x), y) for x, y in batches]
     scores = score_graph(graph, data, kinds=config.kinds, alpha=config.alpha, bn=config.bn,

@@ -221,7 +221,7 @@ def _consumer_case(tmp_path):
     g = _consumer_graph()
     path = tmp_path / "consumer.nir"
     from snnc.backends.nir import export_nir
-    export_nir(g, path, passes=None)
+    export_nir(g, path)
     x = np.random.default_rng(1).uniform(0, 1, (2, 1, 6, 6))
     trace = run(g, x)
     rate = trace.outputs["lif2"].mean()

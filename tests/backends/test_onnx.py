@@ -15,7 +15,7 @@ from tests.ir.graphs import backward_net, conv_net, mlp, recurrent_net, sample_i
 
 
 def _check(g, x, path, dtype="float32", atol=1e-5):
-    export_onnx(g, path, dtype=dtype, passes=None)
+    export_onnx(g, path, dtype=dtype)
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
     res = step_onnx(path, x)

@@ -28,10 +28,12 @@ def case(seed: int) -> tuple[Graph, np.ndarray, Trace]:
 
 
 def snapshot(g: Graph):
-    """Everything about a graph, params as bytes, for exact before/after comparisons."""
+    """Everything about a graph, params as bytes, for exact before/after comparisons; the record
+    of passes run (``meta["passes"]``, ``meta["passes_changed"]``) is history, not the graph."""
     nodes = [(n.name, n.op, repr(n.attrs), n.shape, n.loc, repr(n.meta),
               [(k, v.dtype.str, v.shape, v.tobytes()) for k, v in n.params.items()]) for n in g]
-    return repr(g.meta), nodes, list(g.edges)
+    meta = {k: v for k, v in g.meta.items() if k not in ("passes", "passes_changed")}
+    return repr(meta), nodes, list(g.edges)
 
 
 def assert_equivalent(before: Graph, after: Graph, x: np.ndarray, trace: Trace | None = None, *,

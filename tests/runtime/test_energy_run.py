@@ -66,22 +66,30 @@ def test_rates_of_a_spike_sequence_and_bad_inputs(graph):
 
 
 def test_energy_report_on_digits(graph):
-    deploy = energy_report(graph, "digits", samples=32, dtype="float64")
-    none = energy_report(graph, "digits", samples=32, passes="none", backend="interpreter")
-    assert deploy.rates_backend == "torch" and none.rates_backend == "interpreter"
-    assert deploy.samples == none.samples == 32 and deploy.dataset == "digits"
-    # the deploy passes keep every spike: the same rates, float64 torch vs the interpreter
-    assert deploy.spike_rates.keys() <= none.spike_rates.keys()
-    for k, v in deploy.spike_rates.items():
-        assert v == pytest.approx(none.spike_rates[k], abs=1e-12)
-    # unfused separable convs: the pointwise conv reads the depthwise conv's output (dense, MACs)
-    kinds_none = {r.name: r.input for r in none.layers}
-    assert kinds_none["s2.n0.pw"] == "dense" and kinds_none["s2.n0.dw"] == "spikes"
-    assert {r.input for r in deploy.layers} == {"input", "spikes"}
-    assert [r.name for r in deploy.layers if r.input == "input"] == ["s1.conv"]
-    assert deploy.to_dict()["counting"]["passes"] == "deploy"
-    first = deploy.layers[0]
-    assert first.macs == 3 * first.macs_per_step and first.count_as == "MAC"
+    lava = energy_report(graph, "digits", samples=32, dtype="float64", target="lava")
+    paper = energy_report(graph, "digits", samples=32, backend="interpreter")
+    assert lava.rates_backend == "torch" and paper.rates_backend == "interpreter"
+    assert lava.samples == paper.samples == 32 and lava.dataset == "digits"
+    assert (lava.target, paper.target) == ("lava", "paper")
+    # the passes keep every spike: the same rates, float64 torch vs the interpreter
+    assert lava.spike_rates.keys() <= paper.spike_rates.keys()
+    for k, v in lava.spike_rates.items():
+        assert v == pytest.approx(paper.spike_rates[k], abs=1e-12)
+    # paper: separable convs stay depthwise + pointwise, both counted as ACs at the rate of the
+    # spikes entering the depthwise conv (STTS Table 5 counts every layer after the first as AC)
+    rows = {r.name: r for r in paper.layers}
+    assert rows["s2.n0.pw"].input == rows["s2.n0.dw"].input == "spikes"
+    assert rows["s2.n0.pw"].input_rate == pytest.approx(rows["s2.n0.dw"].input_rate)
+    assert {r.input for r in lava.layers} == {"input", "spikes"}
+    assert [r.name for r in lava.layers if r.input == "input"] == ["s1.conv"]
+    assert "fold-depthwise" in lava.to_dict()["counting"]["passes"]
+    assert "fold-depthwise" not in paper.to_dict()["counting"]["passes"]
+    first = lava.layers[0]
+    assert first.macs == 3 * first.macs_per_step and first.count_as == "MAC"  # every step
+    assert paper.layers[0].macs == paper.layers[0].macs_per_step  # once: eq. C.2
+    # the ANN equivalent is the unfolded architecture for both targets
+    assert lava.ann["macs"] == paper.ann["macs"] == sum(r.macs_per_step for r in paper.layers)
+    assert sum(r.macs_per_step for r in lava.layers) > lava.ann["macs"]  # folded dense convs
     with pytest.raises(RunError, match="measured on data"):
         energy_report(graph)
     with pytest.raises(RunError, match="samples"):
@@ -110,6 +118,7 @@ def test_cli_json_csv_and_table(runner, model_file, tmp_path):
     assert d["table"]["name"] == "45nm-fp32" and d["table"]["e_mac_pj"] == 4.6
     assert d["totals"]["energy_pj"] == pytest.approx(sum(r["energy_pj"] for r in d["layers"]))
     assert d["ann"]["energy_pj"] == pytest.approx(4.6 * d["totals"]["macs_per_step"])
+    assert d["counting"]["target"] == "paper" and d["counting"]["first_layer"] == "once"
 
     table = tmp_path / "t.json"
     table.write_text(json.dumps({"name": "t", "e_mac_pj": 1.0, "e_ac_pj": 0.5}))
@@ -121,6 +130,13 @@ def test_cli_json_csv_and_table(runner, model_file, tmp_path):
     assert [r["name"] for r in rows] == [r["name"] for r in d["layers"]]
     assert float(rows[0]["macs"]) == d["layers"][0]["macs_per_step"]  # counted once
     assert float(rows[0]["energy_pj"]) == pytest.approx(1.0 * d["layers"][0]["macs_per_step"])
+
+    res = runner.invoke(cli, ["energy", str(model_file), "--data", "digits", "--samples", "8",
+                              "--target", "lava", "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    lava = json.loads(res.stdout)
+    assert lava["counting"]["target"] == "lava" and lava["counting"]["first_layer"] == "per_step"
+    assert lava["ann"]["macs"] == d["ann"]["macs"]  # the unfolded architecture either way
 
     res = runner.invoke(cli, ["energy", str(model_file), "--data", "digits", "--samples", "8"])
     assert res.exit_code == 0, res.stderr

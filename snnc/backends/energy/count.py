@@ -41,6 +41,44 @@ EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "Globa
                     "Upsample")
 
 
+def _axis_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> int:
+    """Kernel taps that land inside the input along one axis, summed over the ``out`` outputs."""
+    return sum(sum(1 for k in range(kernel) if 0 <= o * stride - padding + k < size)
+               for o in range(out))
+
+
+def _window_synapses(channels_per_output: int, a: dict, in_shape, out_shape) -> int:
+    _, h, w = in_shape
+    o, ho, wo = out_shape
+    taps = (_axis_taps(h, ho, a["kernel"], a["stride"], a["padding"])
+            * _axis_taps(w, wo, a["kernel"], a["stride"], a["padding"]))
+    return o * channels_per_output * taps
+
+
+#: Synapses of one layer per sample: connections from an input element to an output element,
+#: padding excluded (a padded tap connects nothing on a chip). Keyed by op name; an op with
+#: ``macs`` but no entry here would fail :func:`synapse_count` (the op-coverage test checks).
+SYNAPSES = {
+    "Conv2d": lambda a, i, o: _window_synapses(a["in_channels"] // a["groups"], a, i, o),
+    "AvgPool2d": lambda a, i, o: _window_synapses(1, a, i, o),
+    "Linear": lambda a, i, o: a["in_features"] * a["out_features"],
+    "GlobalAvgPool": lambda a, i, o: int(np.prod(i)),
+}
+
+
+def synapse_count(op: str, attrs: dict, in_shape, out_shape) -> int:
+    """Synapses per sample of a layer (:data:`SYNAPSES`); equals its MACs without padding.
+
+    Raises:
+        EnergyError: an op with MACs but no synapse rule (named).
+    """
+    try:
+        rule = SYNAPSES[op]
+    except KeyError:
+        raise EnergyError(f"the energy count has no synapse rule for op {op}") from None
+    return int(rule(attrs, tuple(in_shape), tuple(out_shape)))
+
+
 @dataclass(frozen=True)
 class LayerCount:
     """One synaptic layer.
@@ -50,6 +88,8 @@ class LayerCount:
         shape: output shape per sample.
         params: number of parameters.
         macs: multiply-accumulates per sample per time step (``OPS[op].macs``).
+        synapses: connections per sample, padding taps excluded (:func:`synapse_count`): the
+            accumulates one step of all-ones input costs on a chip.
         input: ``"spikes"``, ``"input"`` or ``"dense"`` (module docstring).
         inputs: ``(source node, delay)`` of each in-edge.
         sources: the nodes the input comes from, traced back through event-preserving ops (the
@@ -64,6 +104,21 @@ class LayerCount:
     input: str
     inputs: tuple[tuple[str, int], ...]
     sources: tuple[str, ...]
+    synapses: int = 0
+
+
+def carries_events(node, depthwise_events: bool = False) -> bool:
+    """True if ``node`` passes its input's events on unchanged in sparsity: an op of
+    :data:`EVENT_PRESERVING`, or, with ``depthwise_events`` (the ``paper`` energy target), a
+    depthwise Conv2d: STTS counts every layer after the first as accumulates at the rate of the
+    spikes that drive it (Appendix C, Table 5), so the pointwise conv of a separable pair counts
+    ACs at the rate of the spikes entering the depthwise conv (the depthwise conv's bias makes its
+    output non-binary; the paper's count ignores that, and so does this target)."""
+    if node.op in EVENT_PRESERVING:
+        return True
+    a = node.attrs
+    return (depthwise_events and node.op == "Conv2d" and a["groups"] > 1
+            and a["groups"] == a["in_channels"])
 
 
 def _combine(kinds) -> str | None:
@@ -73,7 +128,8 @@ def _combine(kinds) -> str | None:
     return known.pop() if len(known) == 1 else DENSE
 
 
-def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
+def node_kinds(graph: Graph, encoding: str | None = None, *,
+               depthwise_events: bool = False) -> dict[str, str]:
     """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
     sparsity) or ``"dense"``.
 
@@ -92,7 +148,7 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
             kinds[name] = SPIKES if enc == "rate" else INPUT
         elif OPS[node.op].spiking:
             kinds[name] = SPIKES
-        elif node.op in EVENT_PRESERVING:
+        elif carries_events(node, depthwise_events):
             kinds[name] = None  # not known yet
         else:
             kinds[name] = DENSE
@@ -100,7 +156,7 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
     while changed:
         changed = False
         for name in order:
-            if graph.nodes[name].op not in EVENT_PRESERVING:
+            if not carries_events(graph.nodes[name], depthwise_events):
                 continue
             k = _combine(kinds[e.src] for e in graph.in_edges(name))
             if k != kinds[name]:
@@ -108,28 +164,31 @@ def node_kinds(graph: Graph, encoding: str | None = None) -> dict[str, str]:
     return {k: (v if v is not None else DENSE) for k, v in kinds.items()}
 
 
-def _sources(graph: Graph, name: str, index: dict[str, int]) -> tuple[str, ...]:
+def _sources(graph: Graph, name: str, index: dict[str, int],
+             depthwise_events: bool = False) -> tuple[str, ...]:
     found, seen, stack = set(), set(), [e.src for e in graph.in_edges(name)]
     while stack:
         n = stack.pop()
         if n in seen:
             continue
         seen.add(n)
-        if graph.nodes[n].op in EVENT_PRESERVING:
+        if carries_events(graph.nodes[n], depthwise_events):
             stack.extend(e.src for e in graph.in_edges(n))
         else:
             found.add(n)
     return tuple(sorted(found, key=index.__getitem__))
 
 
-def count_layers(graph: Graph, encoding: str | None = None) -> list[LayerCount]:
+def count_layers(graph: Graph, encoding: str | None = None, *,
+                 depthwise_events: bool = False) -> list[LayerCount]:
     """Every synaptic layer of ``graph`` (verified in place first), in topological order.
+    ``depthwise_events``: see :func:`carries_events`.
 
     Raises:
         GraphError: the graph is invalid.
     """
     verify(graph)
-    kinds = node_kinds(graph, encoding)
+    kinds = node_kinds(graph, encoding, depthwise_events=depthwise_events)
     order = graph.topological_order()
     index = {n: i for i, n in enumerate(order)}
     layers = []
@@ -141,15 +200,17 @@ def count_layers(graph: Graph, encoding: str | None = None) -> list[LayerCount]:
         macs = int(opd.macs(node.attrs, in_shape, tuple(node.shape)))
         if macs <= 0:
             continue
+        syn = synapse_count(node.op, node.attrs, in_shape, node.shape) if in_shape else macs
         layers.append(LayerCount(
             name, node.op, tuple(node.shape), int(sum(p.size for p in node.params.values())),
             macs, _combine(kinds[e.src] for e in ins) or DENSE,
-            tuple((e.src, e.delay) for e in ins), _sources(graph, name, index)))
+            tuple((e.src, e.delay) for e in ins), _sources(graph, name, index, depthwise_events), syn))
     return layers
 
 
 def event_rates(graph: Graph, per_step: Mapping[str, np.ndarray], T: int,
-                encoding: str | None = None) -> dict[str, np.ndarray]:
+                encoding: str | None = None, *,
+                depthwise_events: bool = False) -> dict[str, np.ndarray]:
     """Events per element per step, ``[T]``, of every node whose kind is ``"spikes"``.
 
     Spiking nodes (and a rate-encoded Input) take their measured ``per_step`` rate; an
@@ -160,11 +221,11 @@ def event_rates(graph: Graph, per_step: Mapping[str, np.ndarray], T: int,
     Raises:
         EnergyError: a spiking node without a measured rate, or a rate of the wrong length.
     """
-    kinds = node_kinds(graph, encoding)
+    kinds = node_kinds(graph, encoding, depthwise_events=depthwise_events)
     order = [n for n in graph.topological_order() if kinds[n] == SPIKES]
     er = {n: np.zeros(T) for n in order}
     for n in order:
-        if graph.nodes[n].op not in EVENT_PRESERVING:
+        if not carries_events(graph.nodes[n], depthwise_events):
             if n not in per_step:
                 raise EnergyError(f"no measured firing rate for spiking node {n!r}; record its "
                                   f"output (probes) when measuring rates")
@@ -172,7 +233,7 @@ def event_rates(graph: Graph, per_step: Mapping[str, np.ndarray], T: int,
             if r.shape != (T,):
                 raise EnergyError(f"rate of node {n!r} has shape {r.shape}; expected ({T},)")
             er[n][:] = r
-    preserving = [n for n in order if graph.nodes[n].op in EVENT_PRESERVING]
+    preserving = [n for n in order if carries_events(graph.nodes[n], depthwise_events)]
     for t in range(T):
         for n in preserving:
             ports: dict[int, float] = {}

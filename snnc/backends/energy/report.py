@@ -1,8 +1,22 @@
-"""Per-layer energy reports (STTS Appendix C, eqs. C.1 and C.2).
+"""Per-layer energy reports (STTS Appendix C, eqs. C.1 and C.2), counted for a named target.
+
+Two **energy targets** (:data:`ENERGY_TARGETS`) say which graph is counted and how:
+
+* ``paper`` — the network as the papers count it (STTS Appendix C, Table 5): the graph of the IR
+  target ``energy`` (separable convolutions stay depthwise + pointwise), the first layer once
+  (eq. C.2 as printed: ``E_MAC * FLOPs^1``), accumulates ``rate * T * MACs`` (eq. C.1).
+* ``lava`` — what the Lava backend deploys: the graph of the IR target ``lava`` (every fold, so
+  separable convolutions are dense k x k convolutions), the first layer every step (the host
+  computes it at every step), and accumulates ``rate * T * synapses``: each spike reaches its
+  fan-out on the chip, and a padded tap is no synapse there.
+
+Either way the **ANN equivalent** is the architecture as a conventional network, counted on the
+unfolded (``energy``) graph: ``E_MAC * sum(MACs per step)``, one pass, no ``T``.
 
 For each synaptic layer (:func:`~.count.count_layers`), per sample (one inference of ``T`` steps):
 
-* input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1), energy ``E_AC * SOP``;
+* input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1; ``synapses`` for ``lava``), energy
+  ``E_AC * SOP``;
 * input ``"input"`` (the analog first layer): ``E_MAC * T * MACs`` by default
   (``first_layer="per_step"``: direct encoding feeds the image at every step and the backends
   compute the layer every step), or ``E_MAC * MACs`` with ``first_layer="once"`` — eq. C.2 as
@@ -10,11 +24,11 @@ For each synaptic layer (:func:`~.count.count_layers`), per sample (one inferenc
   layer once and reuses it, which direct encoding allows);
 * input ``"dense"`` (non-binary, not the Input): ``E_MAC * T * MACs``.
 
-The **ANN equivalent** is the same architecture as a conventional network, one forward pass:
-``E_MAC * sum(MACs)`` without ``T``; ``ann_over_snn`` is its energy divided by the SNN's.
+``ann_over_snn`` is the ANN equivalent's energy divided by the SNN's.
 
-The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/1"``) is documented in
-README.md, "Energy report JSON (snnc-energy/1)"; keys are only ever added under a new schema name.
+The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/2"``: ``counting.target``,
+``layers[].synapses_per_step`` and ``ann.counted_on`` are new) is documented in README.md,
+"Energy report JSON"; keys are only ever added under a new schema name.
 """
 from __future__ import annotations
 
@@ -28,13 +42,50 @@ from .count import INPUT, SPIKES, count_layers, event_rates, input_rate
 from .rates import Rates, rates_from_trace
 from .tables import EnergyError, EnergyTable, get_table
 
-SCHEMA = "snnc-energy/1"
+SCHEMA = "snnc-energy/2"
 FIRST_LAYER = ("per_step", "once")
 #: Column order of :meth:`EnergyReport.to_csv` (and keys of each ``layers`` row in the JSON).
-LAYER_KEYS = ("name", "op", "shape", "params", "macs_per_step", "input", "sources", "input_rate",
-              "count_as", "macs", "sops", "energy_pj", "share")
+LAYER_KEYS = ("name", "op", "shape", "params", "macs_per_step", "synapses_per_step", "input",
+              "sources", "input_rate", "count_as", "macs", "sops", "energy_pj", "share")
 
-__all__ = ["SCHEMA", "FIRST_LAYER", "LAYER_KEYS", "LayerEnergy", "EnergyReport", "build_report",
+
+@dataclass(frozen=True)
+class EnergyTarget:
+    """How one energy target counts: the IR target whose graph is counted
+    (:mod:`snnc.passes.targets`), the first-layer rule, and whether an AC layer's operations are
+    its MACs (the papers' eq. C.1) or its synapses (padding excluded)."""
+
+    name: str
+    ir_target: str
+    first_layer: str
+    ac_per: str  # "macs" | "synapses"
+    description: str
+    depthwise_events: bool = False  # see count.carries_events
+
+
+#: Every energy target by name (module docstring).
+ENERGY_TARGETS: dict[str, EnergyTarget] = {t.name: t for t in (
+    EnergyTarget("paper", "energy", "once", "macs",
+                 "as the papers count (STTS Appendix C): separable convs unfolded, first layer "
+                 "once (eq. C.2), SOP = rate * T * MACs (eq. C.1), a pointwise conv at the rate "
+                 "of the spikes entering its depthwise conv", depthwise_events=True),
+    EnergyTarget("lava", "lava", "per_step", "synapses",
+                 "what the Lava backend deploys: folded dense convs, first layer every step, "
+                 "SOP = rate * T * synapses (fan-out, padding excluded)"),
+)}
+
+
+def get_energy_target(name: str) -> EnergyTarget:
+    """The energy target ``name``; EnergyError for an unknown one (the message lists them)."""
+    try:
+        return ENERGY_TARGETS[name]
+    except KeyError:
+        raise EnergyError(f"unknown energy target {name!r}; known: "
+                          f"{', '.join(ENERGY_TARGETS)}") from None
+
+
+__all__ = ["SCHEMA", "FIRST_LAYER", "LAYER_KEYS", "ENERGY_TARGETS", "EnergyTarget",
+           "get_energy_target", "LayerEnergy", "EnergyReport", "build_report",
            "rates_from_trace", "Rates"]
 
 
@@ -50,6 +101,8 @@ class LayerEnergy:
         count_as: ``"AC"`` or ``"MAC"``.
         macs: MAC operations counted (0 for AC layers).
         sops: synaptic operations counted (0 for MAC layers).
+        synapses_per_step: connections per sample, padding excluded (``lava`` counts SOPs on
+            these).
         energy_pj: energy in pJ; share: fraction of the network's total.
     """
 
@@ -66,10 +119,12 @@ class LayerEnergy:
     sops: float
     energy_pj: float
     share: float = 0.0
+    synapses_per_step: int = 0
 
     def to_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "shape": list(self.shape), "params": self.params,
-                "macs_per_step": self.macs_per_step, "input": self.input,
+                "macs_per_step": self.macs_per_step, "synapses_per_step": self.synapses_per_step,
+                "input": self.input,
                 "sources": list(self.sources), "input_rate": self.input_rate,
                 "count_as": self.count_as, "macs": self.macs, "sops": self.sops,
                 "energy_pj": self.energy_pj, "share": self.share}
@@ -91,6 +146,9 @@ class EnergyReport:
     rates_backend: str = ""
     samples: int = 0
     dataset: str | None = None
+    target: str | None = None
+    ann_macs: int | None = None
+    ann_counted_on: str = "the counted graph"
 
     @property
     def totals(self) -> dict:
@@ -111,18 +169,20 @@ class EnergyReport:
 
     @property
     def ann(self) -> dict:
-        """``macs`` (one pass), ``energy_pj = E_MAC * macs``, ``ann_over_snn`` (None when the SNN
-        costs nothing)."""
-        macs = sum(r.macs_per_step for r in self.layers)
+        """``macs`` (one pass; of the unfolded graph when ``ann_macs`` was given), ``energy_pj =
+        E_MAC * macs``, ``ann_over_snn`` (None when the SNN costs nothing), ``counted_on``."""
+        macs = (self.ann_macs if self.ann_macs is not None
+                else sum(r.macs_per_step for r in self.layers))
         energy = self.table.e_mac_pj * macs
         snn = self.energy_pj
-        return {"macs": macs, "energy_pj": energy, "ann_over_snn": energy / snn if snn else None}
+        return {"macs": macs, "energy_pj": energy, "ann_over_snn": energy / snn if snn else None,
+                "counted_on": self.ann_counted_on}
 
     def to_dict(self) -> dict:
-        """The ``snnc-energy/1`` JSON object (README.md, "Energy report JSON")."""
+        """The ``snnc-energy/2`` JSON object (README.md, "Energy report JSON")."""
         return {"schema": SCHEMA, "model": self.model, "T": self.T, "table": self.table.to_dict(),
-                "counting": {"first_layer": self.first_layer, "encoding": self.encoding,
-                             "passes": self.passes},
+                "counting": {"target": self.target, "first_layer": self.first_layer,
+                             "encoding": self.encoding, "passes": self.passes},
                 "layers": [r.to_dict() for r in self.layers], "totals": self.totals,
                 "ann": self.ann, "spike_rates": dict(self.spike_rates),
                 "rates_from": {"backend": self.rates_backend, "samples": self.samples,
@@ -144,9 +204,10 @@ class EnergyReport:
 
 
 def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = None, *,
-                 first_layer: str = "per_step", encoding: str | None = None,
+                 first_layer: str | None = None, encoding: str | None = None,
                  model: str | None = None, dataset: str | None = None,
-                 passes: str | None = None) -> EnergyReport:
+                 passes: str | None = None, target: str | None = None,
+                 ann_graph: Graph | None = None) -> EnergyReport:
     """The energy of ``graph`` with firing rates ``rates`` (STTS eqs. C.1, C.2; module docstring).
 
     Args:
@@ -154,13 +215,23 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
         rates: measured per-step rates of at least every spiking node (and of the Input with rate
             encoding), e.g. :func:`rates_from_trace` of a backend run; ``rates.T`` is ``T``.
         table: technology table (name, JSON path or :class:`EnergyTable`; default 45nm-fp32).
-        first_layer: ``"per_step"`` (``T * MACs``, default) or ``"once"`` (eq. C.2 as printed).
+        first_layer: ``"per_step"`` (``T * MACs``) or ``"once"`` (eq. C.2 as printed); default
+            the target's rule, else ``"per_step"``.
         encoding: ``"direct"`` or ``"rate"`` (default ``graph.meta["encoding"]``, else direct).
         model, dataset, passes: labels recorded in the report.
+        target: an energy target (:data:`ENERGY_TARGETS`): its first-layer rule and whether AC
+            layers count MACs or synapses. ``graph`` must already be its IR target's graph
+            (:func:`snnc.runtime.energy_run.energy_report` does that). None: MACs, per step.
+        ann_graph: the graph the ANN equivalent is counted on (the unfolded architecture);
+            default ``graph``.
     Raises:
-        EnergyError: bad ``first_layer``/``encoding``/table, or a spiking source without a rate.
+        EnergyError: bad ``first_layer``/``encoding``/table/target, or a spiking source without
+            a rate.
         GraphError: the graph is invalid.
     """
+    tgt = get_energy_target(target) if target is not None else None
+    if first_layer is None:
+        first_layer = tgt.first_layer if tgt else "per_step"
     if first_layer not in FIRST_LAYER:
         raise EnergyError(f"first_layer must be one of {FIRST_LAYER}, got {first_layer!r}")
     enc = encoding or str(graph.meta.get("encoding", "direct"))
@@ -168,15 +239,17 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
         raise EnergyError(f"unknown input encoding {enc!r}; known: direct, rate")
     tab = get_table(table)
     T = int(rates.T)
-    layers = count_layers(graph, enc)
+    dw = bool(tgt and tgt.depthwise_events)
+    layers = count_layers(graph, enc, depthwise_events=dw)
     needs_rates = any(layer.input == SPIKES for layer in layers)
-    er = (event_rates(graph, {n: rates.per_step(n) for n in rates.sums}, T, enc)
-          if needs_rates else {})
+    er = (event_rates(graph, {n: rates.per_step(n) for n in rates.sums}, T, enc,
+                      depthwise_events=dw) if needs_rates else {})
     rows = []
     for layer in layers:
         if layer.input == SPIKES:
             rate = input_rate(layer, er, T)
-            sops, macs, count_as = rate * T * layer.macs, 0.0, "AC"
+            per_step = layer.synapses if tgt and tgt.ac_per == "synapses" else layer.macs
+            sops, macs, count_as = rate * T * per_step, 0.0, "AC"
             energy = tab.e_ac_pj * sops
         else:
             rate, sops, count_as = None, 0.0, "MAC"
@@ -184,13 +257,18 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
             macs = float(steps * layer.macs)
             energy = tab.e_mac_pj * macs
         rows.append(LayerEnergy(layer.name, layer.op, layer.shape, layer.params, layer.macs,
-                                layer.input, layer.sources, rate, count_as, macs, sops, energy))
+                                layer.input, layer.sources, rate, count_as, macs, sops, energy,
+                                synapses_per_step=layer.synapses))
     total = sum(r.energy_pj for r in rows)
     for r in rows:
         r.share = r.energy_pj / total if total else 0.0
     spike_rates = {n.name: rates.mean(n.name) for n in graph
                    if OPS[n.op].spiking and n.name in rates}
+    ann_macs, counted_on = None, "the counted graph"
+    if ann_graph is not None and ann_graph is not graph:
+        ann_macs = sum(layer.macs for layer in count_layers(ann_graph, enc))
+        counted_on = "the unfolded graph (IR target energy)"
     return EnergyReport(model or str(graph.meta.get("name") or "model"), T, tab, rows,
                         first_layer, enc, passes, spike_rates, rates.backend, rates.samples,
-                        dataset)
+                        dataset, target, ann_macs, counted_on)
 

@@ -19,7 +19,7 @@ __all__ = ["LavaResult", "as_sequence", "simulate"]
 
 
 def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
-             pipeline: str | None = None, conv: str = "sparse") -> LavaResult:
+             target: str | None = None, conv: str = "sparse") -> LavaResult:
     """Simulate ``graph`` on Lava for ``T`` steps (default ``graph.meta['T']``).
 
     Args:
@@ -28,7 +28,8 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
         x: ``[B, *input_shape]`` (direct encoding) or ``[T, B, *input_shape]``.
         record: LIF names whose spikes to return (default all; those feeding the host head are
             always recorded).
-        pipeline: optionally a pass pipeline to run first (e.g. ``"deploy"``).
+        target: optionally prepare the graph for this target first (``"lava"``; see
+            :mod:`snnc.passes.targets`).
         conv: ``"sparse"`` (default: convolutions unrolled into Sparse synapses, float64) or
             ``"conv"`` (Lava's Conv process); see :func:`.build.build`.
     Returns:
@@ -36,9 +37,9 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
     Raises:
         LavaMappingError: an op, neuron parameter or cycle that Lava cannot express (by name).
     """
-    if pipeline:
-        from ...passes import run_pipeline
-        graph, _ = run_pipeline(graph, pipeline)
+    if target:
+        from ...passes.targets import prepare
+        graph, _ = prepare(graph, target)
     net = build(graph, T, record=record, conv=conv)
     with net:
         return net.run(x)

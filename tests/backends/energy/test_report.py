@@ -227,15 +227,16 @@ def test_json_schema_is_stable():
                      passes="deploy").to_dict()
     assert list(d) == ["schema", "model", "T", "table", "counting", "layers", "totals", "ann",
                        "spike_rates", "rates_from"]
-    assert d["schema"] == SCHEMA == "snnc-energy/1"
+    assert d["schema"] == SCHEMA == "snnc-energy/2"
     assert d["model"] == "m.snnir" and d["T"] == 2
     assert list(d["table"]) == ["name", "e_mac_pj", "e_ac_pj", "source"]
     assert "Horowitz" in d["table"]["source"]
-    assert d["counting"] == {"first_layer": "per_step", "encoding": "direct", "passes": "deploy"}
+    assert d["counting"] == {"target": None, "first_layer": "per_step", "encoding": "direct",
+                             "passes": "deploy"}
     assert all(tuple(row) == LAYER_KEYS for row in d["layers"])
     assert list(d["totals"]) == ["macs_per_step", "macs", "sops", "energy_mac_pj", "energy_ac_pj",
                                  "energy_pj", "layers_mac", "layers_ac"]
-    assert list(d["ann"]) == ["macs", "energy_pj", "ann_over_snn"]
+    assert list(d["ann"]) == ["macs", "energy_pj", "ann_over_snn", "counted_on"]
     assert d["rates_from"] == {"backend": "hand", "samples": 4, "dataset": "digits"}
     assert json.loads(json.dumps(d)) == d  # plain JSON types only
     assert d["layers"][0]["shape"] == [2, 4, 4] and d["layers"][0]["input_rate"] is None
