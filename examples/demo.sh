@@ -17,7 +17,7 @@ step "1. sample a genome: STTS, one 4-node random graph stage, Bernoulli(0.3) sy
 $SNNC sample stts --preset mnist-small --seed "$SEED" -o "$OUT/mnist.genome" --stats
 cat "$OUT/mnist.genome"
 
-step "2. compile it: genome -> spiking dataflow IR -> deploy passes (fold BN, drop dropout, ...)"
+step "2. compile it: genome -> spiking dataflow IR -> the lava target's passes (fold BN, drop dropout, ...)"
 $SNNC compile "$OUT/mnist.genome" -o "$OUT/untrained.snnir"
 
 step "3. train on MNIST with the PyTorch backend (surrogate gradients, $EPOCHS epochs)"
@@ -30,7 +30,7 @@ $SNNC eval "$OUT/run"
 step "5. simulate it on Lava as Loihi 2 would run it (deploy-folded), ${LAVA_SAMPLES} test images"
 $SNNC lava "$OUT/run" --samples "$LAVA_SAMPLES"
 
-step "6. per-layer energy report (45 nm: E_MAC 4.6 pJ, E_AC 0.9 pJ), firing rates on 256 test images"
-$SNNC energy "$OUT/run/model.snnir" --data mnist --samples 256
+step "6. per-layer energy report as the papers count it (STTS Appendix C; 45 nm: E_MAC 4.6 pJ, E_AC 0.9 pJ), rates on 256 test images"
+$SNNC energy "$OUT/run/model.snnir" --data mnist --samples 256 --target paper
 
 printf '\nDone. Everything is in %s/ (genome, run folder with metrics and checkpoint, model.snnir).\n' "$OUT"
