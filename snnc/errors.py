@@ -82,3 +82,17 @@ class StoreError(SnncError):
 class SearchError(SnncError):
     """A search cannot start or resume: an unknown search space or score, a configuration that
     differs from the stored one, a resume without a stored search."""
+
+
+class BackendError(SnncError):
+    """A backend cannot express a graph: an op it refuses or does not know, or a parameter,
+    path or cycle it has no mapping for. The message names the node, the op, the backend and
+    the reason; ``.node``, ``.op``, ``.backend`` and ``.rule`` hold what is known of them."""
+
+    def __init__(self, message: str, node: str | None = None, rule: str | None = None, *,
+                 op: str | None = None, backend: str | None = None):
+        self.node = node
+        self.rule = rule
+        self.op = op
+        self.backend = backend
+        super().__init__(message)
