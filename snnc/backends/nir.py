@@ -508,6 +508,7 @@ IMPORT.refuse("nested subgraphs are not supported; flatten the graph first", "NI
 IMPORT.refuse("snnc convolutions are two-dimensional", "Conv1d")
 IMPORT.refuse("a non-spiking integrator (no threshold) has no snnc neuron", "I", "LI", "CubaLI")
 IMPORT.refuse("a bare threshold without a membrane has no snnc op", "Threshold")
+IMPORT.refuse("snnc has no pass-through op to map it to", "Identity")
 
 
 def _import_neuron(name: str, kind: str, n, dt: float) -> dict[str, Any]:

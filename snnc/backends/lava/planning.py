@@ -49,12 +49,10 @@ from ...ir.verify import verify
 from . import synapses as syn
 from ...ir.ops import NEURON_OPS
 from .mapping import LavaLIF, LavaMappingError, map_lif
-from .optable import AFFINE_OPS, RULES
+from .optable import RULES
 
 #: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
 NEURON = "LIF"
-#: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
-LINEAR_OPS = AFFINE_OPS
 
 
 @dataclass
