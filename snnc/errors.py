@@ -96,12 +96,16 @@ class SearchError(SnncError):
 
 
 class BackendError(SnncError):
-    """A graph a backend cannot run or write: an op it refuses (named with the node and the reason)
-    or an unresolved construct. ``.node`` names the node when there is one."""
+    """A backend cannot express a graph: an op it refuses or does not know, or a parameter,
+    path or cycle it has no mapping for. The message names the node, the op, the backend and
+    the reason; ``.node``, ``.op``, ``.backend`` and ``.rule`` hold what is known of them."""
 
-    def __init__(self, message: str, node: str | None = None, rule: str | None = None):
+    def __init__(self, message: str, node: str | None = None, rule: str | None = None, *,
+                 op: str | None = None, backend: str | None = None):
         self.node = node
         self.rule = rule
+        self.op = op
+        self.backend = backend
         super().__init__(message)
 
 

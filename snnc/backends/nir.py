@@ -38,7 +38,9 @@ delay-free cycle it reads (the edge closing it gets delay 1).
 Ops beyond NIR's primitives map onto compositions: GlobalAvgPool -> AvgPool2d (kernel = H x W) +
 Flatten, Vote -> a fixed nir.Linear (block averaging), a BatchNorm2d that the ``deploy`` pipeline
 could not fold -> a diagonal 1x1 Conv2d (or Affine), a grouped Conv2d -> the equal dense Conv2d.
-Concat, Dropout (run ``deploy`` first) and soft reset are refused by node name. Imports map
+Concat, Dropout (run ``deploy`` first) and soft reset are refused by node name. Each direction
+dispatches through one table: :data:`EXPORT` (IR op -> NIR nodes) and :data:`IMPORT` (NIR node
+type -> IR nodes), refusals included with their reasons. Imports map
 ``SumPool2d`` to AvgPool2d + Scale(k*k), and an AvgPool2d whose kernel covers its whole input and
 feeds only Flatten nodes to GlobalAvgPool.
 
@@ -57,6 +59,7 @@ import numpy as np
 from ..errors import NirError
 from ..ir.graph import BACKWARD, Graph
 from ..ir.verify import verify
+from ..optable import OpTable
 from ..optional import require
 
 __all__ = ["NirError", "DEFAULT_DT", "to_nir", "from_nir", "export_nir", "import_nir",
@@ -150,62 +153,108 @@ def _dense_conv_weight(w: np.ndarray, groups: int) -> np.ndarray:
     return dense
 
 
-def _export_node(nir, node, in_shape) -> list[tuple[str, Any]]:
-    """NIR nodes (name, node) for one IR node, first to last along the data flow."""
-    a, p, name = node.attrs, node.params, node.name
-    op = node.op
-    if op == "Input":
-        return [(name, nir.Input(input_type={"input": np.array(node.shape)}))]
-    if op == "Output":
-        return [(name, nir.Output(output_type={"output": np.array(node.shape)}))]
-    if op == "Conv2d":
-        bias = p["bias"] if "bias" in p else np.zeros(a["out_channels"], p["weight"].dtype)
-        return [(name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
-                                  weight=_dense_conv_weight(p["weight"], a["groups"]),
-                                  stride=(a["stride"],) * 2, padding=(a["padding"],) * 2,
-                                  dilation=(1, 1), groups=1, bias=bias))]
-    if op == "BatchNorm2d":  # one the deploy pipeline could not fold: a diagonal 1x1 synapse
-        scale = p["weight"] / np.sqrt(p["running_var"] + a["eps"])
-        shift = p["bias"] - p["running_mean"] * scale
-        if len(in_shape) == 1:
-            return [(name, nir.Affine(weight=np.diag(scale), bias=shift))]
-        return [(name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
-                                  weight=np.diag(scale)[:, :, None, None], stride=(1, 1),
-                                  padding=(0, 0), dilation=(1, 1), groups=1, bias=shift))]
-    if op == "Linear":
-        if "bias" in p:
-            return [(name, nir.Affine(weight=p["weight"], bias=p["bias"]))]
-        return [(name, nir.Linear(weight=p["weight"]))]
-    if op == "AvgPool2d":
-        k, s, pad = a["kernel"], a["stride"], a["padding"]
-        return [(name, nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
-                                     padding=np.array([pad, pad])))]
-    if op == "GlobalAvgPool":
-        _, h, w = in_shape
-        return [(name, nir.AvgPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
-                                     padding=np.array([0, 0]))),
-                (name + ".flatten", nir.Flatten(input_type={"input": np.array([in_shape[0], 1, 1])},
-                                                start_dim=0, end_dim=-1))]
-    if op == "Flatten":
-        return [(name, nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0,
-                                   end_dim=-1))]
-    if op == "Scale":
-        return [(name, nir.Scale(scale=_full(node.shape, a["scale"])))]
-    if op == "Vote":
-        return [(name, nir.Linear(weight=_vote_matrix(a["classes"], in_shape[0])))]
-    raise NirError(f"node {name!r} ({op}): NIR has no primitive for {op}"
-                   + ("; run the 'deploy' pipeline first, it removes Dropout" if op == "Dropout"
-                      else ""))
+def _export_error(table: OpTable, name: str, op: str, reason: str) -> "NirError":
+    return NirError(f"node {name!r} ({op}): NIR has no primitive for {op}; {reason}", node=name,
+                    op=op, backend=table.backend)
 
 
-def _export_neuron(nir, node, dt: float):
+#: IR op -> ``export(nir, node, in_shape, dt)``: the NIR nodes ``[(name, node), ...]`` of one IR
+#: node, first to last along the data flow; or the reason it has none.
+EXPORT = OpTable("NIR export", error=_export_error)
+
+
+@EXPORT.register("Input")
+def _export_input(nir, node, in_shape, dt):
+    return [(node.name, nir.Input(input_type={"input": np.array(node.shape)}))]
+
+
+@EXPORT.register("Output")
+def _export_output(nir, node, in_shape, dt):
+    return [(node.name, nir.Output(output_type={"output": np.array(node.shape)}))]
+
+
+@EXPORT.register("Conv2d")
+def _export_conv(nir, node, in_shape, dt):
+    a, p = node.attrs, node.params
+    bias = p["bias"] if "bias" in p else np.zeros(a["out_channels"], p["weight"].dtype)
+    return [(node.name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
+                                   weight=_dense_conv_weight(p["weight"], a["groups"]),
+                                   stride=(a["stride"],) * 2, padding=(a["padding"],) * 2,
+                                   dilation=(1, 1), groups=1, bias=bias))]
+
+
+@EXPORT.register("BatchNorm2d")
+def _export_batch_norm(nir, node, in_shape, dt):
+    """One the deploy pipeline could not fold: a diagonal 1x1 synapse."""
+    a, p = node.attrs, node.params
+    scale = p["weight"] / np.sqrt(p["running_var"] + a["eps"])
+    shift = p["bias"] - p["running_mean"] * scale
+    if len(in_shape) == 1:
+        return [(node.name, nir.Affine(weight=np.diag(scale), bias=shift))]
+    return [(node.name, nir.Conv2d(input_shape=tuple(in_shape[1:]),
+                                   weight=np.diag(scale)[:, :, None, None], stride=(1, 1),
+                                   padding=(0, 0), dilation=(1, 1), groups=1, bias=shift))]
+
+
+@EXPORT.register("Linear")
+def _export_linear(nir, node, in_shape, dt):
+    p = node.params
+    if "bias" in p:
+        return [(node.name, nir.Affine(weight=p["weight"], bias=p["bias"]))]
+    return [(node.name, nir.Linear(weight=p["weight"]))]
+
+
+@EXPORT.register("AvgPool2d")
+def _export_avg_pool(nir, node, in_shape, dt):
+    k, s, pad = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    return [(node.name, nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]),
+                                      padding=np.array([pad, pad])))]
+
+
+@EXPORT.register("GlobalAvgPool")
+def _export_global_avg_pool(nir, node, in_shape, dt):
+    _, h, w = in_shape
+    return [(node.name, nir.AvgPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                      padding=np.array([0, 0]))),
+            (node.name + ".flatten", nir.Flatten(input_type={"input": np.array([in_shape[0], 1, 1])},
+                                                 start_dim=0, end_dim=-1))]
+
+
+@EXPORT.register("Flatten")
+def _export_flatten(nir, node, in_shape, dt):
+    return [(node.name, nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0,
+                                    end_dim=-1))]
+
+
+@EXPORT.register("Scale")
+def _export_scale(nir, node, in_shape, dt):
+    return [(node.name, nir.Scale(scale=_full(node.shape, node.attrs["scale"])))]
+
+
+@EXPORT.register("Vote")
+def _export_vote(nir, node, in_shape, dt):
+    return [(node.name, nir.Linear(weight=_vote_matrix(node.attrs["classes"], in_shape[0])))]
+
+
+@EXPORT.register("LIF")
+def _export_neuron(nir, node, in_shape, dt):
     q = lif_to_nir_params(node.attrs, dt, node.name)
     s = node.shape
     if q.kind == "IF":
-        return nir.IF(r=_full(s, q.r), v_threshold=_full(s, q.v_threshold),
-                      v_reset=_full(s, q.v_reset))
-    return nir.LIF(tau=_full(s, q.tau), r=_full(s, q.r), v_leak=_full(s, q.v_leak),
-                   v_threshold=_full(s, q.v_threshold), v_reset=_full(s, q.v_reset))
+        return [(node.name, nir.IF(r=_full(s, q.r), v_threshold=_full(s, q.v_threshold),
+                                   v_reset=_full(s, q.v_reset)))]
+    return [(node.name, nir.LIF(tau=_full(s, q.tau), r=_full(s, q.r), v_leak=_full(s, q.v_leak),
+                                v_threshold=_full(s, q.v_threshold), v_reset=_full(s, q.v_reset)))]
+
+
+EXPORT.refuse("NIR's LIF has a constant threshold, so ALIF's adaptive one (SpikeDHS eq. 7) has no "
+              "counterpart", "ALIF")
+EXPORT.refuse("run the 'deploy' pipeline first, its freeze-plif pass makes a trained PLIF the LIF "
+              "with its learned leak", "PLIF")
+EXPORT.refuse("NIR neurons spike; ReLU is a non-spiking unit with analog output", "ReLU")
+EXPORT.refuse("nearest upsampling has no NIR node", "Upsample")
+EXPORT.refuse("a NIR node sums its inputs, it cannot stack them along channels", "Concat")
+EXPORT.refuse("run the 'deploy' pipeline first, it removes Dropout", "Dropout")
 
 
 def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool = False):
@@ -233,10 +282,7 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
     for node in graph:
         ins = graph.in_edges(node.name)
         in_shape = tuple(graph[ins[0].src].shape) if ins else None
-        if node.op == "LIF":
-            chain = [(node.name, _export_neuron(nir, node, dt))]
-        else:
-            chain = _export_node(nir, node, in_shape)
+        chain = EXPORT.lookup(node)(nir, node, in_shape, dt)
         for key, nn in chain:
             if key in nodes or (key != node.name and key in graph.nodes):
                 raise NirError(f"node {node.name!r} ({node.op}): its NIR node {key!r} clashes "
@@ -314,83 +360,148 @@ def _shape(t) -> tuple[int, ...] | None:
     return tuple(int(s) for s in np.atleast_1d(np.asarray(v)).ravel())
 
 
-def _import_node(g: Graph, nir, name: str, n) -> tuple[str, str]:
-    """Add the IR node(s) of NIR node ``n``; returns (first, last) IR names."""
+@dataclass
+class _Import:
+    """What the NIR node builders share while :func:`from_nir` reads a graph."""
+
+    g: Graph
+    nir: Any
+    delays: dict[str, int]  # Delay node -> steps
+
+
+def _import_error(table: OpTable, name: str, kind: str, reason: str) -> "NirError":
+    return NirError(f"node {name!r} ({kind}): snnc cannot import NIR {kind} nodes: {reason}; it "
+                    f"maps {', '.join(table.implemented())} (CubaLIF only with tau_syn = dt)",
+                    node=name, op=kind, backend=table.backend)
+
+
+#: NIR node type name -> ``build(ctx, name, node)``: adds the IR node(s) of one NIR node and
+#: returns their (first, last) IR names, or None for a Delay (it becomes edge delays); or the
+#: reason snnc cannot import it.
+IMPORT = OpTable("NIR import", error=_import_error)
+
+
+@IMPORT.register("Input")
+def _import_input(ctx, name, n):
+    shape = _shape(n.input_type)
+    if not shape:
+        raise NirError(f"node {name!r} (Input): no input shape")
+    ctx.g.add_node(name, "Input", {"shape": shape})
+    return name, name
+
+
+@IMPORT.register("Output")
+def _import_output(ctx, name, n):
+    ctx.g.add_node(name, "Output")
+    return name, name
+
+
+@IMPORT.register("Affine", "Linear")
+def _import_linear(ctx, name, n):
     kind = type(n).__name__
-    if isinstance(n, nir.Input):
-        shape = _shape(n.input_type)
-        if not shape:
-            raise NirError(f"node {name!r} (Input): no input shape")
-        g.add_node(name, "Input", {"shape": shape})
-    elif isinstance(n, nir.Output):
-        g.add_node(name, "Output")
-    elif isinstance(n, (nir.Affine, nir.Linear)):
-        w = np.asarray(n.weight, dtype=np.float64)
-        if w.ndim != 2:
-            raise NirError(f"node {name!r} ({kind}): weight must be 2-D, got {w.shape}")
-        params = {"weight": w}
-        bias = isinstance(n, nir.Affine) and n.bias is not None
-        if bias:
-            params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
-        g.add_node(name, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
+    w = np.asarray(n.weight, dtype=np.float64)
+    if w.ndim != 2:
+        raise NirError(f"node {name!r} ({kind}): weight must be 2-D, got {w.shape}")
+    params = {"weight": w}
+    bias = isinstance(n, ctx.nir.Affine) and n.bias is not None
+    if bias:
+        params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
+    ctx.g.add_node(name, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
                                     "bias": bias}, params)
-    elif isinstance(n, nir.Conv2d):
-        w = np.asarray(n.weight, dtype=np.float64)
-        if w.ndim != 4 or w.shape[2] != w.shape[3]:
-            raise NirError(f"node {name!r} (Conv2d): snnc convolutions have square kernels, "
-                           f"got weight {w.shape}")
-        if _pair(name, kind, "dilation", n.dilation) != 1:
-            raise NirError(f"node {name!r} (Conv2d): dilation != 1 is not supported")
-        stride = _pair(name, kind, "stride", n.stride)
-        if isinstance(n.padding, str):
-            if n.padding == "valid":
-                pad = 0
-            elif stride == 1 and w.shape[2] % 2:
-                pad = w.shape[2] // 2
-            else:
-                raise NirError(f"node {name!r} (Conv2d): padding='same' needs stride 1 and an "
-                               f"odd kernel")
+    return name, name
+
+
+@IMPORT.register("Conv2d")
+def _import_conv(ctx, name, n):
+    kind = "Conv2d"
+    w = np.asarray(n.weight, dtype=np.float64)
+    if w.ndim != 4 or w.shape[2] != w.shape[3]:
+        raise NirError(f"node {name!r} (Conv2d): snnc convolutions have square kernels, "
+                       f"got weight {w.shape}")
+    if _pair(name, kind, "dilation", n.dilation) != 1:
+        raise NirError(f"node {name!r} (Conv2d): dilation != 1 is not supported")
+    stride = _pair(name, kind, "stride", n.stride)
+    if isinstance(n.padding, str):
+        if n.padding == "valid":
+            pad = 0
+        elif stride == 1 and w.shape[2] % 2:
+            pad = w.shape[2] // 2
         else:
-            pad = _pair(name, kind, "padding", n.padding)
-        groups = int(n.groups)
-        bias = n.bias is not None and np.any(np.asarray(n.bias) != 0)
-        params = {"weight": w}
-        if bias:
-            params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
-        g.add_node(name, "Conv2d", {"in_channels": w.shape[1] * groups,
+            raise NirError(f"node {name!r} (Conv2d): padding='same' needs stride 1 and an "
+                           f"odd kernel")
+    else:
+        pad = _pair(name, kind, "padding", n.padding)
+    groups = int(n.groups)
+    bias = n.bias is not None and np.any(np.asarray(n.bias) != 0)
+    params = {"weight": w}
+    if bias:
+        params["bias"] = np.asarray(n.bias, dtype=np.float64).reshape(w.shape[0])
+    ctx.g.add_node(name, "Conv2d", {"in_channels": w.shape[1] * groups,
                                     "out_channels": w.shape[0], "kernel": w.shape[2],
                                     "stride": stride, "padding": pad, "groups": groups,
                                     "bias": bool(bias)}, params)
-    elif isinstance(n, nir.AvgPool2d) and len(set(np.atleast_1d(n.kernel_size).tolist())) > 1:
+    return name, name
+
+
+@IMPORT.register("AvgPool2d", "SumPool2d")
+def _import_pool(ctx, name, n):
+    kind = type(n).__name__
+    if kind == "AvgPool2d" and len(set(np.atleast_1d(n.kernel_size).tolist())) > 1:
         # A non-square pool can only be a global one (checked once shapes are known).
-        g.add_node(name, "GlobalAvgPool").meta["nir_pool"] = (
+        ctx.g.add_node(name, "GlobalAvgPool").meta["nir_pool"] = (
             tuple(int(v) for v in np.atleast_1d(n.kernel_size)),
             tuple(int(v) for v in np.atleast_1d(n.stride)),
             tuple(int(v) for v in np.atleast_1d(n.padding)))
-    elif isinstance(n, (nir.AvgPool2d, nir.SumPool2d)):
-        k = _pair(name, kind, "kernel_size", n.kernel_size)
-        attrs = {"kernel": k, "stride": _pair(name, kind, "stride", n.stride),
-                 "padding": _pair(name, kind, "padding", n.padding)}
-        g.add_node(name, "AvgPool2d", attrs)
-        if isinstance(n, nir.SumPool2d):  # a sum over k*k inputs = k*k times their mean
-            g.add_node(name + ".sum", "Scale", {"scale": float(k * k)})
-            g.add_edge(name, name + ".sum")
-            return name, name + ".sum"
-    elif isinstance(n, nir.Flatten):
-        if int(n.start_dim) not in (0, 1) or int(n.end_dim) != -1:
-            raise NirError(f"node {name!r} (Flatten): only a full per-sample flatten "
-                           f"(start_dim 0, end_dim -1) is supported, got start_dim="
-                           f"{n.start_dim}, end_dim={n.end_dim}")
-        g.add_node(name, "Flatten")
-    elif isinstance(n, nir.Scale):
-        g.add_node(name, "Scale", {"scale": _scalar(name, kind, "scale", n.scale)})
-    elif isinstance(n, (nir.LIF, nir.IF, nir.CubaLIF)):
-        g.add_node(name, "LIF", _import_neuron(name, kind, n, g.meta["dt"]))
-    else:
-        raise NirError(f"node {name!r} ({kind}): snnc cannot import NIR {kind} nodes; it maps "
-                       f"Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, "
-                       f"Scale, LIF, IF, CubaLIF (tau_syn = dt) and Delay")
+        return name, name
+    k = _pair(name, kind, "kernel_size", n.kernel_size)
+    attrs = {"kernel": k, "stride": _pair(name, kind, "stride", n.stride),
+             "padding": _pair(name, kind, "padding", n.padding)}
+    ctx.g.add_node(name, "AvgPool2d", attrs)
+    if kind == "SumPool2d":  # a sum over k*k inputs = k*k times their mean
+        ctx.g.add_node(name + ".sum", "Scale", {"scale": float(k * k)})
+        ctx.g.add_edge(name, name + ".sum")
+        return name, name + ".sum"
     return name, name
+
+
+@IMPORT.register("Flatten")
+def _import_flatten(ctx, name, n):
+    if int(n.start_dim) not in (0, 1) or int(n.end_dim) != -1:
+        raise NirError(f"node {name!r} (Flatten): only a full per-sample flatten "
+                       f"(start_dim 0, end_dim -1) is supported, got start_dim="
+                       f"{n.start_dim}, end_dim={n.end_dim}")
+    ctx.g.add_node(name, "Flatten")
+    return name, name
+
+
+@IMPORT.register("Scale")
+def _import_scale(ctx, name, n):
+    ctx.g.add_node(name, "Scale", {"scale": _scalar(name, "Scale", "scale", n.scale)})
+    return name, name
+
+
+@IMPORT.register("LIF", "IF", "CubaLIF")
+def _import_lif(ctx, name, n):
+    ctx.g.add_node(name, "LIF", _import_neuron(name, type(n).__name__, n, ctx.g.meta["dt"]))
+    return name, name
+
+
+@IMPORT.register("Delay")
+def _import_delay(ctx, name, n):
+    dt = ctx.g.meta["dt"]
+    steps = _scalar(name, "Delay", "delay", n.delay) / dt
+    if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)) or round(steps) < 0:
+        raise NirError(f"node {name!r} (Delay): delay {steps * dt:g} s is not a whole "
+                       f"number of steps of dt={dt:g} s")
+    ctx.delays[name] = int(round(steps))
+    return None
+
+
+IMPORT.refuse("nested subgraphs are not supported; flatten the graph first", "NIRGraph")
+IMPORT.refuse("snnc convolutions are two-dimensional", "Conv1d")
+IMPORT.refuse("a non-spiking integrator (no threshold) has no snnc neuron", "I", "LI", "CubaLI")
+IMPORT.refuse("a bare threshold without a membrane has no snnc op", "Threshold")
+IMPORT.refuse("snnc has no pass-through op to map it to", "Identity")
 
 
 def _import_neuron(name: str, kind: str, n, dt: float) -> dict[str, Any]:
@@ -446,21 +557,14 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
     meta = {"name": name or str(md.get("name", "nir")), "T": int(T), "encoding": enc,
             "dt": dt, "source": "nir"}
     g = Graph(meta)
-    delays: dict[str, int] = {}
+    ctx = _Import(g, nir, {})
+    delays = ctx.delays
     ends: dict[str, tuple[str, str]] = {}
     for key in _flow_order(ng, nir):
         n = ng.nodes[key]
-        if isinstance(n, nir.NIRGraph):
-            raise NirError(f"node {key!r} (NIRGraph): nested subgraphs are not supported; "
-                           f"flatten the graph first")
-        if isinstance(n, nir.Delay):
-            steps = _scalar(key, "Delay", "delay", n.delay) / dt
-            if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)) or round(steps) < 0:
-                raise NirError(f"node {key!r} (Delay): delay {steps * dt:g} s is not a whole "
-                               f"number of steps of dt={dt:g} s")
-            delays[key] = int(round(steps))
-            continue
-        ends[key] = _import_node(g, nir, key, n)
+        built = IMPORT.lookup(key, type(n).__name__)(ctx, key, n)
+        if built is not None:
+            ends[key] = built
     out_edges: dict[str, list[str]] = {}
     for s, d in ng.edges:
         out_edges.setdefault(s, []).append(d)

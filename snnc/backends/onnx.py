@@ -24,6 +24,7 @@ soft reset). ``metadata_props`` hold ``snnc.T``, ``snnc.encoding``, ``snnc.class
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from ..errors import OnnxError
 from ..ir.graph import Graph
 from ..ir.inputs import input_layout
 from ..ir.verify import verify
+from ..optable import OpTable
 from ..optional import require
 
 __all__ = ["OnnxError", "OPSET", "to_onnx", "export_onnx", "initial_state", "step_onnx"]
@@ -79,50 +81,133 @@ class _Writer:
         return self.h.make_tensor_value_info(name, self.elem, list(shape))
 
 
-def _emit(w: _Writer, node, x) -> str:
-    """ONNX value of ``node`` at this step from its input value(s) ``x``."""
+@dataclass
+class _Step:
+    """What the op rules share while :func:`to_onnx` writes one step: the writer, the graph's
+    inputs and outputs, the state list and the neurons' metadata."""
+
+    w: _Writer
+    inputs: list
+    outputs: list
+    state: list[dict]
+    neurons: dict[str, dict]
+
+
+def _error(table: OpTable, name: str, op: str, reason: str) -> "OnnxError":
+    return OnnxError(f"node {name!r} ({op}): the ONNX export has no rule for {op}: {reason}",
+                     node=name, op=op, backend=table.backend)
+
+
+#: IR op -> ``rule(step, node, ports)``: the ONNX value of ``node`` at this step from its summed
+#: input value per port; or the reason the export has none.
+RULES = OpTable("ONNX export", error=_error)
+
+
+def _one(emit):
+    """The rule of an op with one (summed) input: ``emit(writer, node, x)``."""
+    return lambda step, node, ports: emit(step.w, node, ports[0])
+
+
+def _identity(w, node, x):
+    return w.op("Identity", [x], node.name)
+
+
+def _conv(w, node, x):
     a, p, n = node.attrs, node.params, node.name
-    op = node.op
-    if op in ("Output", "Dropout"):
-        return w.op("Identity", [x], n)
-    if op == "Conv2d":
-        ins = [x, w.const(n + ".weight", p["weight"])]
-        if "bias" in p:
-            ins.append(w.const(n + ".bias", p["bias"]))
-        k, s, pad = a["kernel"], a["stride"], a["padding"]
-        return w.op("Conv", ins, n, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4,
-                    group=a["groups"])
-    if op == "Linear":
-        ins = [x, w.const(n + ".weight", p["weight"])]
-        if "bias" in p:
-            ins.append(w.const(n + ".bias", p["bias"]))
-        return w.op("Gemm", ins, n, transB=1)
-    if op == "BatchNorm2d":
-        scale = p["weight"] / np.sqrt(p["running_var"] + a["eps"])
-        shift = p["bias"] - p["running_mean"] * scale
-        shape = (-1,) + (1,) * (len(node.shape) - 1)
-        y = w.op("Mul", [x, w.const(n + ".scale", scale.reshape(shape))], n)
-        return w.op("Add", [y, w.const(n + ".shift", shift.reshape(shape))], n)
-    if op == "Scale":
-        return w.op("Mul", [x, w.const(n + ".scale", a["scale"])], n)
-    if op == "AvgPool2d":
-        k, s, pad = a["kernel"], a["stride"], a["padding"]
-        return w.op("AveragePool", [x], n, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4,
-                    count_include_pad=1)
-    if op == "GlobalAvgPool":
-        return w.op("Flatten", [w.op("GlobalAveragePool", [x], n)], n, axis=1)
-    if op == "Flatten":
-        return w.op("Flatten", [x], n, axis=1)
-    if op == "ReLU":  # the non-spiking neuron of hybrid networks: stateless
-        return w.op("Relu", [x], n)
-    if op == "Upsample":  # nearest, integer factor (BCNAS-SNN backward connections)
-        scales = w.const(n + ".scales", [1.0, 1.0, a["scale"], a["scale"]], np.float32)
-        return w.op("Resize", [x, "", scales], n, mode="nearest")
-    if op == "Vote":
-        k = a["classes"]
-        grouped = w.op("Reshape", [x, w.const(n + ".shape", [0, k, -1], np.int64)], n)
-        return w.op("ReduceMean", [grouped], n, axes=[2], keepdims=0)
-    raise OnnxError(f"node {n!r} ({op}): the ONNX export has no rule for {op}")
+    ins = [x, w.const(n + ".weight", p["weight"])]
+    if "bias" in p:
+        ins.append(w.const(n + ".bias", p["bias"]))
+    k, s, pad = a["kernel"], a["stride"], a["padding"]
+    return w.op("Conv", ins, n, kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4,
+                group=a["groups"])
+
+
+def _linear(w, node, x):
+    p, n = node.params, node.name
+    ins = [x, w.const(n + ".weight", p["weight"])]
+    if "bias" in p:
+        ins.append(w.const(n + ".bias", p["bias"]))
+    return w.op("Gemm", ins, n, transB=1)
+
+
+def _batch_norm(w, node, x):
+    a, p, n = node.attrs, node.params, node.name
+    scale = p["weight"] / np.sqrt(p["running_var"] + a["eps"])
+    shift = p["bias"] - p["running_mean"] * scale
+    shape = (-1,) + (1,) * (len(node.shape) - 1)
+    y = w.op("Mul", [x, w.const(n + ".scale", scale.reshape(shape))], n)
+    return w.op("Add", [y, w.const(n + ".shift", shift.reshape(shape))], n)
+
+
+def _scale(w, node, x):
+    return w.op("Mul", [x, w.const(node.name + ".scale", node.attrs["scale"])], node.name)
+
+
+def _avg_pool(w, node, x):
+    k, s, pad = node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"]
+    return w.op("AveragePool", [x], node.name, kernel_shape=[k, k], strides=[s, s],
+                pads=[pad] * 4, count_include_pad=1)
+
+
+def _global_avg_pool(w, node, x):
+    return w.op("Flatten", [w.op("GlobalAveragePool", [x], node.name)], node.name, axis=1)
+
+
+def _flatten(w, node, x):
+    return w.op("Flatten", [x], node.name, axis=1)
+
+
+def _relu(w, node, x):  # the non-spiking neuron of hybrid networks: stateless
+    return w.op("Relu", [x], node.name)
+
+
+def _upsample(w, node, x):  # nearest, integer factor (BCNAS-SNN backward connections)
+    f = node.attrs["scale"]
+    scales = w.const(node.name + ".scales", [1.0, 1.0, f, f], np.float32)
+    return w.op("Resize", [x, "", scales], node.name, mode="nearest")
+
+
+def _vote(w, node, x):
+    n, k = node.name, node.attrs["classes"]
+    grouped = w.op("Reshape", [x, w.const(n + ".shape", [0, k, -1], np.int64)], n)
+    return w.op("ReduceMean", [grouped], n, axes=[2], keepdims=0)
+
+
+for _op, _emit in {"Output": _identity, "Dropout": _identity, "Conv2d": _conv, "Linear": _linear,
+                   "BatchNorm2d": _batch_norm, "Scale": _scale, "AvgPool2d": _avg_pool,
+                   "GlobalAvgPool": _global_avg_pool, "Flatten": _flatten, "ReLU": _relu,
+                   "Upsample": _upsample, "Vote": _vote}.items():
+    RULES[_op] = _one(_emit)
+
+
+@RULES.register("Input")
+def _input(step, node, ports):
+    return step.w.op("Identity", ["x"], node.name)
+
+
+@RULES.register("Concat")
+def _concat(step, node, ports):
+    return step.w.op("Concat", [ports[p] for p in sorted(ports)], node.name, axis=1)
+
+
+@RULES.register("LIF")
+def _lif(step, node, ports):
+    """The membrane potential is state: an input ``v.<name>`` and an output ``v.<name>.next``."""
+    shape, B = tuple(node.shape), "B"
+    step.inputs.append(step.w.tensor(f"v.{node.name}", (B,) + shape))
+    s, v_next = _emit_lif(step.w, node, ports[0], f"v.{node.name}")
+    step.outputs += [step.w.tensor(s, (B,) + shape), step.w.tensor(v_next, (B,) + shape)]
+    step.state.append({"input": f"v.{node.name}", "output": v_next,
+                       "shape": ["B", *shape], "init": node.attrs["v_rest"]})
+    step.neurons[node.name] = {k: node.attrs[k] for k in
+                               ("beta", "alpha", "v_th", "v_reset", "v_rest", "reset")}
+    return s
+
+
+RULES.refuse("the export writes the canonical LIF's state only, not the adaptation state a[t] of "
+             "an adaptive threshold", "ALIF")
+RULES.refuse("run the 'deploy' pipeline first, its freeze-plif pass makes a trained PLIF the LIF "
+             "with its learned leak", "PLIF")
 
 
 def _emit_lif(w: _Writer, node, x, v) -> tuple[str, str]:
@@ -174,7 +259,8 @@ def to_onnx(graph: Graph, *, dtype: str = "float32"):
         outputs.append(w.tensor(f"buf.{name}.next", (d, B) + shape))
         state.append({"input": f"buf.{name}", "output": f"buf.{name}.next",
                       "shape": [d, "B", *shape], "init": 0.0})
-    neurons = {}
+    neurons: dict[str, dict] = {}
+    step = _Step(w, inputs, outputs, state, neurons)
     value: dict[str, str] = {}
     for node in (graph[k] for k in graph.topological_order()):
         terms: dict[int, list[str]] = {}
@@ -186,23 +272,7 @@ def to_onnx(graph: Graph, *, dtype: str = "float32"):
                 src = value[e.src]
             terms.setdefault(e.port, []).append(src)
         summed = {p: t[0] if len(t) == 1 else w.op("Sum", t, node.name) for p, t in terms.items()}
-        if node.op == "Input":
-            value[node.name] = w.op("Identity", ["x"], node.name)
-        elif node.op == "LIF":
-            shape = tuple(node.shape)
-            inputs.append(w.tensor(f"v.{node.name}", (B,) + shape))
-            s, v_next = _emit_lif(w, node, summed[0], f"v.{node.name}")
-            outputs += [w.tensor(s, (B,) + shape), w.tensor(v_next, (B,) + shape)]
-            state.append({"input": f"v.{node.name}", "output": v_next,
-                          "shape": ["B", *shape], "init": node.attrs["v_rest"]})
-            neurons[node.name] = {k: node.attrs[k] for k in
-                                  ("beta", "alpha", "v_th", "v_reset", "v_rest", "reset")}
-            value[node.name] = s
-        elif node.op == "Concat":
-            value[node.name] = w.op("Concat", [summed[p] for p in sorted(summed)], node.name,
-                                    axis=1)
-        else:
-            value[node.name] = _emit(w, node, summed[0])
+        value[node.name] = RULES.lookup(node)(step, node, summed)
     w.op("Identity", [value[graph.output_node.name]], "y", out="y")
     for name, d in depth.items():  # shift each buffer by one step: newest value first
         new = w.op("Unsqueeze", [value[name], w.const("axis0", [0], np.int64)], name)

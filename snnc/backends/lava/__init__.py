@@ -4,7 +4,8 @@
     >>> res = simulate(graph, x, T=4)        # res.spikes['c1.lif'] [T, B, C, H, W], res.output
 
 Pieces: :mod:`.mapping` (canonical LIF -> Lava LIF parameters, refusals), :mod:`.synapses`
-(the affine ops between neurons folded into Conv/Dense/Sparse operators), :mod:`.planning` (host
+(the affine ops between neurons folded into Conv/Dense/Sparse operators), :mod:`.optable` (the
+op table: each op as synaptic terms, or refused with a reason), :mod:`.planning` (host
 currents, latency balancing, clean starts; no Lava needed), :mod:`.build` (Lava processes and
 running them), :mod:`.simulate` (one call), :mod:`.compat` (lava-nc 0.10.0 on Python 3.11).
 

@@ -25,7 +25,7 @@ outside ``[0, 1]`` (Loihi's ``dv`` is a decay in ``[0, 1]``); and :mod:`.plannin
 before its input arrives. ``surrogate``,
 ``surrogate_arg`` and ``detach_reset`` are training-only and ignored.
 
-The other neuron ops are refused by name (:func:`check_neuron`): ALIF (Lava's LIF has a constant
+The other neuron ops are refused by name (:data:`.optable.RULES`): ALIF (Lava's LIF has a constant
 threshold), ReLU (analog, not spiking) and PLIF (the deploy pipeline's ``freeze-plif`` pass turns a
 trained PLIF into the LIF with its learned leak first).
 """
@@ -34,28 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import LavaMappingError
-
-
-#: Why each neuron op other than LIF has no Lava process here.
-UNMAPPED_NEURONS = {
-    "ALIF": "its adaptive threshold v_th + adapt * a (SpikeDHS eq. 7) has no counterpart in Lava's "
-            "LIF, whose threshold is constant",
-    "PLIF": "Lava maps LIF only; run the deploy pipeline first (its freeze-plif pass makes a "
-            "trained PLIF the LIF with its learned leak)",
-    "ReLU": "it is a non-spiking unit with analog output, and Lava's LIF emits binary spikes",
-}
-
-
-def check_neuron(node) -> None:
-    """Refuse a neuron ``node`` whose op Lava cannot run (:data:`UNMAPPED_NEURONS`).
-
-    Raises:
-        LavaMappingError: naming the node, its op and the reason.
-    """
-    why = UNMAPPED_NEURONS.get(node.op)
-    if why is not None:
-        raise LavaMappingError(f"neuron {node.name!r}: op {node.op} is not supported by the Lava "
-                               f"backend: {why}", node=node.name, rule="lava neurons")
 
 
 @dataclass(frozen=True)

@@ -47,14 +47,11 @@ from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
 from ...ir.verify import verify
 from . import synapses as syn
-from .mapping import LavaLIF, LavaMappingError, check_neuron, map_lif
+from ...ir.ops import NEURON_OPS
+from .mapping import LavaLIF, LavaMappingError, map_lif
+from .optable import RULES
 
-#: Ops the backend folds into synapses (all affine); Input/Output/LIF are handled apart.
-LINEAR_OPS = ("Conv2d", "Linear", "BatchNorm2d", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten",
-              "Dropout", "Vote", "Concat")
-#: Why an op without a Lava mapping has none yet (appended to the refusal).
-UNMAPPED_WHY = {"Upsample": "; nearest upsampling (the resampling of BCNAS-SNN's cross-resolution "
-                            "backward connections) has no Lava synapse mapping yet"}
+#: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
 NEURON = "LIF"
 
 
@@ -176,35 +173,6 @@ class _Host(Interpreter):
 
 
 # ---------------------------------------------------------------------------------- terms
-def _node_op(node, in_shape) -> syn.Operator | None:
-    """The bias-free linear map of one op (None: identity)."""
-    a, p, shape = node.attrs, node.params, tuple(node.shape)
-    if node.op == "Conv2d":
-        return syn.ConvOp(np.asarray(p["weight"], np.float64), a["stride"], a["padding"],
-                          a["groups"], tuple(in_shape), shape)
-    if node.op == "AvgPool2d":
-        c, k = in_shape[0], a["kernel"]
-        return syn.ConvOp(np.full((c, 1, k, k), 1.0 / (k * k)), a["stride"], a["padding"], c,
-                          tuple(in_shape), shape)
-    if node.op == "BatchNorm2d":
-        s = np.asarray(p["weight"], np.float64) / np.sqrt(
-            np.asarray(p["running_var"], np.float64) + a["eps"])
-        return syn.DiagOp(s.reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape), shape)
-    if node.op == "Scale":
-        return syn.DiagOp(np.full(shape, float(a["scale"])), shape)
-    if node.op == "GlobalAvgPool":
-        c, h, w = in_shape
-        m = np.kron(np.eye(c), np.full((1, h * w), 1.0 / (h * w)))
-        return syn.DenseOp(m, tuple(in_shape), shape)
-    if node.op == "Linear":
-        return syn.DenseOp(np.asarray(p["weight"], np.float64), tuple(in_shape), shape)
-    if node.op == "Vote":
-        k = a["classes"]
-        g = in_shape[0] // k
-        return syn.DenseOp(np.kron(np.eye(k), np.full((1, g), 1.0 / g)), tuple(in_shape), shape)
-    return None  # Dropout, Flatten (handled by the caller)
-
-
 def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
     """For every LIF ``j``: the synaptic terms of its input ``X_j`` (bias-free, before ``alpha``).
 
@@ -215,13 +183,7 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
     lifs = [n.name for n in graph.nodes_of(NEURON)]
     feeding = _non_neuron_ancestors(graph, lifs)  # the head (after the last neurons) is host work
     region = [n for n in graph.nodes if n in feeding]
-    for n in region:
-        node = graph[n]
-        if node.op not in LINEAR_OPS:
-            raise LavaMappingError(
-                f"node {n!r}: op {node.op} is not supported by the Lava backend (it maps LIF "
-                f"neurons and the affine ops {', '.join(LINEAR_OPS)} between them)"
-                f"{UNMAPPED_WHY.get(node.op, '')}", node=n, rule="lava ops")
+    rules = {n: RULES.lookup(graph[n]) for n in region}
     sub = nx.DiGraph()
     sub.add_nodes_from(region)
     sub.add_edges_from((e.src, e.dst) for e in graph.edges if e.src in sub and e.dst in sub)
@@ -236,11 +198,8 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
     out: dict[str, list[syn.Term]] = {}
 
     def source_terms(name: str) -> list[syn.Term]:
-        node = graph[name]
-        if node.op == NEURON:
-            return [syn.Term(name, 0, syn.identity(node.shape))]
-        if node.op == "Input":
-            return []
+        if name not in out:  # a neuron or the Input: their terms do not depend on their inputs
+            out[name] = RULES.lookup(graph[name])(graph, graph[name], {})
         return out[name]
 
     def gather(name: str) -> dict[int, list[syn.Term]]:
@@ -251,33 +210,7 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
         return {p: syn.merge(ts) for p, ts in ports.items()}
 
     for name in order:
-        node = graph[name]
-        ports = gather(name)
-        if node.op == "Concat":
-            shapes = {e.port: tuple(graph[e.src].shape) for e in graph.in_edges(name)}
-            offsets, at = {}, 0
-            for p in sorted(shapes):
-                offsets[p], at = at, at + shapes[p][0]
-            terms = [syn.Term(t.src, t.delay,
-                              syn.embed(t.op, offsets[p], node.shape[0], t.via + (name,)),
-                              t.via + (name,))
-                     for p, ts in ports.items() for t in ts]
-            out[name] = syn.merge(terms)
-            continue
-        terms = ports.get(0, [])
-        in_shape = tuple(graph[graph.in_edges(name)[0].src].shape)
-        op = _node_op(node, in_shape)
-        new = []
-        for t in terms:
-            via = t.via + (name,)
-            if node.op == "Flatten":
-                o = syn.reshape(t.op, node.shape)
-            elif op is None:
-                o = t.op
-            else:
-                o = syn.compose(op, t.op, via)
-            new.append(syn.Term(t.src, t.delay, o, via))
-        out[name] = syn.merge(new)
+        out[name] = rules[name](graph, graph[name], gather(name))
     return {n: gather(n).get(0, []) for n in lifs}
 
 
@@ -386,14 +319,15 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
-        LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :func:`.mapping.check_neuron`),
+        LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :data:`.optable.RULES`),
             neuron parameter, synapse chain or cycle Lava cannot express.
         GraphError: ``graph`` does not verify.
     """
     graph = verify(graph.copy())
     T = int(T if T is not None else graph.meta.get("T", 1))
-    for node in graph:
-        check_neuron(node)
+    for node in graph:  # a neuron model Lava lacks is refused wherever it sits, even in the head
+        if node.op in NEURON_OPS:
+            RULES.lookup(node)
     lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
     if not lifs:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",

@@ -2,7 +2,8 @@
 
 * :func:`compile` / :class:`SpikingModule` — the executor (multi-step outside cycles, step by
   step inside strongly connected components), ``to_ir`` to write trained weights back, probes.
-* :mod:`.plan` — the execution plan (condensation units); :mod:`.layers` — per-node modules.
+* :mod:`.plan` — the execution plan (condensation units); :mod:`.layers` — per-node modules;
+  :mod:`.optable` — the op table (how each op runs, its module, its write-back).
 * :class:`LIFNode` — the canonical LIF neuron, multi-step (fused BPTT) and single-step;
   :class:`ALIFNode` (adaptive threshold) and :class:`PLIFNode` (trainable leak) in :mod:`.variants`.
 * :data:`SURROGATES` / :func:`spike` — Heaviside spikes with surrogate gradients.

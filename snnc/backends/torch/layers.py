@@ -1,5 +1,6 @@
 """The torch modules of IR nodes and their names: one module per node with parameters or
-training behaviour (Conv2d, Linear, BatchNorm2d, the spiking neurons LIF/ALIF/PLIF, Dropout)."""
+training behaviour (Conv2d, Linear, BatchNorm2d, the spiking neurons LIF/ALIF/PLIF, Dropout); which
+op gets which module is :data:`.optable.TORCH_OPS`."""
 from __future__ import annotations
 
 import re
@@ -7,8 +8,6 @@ import re
 import numpy as np
 import torch
 from torch import nn
-
-from .variants import NEURON_MODULES
 
 Tensor = torch.Tensor
 
@@ -67,25 +66,10 @@ def _param(arr: np.ndarray, dtype, device) -> Tensor:
     return torch.as_tensor(np.asarray(arr, dtype=np.float64)).to(dtype=dtype, device=device)
 
 
-def make_module(node, dtype, device) -> nn.Module | None:
-    """The torch module of one node, initialised from its params (None for stateless ops)."""
-    a, p = node.attrs, node.params
-    kw = {"dtype": dtype, "device": device}
-    if node.op == "Conv2d":
-        mod = nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"],
-                        a["padding"], groups=a["groups"], bias=a["bias"], **kw)
-    elif node.op == "Linear":
-        mod = nn.Linear(a["in_features"], a["out_features"], bias=a["bias"], **kw)
-    elif node.op == "BatchNorm2d":
-        cls = nn.BatchNorm2d if len(node.shape) == 3 else nn.BatchNorm1d
-        mod = cls(a["num_features"], eps=a["eps"], momentum=a["momentum"], **kw)
-    elif node.op in NEURON_MODULES:  # PLIF's leak is a parameter: cast it like the rest
-        return NEURON_MODULES[node.op].from_attrs(a).to(dtype=dtype, device=device)
-    elif node.op == "Dropout":
-        return TimeDropout(a["p"])
-    else:
-        return None
+def load_params(mod: nn.Module, params: dict[str, np.ndarray]) -> nn.Module:
+    """Copy the node's ``params`` (name -> array) into the module's tensors of the same names;
+    returns ``mod``."""
     with torch.no_grad():
-        for k, arr in p.items():
-            getattr(mod, k).copy_(_param(arr, dtype, device))
+        for k, arr in params.items():
+            getattr(mod, k).copy_(_param(arr, mod.weight.dtype, mod.weight.device))
     return mod

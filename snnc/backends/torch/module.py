@@ -40,30 +40,20 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...ir.graph import Edge, Graph
 from ...ir.inputs import input_layout
+from ...ir.ops import OPS
 from ...ir.verify import verify
-from .layers import make_module, module_key, to_numpy
-from .variants import NEURON_MODULES
+from .layers import module_key
+from .optable import TORCH_OPS, TorchOp, make_module
 from .plan import plan
 
 Tensor = torch.Tensor
 
-#: Ops whose torch implementation needs a single batch axis (time folded into it in multi-step).
-_FOLD = ("Conv2d", "BatchNorm2d", "AvgPool2d")
-#: Stateless ops computed once, ``[B, ...]``, while every input is the same at every step (the
-#: directly encoded input and what zero-delay stateless ops make of it, e.g. a stem conv + BN):
-#: the values equal the time-folded ones; only BatchNorm's running variance sees ``B`` instead of
-#: ``T * B`` samples in its unbiased estimate.
-_STATIC_OPS = ("Conv2d", "Linear", "BatchNorm2d", "AvgPool2d", "GlobalAvgPool", "Flatten", "Scale",
-               "Upsample", "Dropout", "Vote", "Concat", "ReLU")
-#: Every op this backend executes.
-SUPPORTED_OPS = ("Input", "Output", "Conv2d", "Linear", "BatchNorm2d", "LIF", "ALIF", "PLIF",
-                 "ReLU", "Scale", "AvgPool2d", "GlobalAvgPool", "Flatten", "Upsample", "Dropout",
-                 "Vote", "Concat")
+#: Every op this backend executes (those :data:`.optable.TORCH_OPS` implements).
+SUPPORTED_OPS = TORCH_OPS.implemented()
 
 
 @dataclass
@@ -76,6 +66,8 @@ class _Exec:
     in_edges: list[Edge]
     shape: tuple[int, ...]
     ports: int  # number of ports (Concat), else 1
+    spec: TorchOp
+    multi_port: bool  # takes the list of its ports (Concat), else their sum
     module: str | None = None  # key in SpikingModule.layers
 
 
@@ -110,12 +102,10 @@ class SpikingModule(nn.Module):
         self._exec: dict[str, _Exec] = {}
         taken: set[str] = set()
         for node in self.graph:
-            if node.op not in SUPPORTED_OPS:
-                raise NotImplementedError(f"torch backend: no implementation of op {node.op!r} "
-                                          f"(node {node.name!r})")
+            spec = TORCH_OPS.lookup(node)
             edges = self.graph.in_edges(node.name)
             ex = _Exec(node.name, node.op, dict(node.attrs), edges, tuple(node.shape),
-                       max([e.port for e in edges], default=0) + 1)
+                       max([e.port for e in edges], default=0) + 1, spec, OPS[node.op].multi_port)
             mod = make_module(node, dtype, device)
             if mod is not None:
                 ex.module = module_key(node.name, taken)
@@ -128,7 +118,7 @@ class SpikingModule(nn.Module):
         self._plan = plan(self.graph, mode)
         cyclic = {m for unit in self._plan if unit.cyclic for m in unit.members}
         self._static_ok = {ex.name for ex in self._exec.values()
-                           if ex.op in _STATIC_OPS and ex.name not in cyclic and ex.in_edges
+                           if ex.spec.static and ex.name not in cyclic and ex.in_edges
                            and all(e.delay == 0 for e in ex.in_edges)}
         self.records: dict[str, Tensor] = {}
         self.membranes: dict[str, Tensor] = {}
@@ -183,16 +173,10 @@ class SpikingModule(nn.Module):
         returned."""
         g = self.graph.copy()
         for name, key in self.module_names.items():
-            node, mod = g[name], self.layers[key]
-            if node.op in ("Conv2d", "Linear"):
-                node.params["weight"] = to_numpy(mod.weight)
-                if mod.bias is not None:
-                    node.params["bias"] = to_numpy(mod.bias)
-            elif node.op == "BatchNorm2d":
-                for k in ("weight", "bias", "running_mean", "running_var"):
-                    node.params[k] = to_numpy(getattr(mod, k))
-            elif node.op in NEURON_MODULES:
-                node.attrs.update(mod.attrs())
+            node = g[name]
+            save = self._exec[name].spec.save
+            if save is not None:
+                save(node, self.layers[key])
         return verify(g)
 
     # ------------------------------------------------------------------ forward
@@ -255,8 +239,8 @@ class SpikingModule(nn.Module):
         for e in ex.in_edges:
             v = vals[e.src]
             ports[e.port] = ports[e.port] + v if e.port in ports else v
-        inp = [ports[p] for p in range(ex.ports)] if ex.op == "Concat" else ports[0]
-        if ex.op == "Dropout":  # one mask per sample for all steps, as in multi-step mode
+        inp = [ports[p] for p in range(ex.ports)] if ex.multi_port else ports[0]
+        if ex.spec.role == "dropout":  # one mask per sample for all steps, as in multi-step mode
             mod = self.layers[ex.module]
             out = inp * mod.mask(inp) if mod.training and mod.p > 0 else inp
         else:
@@ -289,22 +273,22 @@ class SpikingModule(nn.Module):
             for e in ex.in_edges:
                 if e.port not in ports:
                     ports[e.port] = self._anchor.new_zeros(lead + tuple(self.graph[e.src].shape))
-        if ex.op == "Concat":
+        if ex.multi_port:
             return [ports[p] for p in range(ex.ports)]
         return ports[0]
 
     def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int) -> Tensor:
         inp = self._gather_multi(ex, vals, T, B)
-        if ex.op in NEURON_MODULES:
+        if ex.spec.role == "neuron":
             out = self.layers[ex.module](inp, return_v=self._probe_v)
             if self._probe_v:
                 out, v = out
                 self._record(ex.name, out, v)
                 return out
-        elif ex.op == "Dropout":
+        elif ex.spec.role == "dropout":
             mod = self.layers[ex.module]
             out = inp * mod.mask(inp[0]) if mod.training and mod.p > 0 else inp
-        elif ex.op in _FOLD:
+        elif ex.spec.fold:
             out = self._op(ex, inp.flatten(0, 1), 1).unflatten(0, (T, B))
         else:
             out = self._op(ex, inp, 2)
@@ -332,13 +316,13 @@ class SpikingModule(nn.Module):
                         v = vals[e.src] if e.src in self._static else vals[e.src][td]
                     ports[e.port] = ports[e.port] + v if e.port in ports else v
                 inp = self._fill_ports(ex, ports, (B,))
-                if ex.op in NEURON_MODULES:
+                if ex.spec.role == "neuron":
                     mod = self.layers[ex.module]
                     out, state[ex.name] = mod.step(inp, state.get(ex.name))
                     if self._probe_v:
                         v = mod.potential(state[ex.name])
                         v_steps.setdefault(ex.name, []).append(v.detach())
-                elif ex.op == "Dropout":
+                elif ex.spec.role == "dropout":
                     mod = self.layers[ex.module]
                     if mod.training and mod.p > 0:
                         if ex.name not in masks:
@@ -358,27 +342,7 @@ class SpikingModule(nn.Module):
     def _op(self, ex: _Exec, x, lead: int) -> Tensor:
         """A stateless op (or BatchNorm/conv module) on ``x`` with ``lead`` leading batch axes
         (1 = ``[B, ...]``, 2 = ``[T, B, ...]``; folded ops always get 1)."""
-        op, a = ex.op, ex.attrs
-        if op in ("Conv2d", "Linear", "BatchNorm2d"):
-            return self.layers[ex.module](x)
-        if op == "Output":
-            return x
-        if op == "Scale":
-            return x * a["scale"]
-        if op == "ReLU":
-            return torch.relu(x)
-        if op == "AvgPool2d":
-            return F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], count_include_pad=True)
-        if op == "GlobalAvgPool":
-            return x.mean(dim=(-2, -1))
-        if op == "Flatten":
-            return x.reshape(tuple(x.shape[:lead]) + (-1,))
-        if op == "Upsample":  # nearest; repeat_interleave is exact for any number of lead axes
-            return x.repeat_interleave(a["scale"], dim=-2).repeat_interleave(a["scale"], dim=-1)
-        if op == "Vote":
-            return x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1)).mean(dim=-1)
-        assert op == "Concat", op  # SUPPORTED_OPS is checked at compile time
-        return torch.cat(x, dim=lead)
+        return ex.spec.apply(self.layers[ex.module] if ex.module else None, ex.attrs, x, lead)
 
 
 def compile(graph: Graph, *, dtype: torch.dtype | None = None,
@@ -399,7 +363,8 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
         returns ``[T, B, *output_shape]``.
     Raises:
         GraphError: the graph fails :func:`snnc.ir.verify`.
-        NotImplementedError: the graph has an op outside :data:`SUPPORTED_OPS`.
+        BackendError: the graph has an op outside :data:`SUPPORTED_OPS` (the torch op table
+            refuses none of the catalogue today).
         ValueError: unknown ``mode``.
 
     Example::
