@@ -35,9 +35,15 @@ def _torch_compile(g):
     return compile(g)
 
 
-#: (module, table attribute, entry point run on a graph) for every table keyed by IR op. The
-#: energy and draw backends join here once they dispatch through an OpTable.
+def _energy_count(g):
+    from snnc.backends.energy import count_layers
+    return count_layers(g)
+
+
+#: (module, table attribute, entry point run on a graph) for every table keyed by IR op. Drawings
+#: (snnc.views.draw) have no table: they style a node by its op's kind, which every op declares.
 BACKENDS = [
+    ("snnc.backends.energy.count", "ENERGY_OPS", _energy_count),
     ("snnc.backends.torch.optable", "TORCH_OPS", _torch_compile),
     ("snnc.backends.lava.optable", "RULES", _lava_plan),
     ("snnc.backends.nir", "EXPORT", _to_nir),

@@ -26,19 +26,17 @@ What a layer's input carries decides how its operations are counted (STTS Append
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
 from ...ir.graph import Graph
 from ...ir.ops import OPS
 from ...ir.verify import verify
+from ...optable import OpTable
 from .tables import EnergyError
 
 SPIKES, INPUT, DENSE = "spikes", "input", "dense"
-#: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
-EVENT_PRESERVING = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Vote",
-                    "Upsample")
 
 
 def _axis_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> int:
@@ -55,28 +53,50 @@ def _window_synapses(channels_per_output: int, a: dict, in_shape, out_shape) -> 
     return o * channels_per_output * taps
 
 
-#: Synapses of one layer per sample: connections from an input element to an output element,
-#: padding excluded (a padded tap connects nothing on a chip). Keyed by op name; an op with
-#: ``macs`` but no entry here would fail :func:`synapse_count` (the op-coverage test checks).
-SYNAPSES = {
-    "Conv2d": lambda a, i, o: _window_synapses(a["in_channels"] // a["groups"], a, i, o),
-    "AvgPool2d": lambda a, i, o: _window_synapses(1, a, i, o),
-    "Linear": lambda a, i, o: a["in_features"] * a["out_features"],
-    "GlobalAvgPool": lambda a, i, o: int(np.prod(i)),
-}
+@dataclass(frozen=True)
+class EnergyOp:
+    """How the energy count sees one op: ``role`` is ``"spiking"`` (emits binary spikes),
+    ``"carrier"`` (no weights, 0 -> 0: passes events on unchanged in sparsity), ``"dense"``
+    (its output is non-binary), ``"input"`` or ``"output"``; ``synapses(attrs, in_shape,
+    out_shape)`` counts a layer's connections per sample without padding (None: not a layer)."""
+
+    role: str
+    synapses: Callable | None = None
+
+
+def _op_table() -> OpTable:
+    t = OpTable("energy")
+    t["Input"], t["Output"] = EnergyOp("input"), EnergyOp("dense")
+    for op in ("LIF", "ALIF", "PLIF"):
+        t[op] = EnergyOp("spiking")
+    for op in ("BatchNorm2d", "ReLU"):  # BN's offset makes zeros non-zero; ReLU is analog
+        t[op] = EnergyOp("dense")
+    for op in ("Flatten", "Dropout", "Concat", "Scale", "Vote", "Upsample"):
+        t[op] = EnergyOp("carrier")
+    t["Conv2d"] = EnergyOp("dense", lambda a, i, o: _window_synapses(
+        a["in_channels"] // a["groups"], a, i, o))
+    t["Linear"] = EnergyOp("dense", lambda a, i, o: a["in_features"] * a["out_features"])
+    t["AvgPool2d"] = EnergyOp("carrier", lambda a, i, o: _window_synapses(1, a, i, o))
+    t["GlobalAvgPool"] = EnergyOp("carrier", lambda a, i, o: int(np.prod(i)))
+    return t
+
+
+#: The energy backend's op table (one entry per op of the catalogue; the op-coverage test checks).
+ENERGY_OPS = _op_table()
+#: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
+EVENT_PRESERVING = tuple(op for op, e in ENERGY_OPS.items() if e.role == "carrier")
 
 
 def synapse_count(op: str, attrs: dict, in_shape, out_shape) -> int:
-    """Synapses per sample of a layer (:data:`SYNAPSES`); equals its MACs without padding.
+    """Synapses per sample of a layer (:data:`ENERGY_OPS`); equals its MACs without padding.
 
     Raises:
         EnergyError: an op with MACs but no synapse rule (named).
     """
-    try:
-        rule = SYNAPSES[op]
-    except KeyError:
-        raise EnergyError(f"the energy count has no synapse rule for op {op}") from None
-    return int(rule(attrs, tuple(in_shape), tuple(out_shape)))
+    entry = ENERGY_OPS.get(op)
+    if entry is None or entry.synapses is None:
+        raise EnergyError(f"the energy count has no synapse rule for op {op}")
+    return int(entry.synapses(attrs, tuple(in_shape), tuple(out_shape)))
 
 
 @dataclass(frozen=True)
@@ -114,7 +134,7 @@ def carries_events(node, depthwise_events: bool = False) -> bool:
     spikes that drive it (Appendix C, Table 5), so the pointwise conv of a separable pair counts
     ACs at the rate of the spikes entering the depthwise conv (the depthwise conv's bias makes its
     output non-binary; the paper's count ignores that, and so does this target)."""
-    if node.op in EVENT_PRESERVING:
+    if ENERGY_OPS.lookup(node).role == "carrier":
         return True
     a = node.attrs
     return (depthwise_events and node.op == "Conv2d" and a["groups"] > 1
@@ -144,9 +164,10 @@ def node_kinds(graph: Graph, encoding: str | None = None, *,
     kinds: dict[str, str | None] = {}
     for name in order:
         node = graph.nodes[name]
-        if node.op == "Input":
+        role = ENERGY_OPS.lookup(node).role
+        if role == "input":
             kinds[name] = SPIKES if enc == "rate" else INPUT
-        elif OPS[node.op].spiking:
+        elif role == "spiking":
             kinds[name] = SPIKES
         elif carries_events(node, depthwise_events):
             kinds[name] = None  # not known yet
