@@ -258,3 +258,110 @@ def edges_by(edges: Iterable[Edge], key) -> dict:
     for e in edges:
         out.setdefault(key(e), []).append(e)
     return out
+
+
+def graph_differences(a: Graph, b: Graph, *, params: str = "values", rtol: float = 0.0,
+                      atol: float = 0.0, limit: int = 20) -> list[str]:
+    """How graph ``b`` differs from graph ``a``, one sentence per difference (at most ``limit``);
+    empty when they are equal.
+
+    Compared: ``meta``; the set of node names; per node its op, attrs and meta values (types too:
+    ``1`` is not ``1.0`` nor ``True``, a tuple is not a list; NaN equals NaN; dict key order does
+    not matter), shape, loc, param names, dtypes and shapes, and with ``params="values"`` the
+    values (``np.array_equal``, or ``np.allclose(rtol, atol)`` when a tolerance is given); the set
+    of edges (src, dst, port, delay, kind). Not compared: ``node.meta`` (analysis results) and
+    insertion order, which only breaks ties between topological orders.
+
+    Example::
+
+        >>> a = Graph({"T": 4}); _ = a.add_node("x", "Input", {"shape": (2,)})
+        >>> b = a.copy(); b["x"].attrs["shape"] = (3,)
+        >>> graph_differences(a, b)
+        ["node 'x': attrs['shape'][0]: 2 != 3"]
+
+    Raises:
+        ValueError: ``params`` is not ``"values"`` or ``"shapes"``.
+    """
+    if params not in ("values", "shapes"):
+        raise ValueError(f"params must be 'values' or 'shapes', got {params!r}")
+    out: list[str] = []
+    _value_differences(a.meta, b.meta, "meta", out)
+    only_a = [n for n in a.nodes if n not in b.nodes]
+    only_b = [n for n in b.nodes if n not in a.nodes]
+    if only_a:
+        out.append(f"nodes only in the first graph: {', '.join(only_a[:8])}")
+    if only_b:
+        out.append(f"nodes only in the second graph: {', '.join(only_b[:8])}")
+    for name, x in a.nodes.items():
+        y = b.nodes.get(name)
+        if y is None:
+            continue
+        where = f"node {name!r}"
+        if x.op != y.op:
+            out.append(f"{where}: op {x.op} != {y.op}")
+        _value_differences(x.attrs, y.attrs, f"{where}: attrs", out)
+        sx = None if x.shape is None else tuple(x.shape)
+        sy = None if y.shape is None else tuple(y.shape)
+        if sx != sy:
+            out.append(f"{where}: shape {sx} != {sy}")
+        if x.loc != y.loc:
+            out.append(f"{where}: loc {x.loc!r} != {y.loc!r}")
+        if set(x.params) != set(y.params):
+            out.append(f"{where}: params {sorted(x.params)} != {sorted(y.params)}")
+            continue
+        for k, p in x.params.items():
+            _param_difference(f"{where}: param {k!r}", np.asarray(p), np.asarray(y.params[k]),
+                              params, rtol, atol, out)
+    ea, eb = set(a.edges), set(b.edges)
+    out += [f"edge only in the first graph: {e}" for e in a.edges if e not in eb]
+    out += [f"edge only in the second graph: {e}" for e in b.edges if e not in ea]
+    return out[:limit]
+
+
+def graphs_equal(a: Graph, b: Graph, **options) -> bool:
+    """True when :func:`graph_differences` finds none (same keyword options)."""
+    return not graph_differences(a, b, limit=1, **options)
+
+
+def _param_difference(where: str, p: np.ndarray, q: np.ndarray, params: str, rtol: float,
+                      atol: float, out: list[str]) -> None:
+    if p.dtype != q.dtype or p.shape != q.shape:
+        out.append(f"{where}: {p.dtype}{list(p.shape)} != {q.dtype}{list(q.shape)}")
+    elif params == "values":
+        if rtol or atol:
+            same = np.allclose(p, q, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            same = np.array_equal(p, q, equal_nan=p.dtype.kind in "fc")
+        if not same:
+            diff = np.argwhere(~np.isclose(p, q, rtol=rtol, atol=atol, equal_nan=True)
+                               if p.dtype.kind in "fc" else p != q)
+            at = tuple(int(i) for i in diff[0]) if len(diff) else ()
+            out.append(f"{where}: values differ ({len(diff)} of {p.size}; first at {list(at)}: "
+                       f"{p[at]!r} != {q[at]!r})")
+
+
+def _value_differences(a: Any, b: Any, where: str, out: list[str]) -> None:
+    if isinstance(a, np.generic):
+        a = a.item()
+    if isinstance(b, np.generic):
+        b = b.item()
+    if type(a) is not type(b):
+        out.append(f"{where}: {a!r} ({type(a).__name__}) != {b!r} ({type(b).__name__})")
+    elif isinstance(a, dict):
+        for k in a:
+            if k not in b:
+                out.append(f"{where}[{k!r}] only in the first graph")
+            else:
+                _value_differences(a[k], b[k], f"{where}[{k!r}]", out)
+        out += [f"{where}[{k!r}] only in the second graph" for k in b if k not in a]
+    elif isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            out.append(f"{where}: {a!r} != {b!r}")
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                _value_differences(x, y, f"{where}[{i}]", out)
+    elif isinstance(a, float) and a != a:
+        if b == b:
+            out.append(f"{where}: nan != {b!r}")
+    elif a != b:
+        out.append(f"{where}: {a!r} != {b!r}")
