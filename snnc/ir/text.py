@@ -251,7 +251,9 @@ class _Builder:
     def __init__(self):
         self.graph = Graph()
         self.defs: dict[str, Token] = {}
-        self.inputs: list[tuple[str, Token, int, int, str]] = []  # dst, src token, port, delay, kind
+        # (dst, src token, port, delay, kind); an input may name a node defined further down
+        # (delayed and backward edges), so edges are added once every node exists
+        self.inputs: list[tuple[str, Token, int, int, str]] = []
         self.declared: dict[str, tuple[Token, tuple[int, ...], np.dtype]] = {}
         self.given: set[str] = set()
         self.node: str | None = None
@@ -348,7 +350,8 @@ class _Builder:
         ref, at, delay, colon, port, back = tree.children
         d = _int(delay, "a delay", 0) if delay is not None else 0
         p = _int(port, "a port", 0) if port is not None else 0
-        self.inputs.append((dst, _first_token(ref), p, d, BACKWARD if back is not None else FORWARD))
+        kind = BACKWARD if back is not None else FORWARD
+        self.inputs.append((dst, _first_token(ref), p, d, kind))
 
     def shape(self, tree: Tree) -> tuple[int, ...] | None:
         (x,) = tree.children
