@@ -44,7 +44,8 @@ _CONSTS = {"True": True, "False": False, "None": None}
 _SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 #: dtype kinds a param may have in text, and how one element is read.
-_READERS = {"f": float, "i": int, "u": int, "b": lambda s: {"True": True, "False": False}[s]}
+_READERS = {"f": float, "i": int, "u": int,
+            "b": lambda s: {"True": True, "False": False}[s.strip()]}
 
 #: Lark terminal -> phrase, in the order syntax errors list them.
 _FRIENDLY = {
@@ -423,17 +424,19 @@ class _Builder:
             offset = 1
             for part in parts:
                 try:
-                    read(part.strip())
+                    read(part)
                 except (ValueError, KeyError):
                     lead = len(part) - len(part.lstrip())
                     raise _at(tok, f"{part.strip()[:40]!r} is not a {dtype.name} value",
                               offset + lead) from None
                 offset += len(part) + 1
             raise AssertionError("unreachable")
-        try:
-            arr = np.array(vals, dtype=np.float64 if dtype.kind == "f" else dtype).astype(dtype)
-        except OverflowError:
-            raise _at(tok, f"a value of param {k!r} does not fit {dtype.name}") from None
+        if dtype.kind in "iu" and vals:
+            info = np.iinfo(dtype)
+            if min(vals) < info.min or max(vals) > info.max:
+                raise _at(tok, f"a value of param {k!r} does not fit {dtype.name} "
+                               f"({info.min}..{info.max})")
+        arr = np.array(vals, dtype=np.float64 if dtype.kind == "f" else dtype).astype(dtype)
         self.graph.nodes[self.node].params[k] = arr.reshape(dims)
         self.given.add(k)
 

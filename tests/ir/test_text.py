@@ -120,6 +120,15 @@ def test_non_finite_param_values_round_trip_unverified():
     assert np.signbit(back["x"].params["bias"][3])
 
 
+def test_int_bool_and_empty_params_round_trip():
+    g = Graph({"T": 2})  # not valid IR (params are floats), but the text form keeps them
+    g.add_node("a", "Scale", {"scale": 1.0},
+               {"m": np.array([True, False]), "i": np.array([[1, -2]], dtype=np.int16),
+                "e": np.zeros((0, 3)), "s": np.array(2.5, dtype=np.float32)})
+    back = round_trip(g)
+    assert back["a"].params["s"].shape == () and back["a"].params["i"].dtype == np.int16
+
+
 def test_shapes_only_gives_zero_params_of_the_declared_dtype():
     g = verify(_linear())
     back = parse_ir(dump(g))
@@ -244,6 +253,9 @@ ERRORS = [
     ('# graph "g" T=4 T=5', "1:17: meta key 'T' is given twice"),
     ("%in = Input() : (2,)  @3", "1:25: unexpected end of file; expected ':'"),
     ("%a = Concat(%in:x) : (2,)", "1:17: unexpected 'x'; expected a number"),
+    ("%m = Scale() : (2,)  params m[2]:bool\n    m = [True, yes]",
+     "2:16: 'yes' is not a bool value"),
+    ("%m = Scale() : (2,)  params m[1]:int8\n    m = [300]", "2:9: a value of param 'm' does not"),
 ]
 
 
