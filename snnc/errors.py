@@ -26,11 +26,8 @@ class GenomeSyntaxError(SnncError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        head = f"{self.filename}:{self.line}:{self.column}: {self.message}"
-        if not self.source_line:
-            return head
-        caret = " " * (max(self.column, 1) - 1) + "^"
-        return f"{head}\n    {self.source_line}\n    {caret}"
+        return _render_located(self.filename, self.line, self.column, self.message,
+                               self.source_line)
 
     def with_filename(self, filename: str) -> "GenomeSyntaxError":
         return GenomeSyntaxError(self.message, self.line, self.column, self.source_line, filename)
@@ -45,6 +42,31 @@ class InputShapeError(SnncError, ValueError):
 class MissingDependencyError(SnncError):
     """An optional package a feature needs is not installed; the message names the package and the
     ``pip install 'snnc[extra]'`` that brings it (see :func:`snnc.optional.require`)."""
+
+
+class IRSyntaxError(SnncError):
+    """An IR text (the form :func:`snnc.ir.dump` writes) does not parse into a graph.
+
+    ``str(exc)`` is ``file:line:col: message`` followed by the source line and a caret, as for
+    :class:`GenomeSyntaxError`.
+    """
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "",
+                 filename: str = "<ir>"):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.filename = filename
+        super().__init__(_render_located(filename, line, column, message, source_line))
+
+
+def _render_located(filename: str, line: int, column: int, message: str, source_line: str) -> str:
+    head = f"{filename}:{line}:{column}: {message}"
+    if not source_line:
+        return head
+    caret = " " * (max(column, 1) - 1) + "^"
+    return f"{head}\n    {source_line}\n    {caret}"
 
 
 class LoweringError(SnncError):

@@ -7,32 +7,20 @@ reference interpreter; backends implement the same semantics and are tested agai
 
 Shapes are per sample: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors.
 
-Neuron ops (kind ``"neuron"``), per neuron, ``t = 0 .. T-1``, ``X[t]`` the summed input. Every
-spiking neuron shares the canonical charge and reset of DESIGN.md and differs only in its input
-gain or threshold; ``V[-1] = v_rest``, ``a[-1] = 0``, ``S[-1] = 0``::
+Each op class's docstring (``help(snnc.ir.ops.LIF)``) says what the op computes, with its
+equations, what every attribute means (units, shapes, default) and which paper it comes from; a
+test holds every op in :data:`OPS` to that. ``Op.doc`` is the docstring's first paragraph.
 
-    LIF   (canonical, DESIGN.md; IF is beta = 1)
-          H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t]
-          S[t] = H[t] > v_th
-          V[t] = v_reset where S[t] else H[t]   (hard)  |  H[t] - v_th S[t]   (soft)
-    ALIF  (SpikeDHS section 3.1.3, eq. 5-8: rho is its tau_a, adapt its beta)
-          H[t] as LIF
-          a[t] = rho a[t-1] + S[t-1]            (eq. 8: spikes before t raise the threshold)
-          A[t] = v_th + adapt a[t]              (eq. 7)
-          S[t] = H[t] > A[t]                    (eq. 6)
-          V[t] = v_reset where S[t] else H[t]   (hard)  |  H[t] - A[t] S[t]   (soft)
-    PLIF  (Fang et al. 2021, parametric LIF: beta trains, the IR holds its current value)
-          H[t] = v_rest + beta (V[t-1] - v_rest) + g X[t],
-          g = alpha (1 - beta) if decay_input else alpha;   S, V as LIF
-    ReLU  (non-spiking unit of hybrid networks, SpikeDHS HNS)
-          out[t] = max(0, X[t])                 (stateless)
-
-``spiking`` ops emit binary spikes (LIF, ALIF, PLIF); ReLU is a neuron (it is the activation of a
-hybrid network's layer and is counted among the neurons) whose output is analog, so the synapses it
-feeds cost MACs, not accumulates. The surrogate gradient attributes are training-only.
+Neuron ops (kind ``"neuron"``) share the canonical charge and reset of DESIGN.md and differ only
+in their input gain (:class:`PLIF`) or threshold (:class:`ALIF`); :class:`ReLU` is the
+non-spiking neuron of hybrid networks. ``spiking`` ops emit binary spikes (LIF, ALIF, PLIF); ReLU
+is counted among the neurons (it is the activation of a hybrid network's layer) but its output is
+analog, so the synapses it feeds cost MACs, not accumulates. The surrogate gradient attributes
+are training-only.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 from ..errors import GraphError
@@ -67,7 +55,13 @@ class Op:
     stateful: ClassVar[bool] = False
     spiking: ClassVar[bool] = False  # emits binary spikes
     multi_port: ClassVar[bool] = False  # inputs distinguished by port (else summed)
-    doc: ClassVar[str] = ""
+    doc: ClassVar[str] = ""  # one-paragraph summary, filled in from the class docstring
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        text = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+        first = " ".join(text.split("\n\n")[0].split())
+        cls.doc = first[:-1] if first.endswith("::") else first
 
     @classmethod
     def check_attrs(cls, node) -> None:
@@ -137,9 +131,19 @@ def _conv_out(node, size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 class Input(Op):
+    """Network input: ``out[t] = x[t]``.
+
+    The sample ``x`` at step ``t``; with direct encoding (the image itself is the input current
+    of the first layer) the same sample is repeated at every step, with sequence encoding ``x``
+    is ``[T, ...]``. No in-edges; exactly one Input per graph.
+
+    Attributes:
+        shape: the shape of one sample, ``(C, H, W)`` or ``(F,)`` (elements, no batch or time
+            axis); required. It is the node's output shape.
+    """
+
     name, kind = "Input", "io"
     attrs = {"shape": (tuple, REQUIRED)}
-    doc = "Network input; out[t] = x[t] (direct encoding repeats the sample at every step)."
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -149,16 +153,45 @@ class Input(Op):
 
 
 class Output(Op):
+    """Network output: ``out[t] = sum of inputs at t`` (the per-class scores of step ``t``).
+
+    Backends return ``[T, B, classes]``; training averages over ``t`` (the rate decoding of all
+    four papers). No attributes, no params; exactly one Output per graph.
+    """
+
     name, kind = "Output", "io"
-    doc = "Network output; out[t] = sum of inputs (per-class scores at step t)."
 
 
 class Conv2d(Op):
+    """2-D cross-correlation in PyTorch's convention (a synapse: weights, no state)::
+
+        out[o, y, x] = bias[o] + sum over c in group(o), i, j of
+                       weight[o, c, i, j] * in[c, stride y + i - padding, stride x + j - padding]
+
+    with zero padding; input channels and output channels are split into ``groups`` groups
+    (``groups == in_channels`` is a depthwise convolution, the "separable" convs of STTS and
+    SpikeDHS). Shape ``(in_channels, H, W) -> (out_channels, H', W')`` with
+    ``H' = (H + 2 padding - kernel) // stride + 1``. MACs per step: ``out_channels H' W'
+    (in_channels / groups) kernel^2``; fed by spikes they are accumulates (SOPs).
+
+    Attributes:
+        in_channels: input channels ``C`` (must match the input); required.
+        out_channels: output channels; required.
+        kernel: square kernel size in pixels; required.
+        stride: step between kernel positions in pixels (default 1).
+        padding: zero rows/columns added on every side, in pixels (default 0).
+        groups: number of channel groups; divides ``in_channels`` and ``out_channels``
+            (default 1).
+        bias: whether the ``bias`` param exists (default False; fold-bn sets it).
+
+    Params: ``weight [out_channels, in_channels / groups, kernel, kernel]``, ``bias
+    [out_channels]`` when ``bias``.
+    """
+
     name, kind = "Conv2d", "synapse"
     attrs = {"in_channels": (int, REQUIRED), "out_channels": (int, REQUIRED),
              "kernel": (int, REQUIRED), "stride": (int, 1), "padding": (int, 0),
              "groups": (int, 1), "bias": (bool, False)}
-    doc = "2-D cross-correlation (PyTorch convention), weight [O, I/groups, k, k], bias [O]."
 
     @classmethod
     def param_shapes(cls, a):
@@ -189,9 +222,20 @@ class Conv2d(Op):
 
 
 class Linear(Op):
+    """Fully connected synapse: ``out = weight @ in + bias``, ``(in_features,) ->
+    (out_features,)``; ``in_features * out_features`` MACs per step. The classifier of every
+    paper's head (SNASNet, STTS, SpikeDHS) and the hidden layer before a Vote.
+
+    Attributes:
+        in_features: input length ``F`` (must match the input); required.
+        out_features: output length; required.
+        bias: whether the ``bias`` param exists (default True).
+
+    Params: ``weight [out_features, in_features]``, ``bias [out_features]`` when ``bias``.
+    """
+
     name, kind = "Linear", "synapse"
     attrs = {"in_features": (int, REQUIRED), "out_features": (int, REQUIRED), "bias": (bool, True)}
-    doc = "Fully connected layer y = W x + b, weight [O, I], bias [O]."
 
     @classmethod
     def param_shapes(cls, a):
@@ -213,10 +257,26 @@ class Linear(Op):
 
 
 class BatchNorm2d(Op):
+    """Inference-mode batch normalisation per channel (Ioffe & Szegedy 2015)::
+
+        out[c] = (in[c] - running_mean[c]) / sqrt(running_var[c] + eps) * weight[c] + bias[c]
+
+    on ``(C, H, W)`` or ``(C,)`` inputs. The frontends put one after the convolutions of every
+    genome family; STTS section 4.1 folds it into the preceding convolution at inference (the
+    ``fold-bn`` pass).
+
+    Attributes:
+        num_features: channels ``C`` (must match the input); required.
+        eps: added to the variance for numerical safety (default 1e-5).
+        momentum: update rate of the running statistics during training (default 0.1); no
+            effect at inference.
+
+    Params, each ``[num_features]``: ``weight`` (scale gamma), ``bias`` (shift), ``running_mean``,
+    ``running_var``.
+    """
+
     name, kind = "BatchNorm2d", "norm"
     attrs = {"num_features": (int, REQUIRED), "eps": (float, 1e-5), "momentum": (float, 0.1)}
-    doc = ("Inference-mode batch norm per channel: (x - running_mean) / sqrt(running_var + eps) "
-           "* weight + bias.")
 
     @classmethod
     def param_shapes(cls, a):
@@ -232,14 +292,48 @@ class BatchNorm2d(Op):
 
 
 class LIF(Op):
+    """Canonical leaky integrate-and-fire neuron (DESIGN.md), elementwise, with state ``V``.
+
+    Per neuron, ``t = 0 .. T-1``, ``X[t]`` the summed input, ``V[-1] = v_rest``::
+
+        H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t]     (charge)
+        S[t] = H[t] > v_th                                      (fire; strict, as Lava and NIR)
+        V[t] = v_reset where S[t] else H[t]                     (reset = "hard")
+        V[t] = H[t] - v_th S[t]                                 (reset = "soft")
+
+    ``out[t] = S[t]`` (binary spikes); the output shape is the input shape. All papers' LIF
+    variants are this one parameterisation: STTS and SNASNet (SpikingJelly LIF with tau:
+    ``beta = 1 - 1/tau, alpha = 1/tau``), BCNAS-SNN and SpikeDHS (``v = tau v + I``: ``beta = tau,
+    alpha = 1``), IF (``beta = 1``).
+
+    Attributes:
+        beta: leak, the fraction of ``V - v_rest`` kept from one step to the next (per step,
+            dimensionless; 1 is no leak, i.e. IF). SpikingJelly's time constant tau (STTS,
+            SNASNet) is ``beta = 1 - 1/tau``; the leak-factor form ``v = tau v + I`` (BCNAS-SNN,
+            SpikeDHS) is ``beta = tau``; required.
+        alpha: input gain (dimensionless; ``1/tau`` for SpikingJelly's LIF, 1 for the leak-factor
+            form; default 1.0).
+        v_th: firing threshold, in the units of the membrane potential (those of the input
+            current X; default 1.0).
+        v_reset: potential after a spike with the hard reset (default 0.0).
+        v_rest: resting potential the leak decays towards, and ``V[-1]`` (default 0.0).
+        reset: ``"hard"`` (V jumps to v_reset) or ``"soft"`` (reset by subtraction: v_th is
+            subtracted) (default "hard").
+        detach_reset: training only: no gradient through S in the reset term (Zenke & Vogels
+            2021, STTS appendix B); no effect on the forward pass (default False).
+        surrogate: training only: the surrogate gradient of the step function, one of
+            ``atan``, ``triangle``, ``dspike``, ``sigmoid``, ``rectangle``; deployment backends
+            ignore it (default "atan").
+        surrogate_arg: training only: the surrogate's width/sharpness parameter (alpha of atan,
+            b of dspike, ...) (default 2.0).
+    """
+
     name, kind = "LIF", "neuron"
     stateful, spiking = True, True
     attrs = {"beta": (float, REQUIRED), "alpha": (float, 1.0), "v_th": (float, 1.0),
              "v_reset": (float, 0.0), "v_rest": (float, 0.0), "reset": (str, "hard"),
              "detach_reset": (bool, False), "surrogate": (str, "atan"),
              "surrogate_arg": (float, 2.0)}
-    doc = ("Canonical spiking neuron (DESIGN.md): H = v_rest + beta (V - v_rest) + alpha X; "
-           "S = H > v_th; V = v_reset where S else H (hard) or H - v_th S (soft).")
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -253,10 +347,31 @@ class LIF(Op):
 
 
 class ALIF(LIF):
+    """Adaptive-threshold LIF (SpikeDHS section 3.1.3, eq. 5-8): each spike raises the
+    threshold, which then decays back, so a neuron that fires a lot fires less.
+
+    Per neuron, ``V[-1] = v_rest``, ``a[-1] = 0``, ``S[-1] = 0``::
+
+        H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t]     (as LIF)
+        a[t] = rho a[t-1] + S[t-1]                              (eq. 8: spikes before t count)
+        A[t] = v_th + adapt a[t]                                (eq. 7)
+        S[t] = H[t] > A[t]                                      (eq. 6)
+        V[t] = v_reset where S[t] else H[t]                     (reset = "hard")
+        V[t] = H[t] - A[t] S[t]                                 (reset = "soft")
+
+    Attributes: those of :class:`LIF`, plus
+
+        rho: decay per step of the threshold increment ``a`` (SpikeDHS's tau_a), in [0, 1]
+            (default 0.2).
+        adapt: threshold increase per unit of ``a`` (SpikeDHS's beta), in membrane units, >= 0
+            (default 1.8).
+
+    LIF's attributes (beta, alpha, v_th, v_reset, v_rest, reset, detach_reset, surrogate,
+    surrogate_arg) mean the same here.
+    """
+
     name = "ALIF"
     attrs = {**LIF.attrs, "rho": (float, 0.2), "adapt": (float, 1.8)}
-    doc = ("Adaptive-threshold LIF (SpikeDHS eq. 5-8): H as LIF; a[t] = rho a[t-1] + S[t-1]; "
-           "A = v_th + adapt a; S = H > A; V = v_reset where S else H (hard) or H - A S (soft).")
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -271,10 +386,27 @@ class ALIF(LIF):
 
 
 class PLIF(LIF):
+    """Parametric LIF (Fang et al. 2021, "Incorporating learnable membrane time constant
+    to enhance learning of spiking neural networks", ICCV): a LIF whose leak ``beta`` is trained;
+    the IR holds its current value (``freeze-plif`` turns it into a LIF for deployment)::
+
+        H[t] = v_rest + beta (V[t-1] - v_rest) + g X[t]
+        g    = alpha (1 - beta)   if decay_input   else   alpha
+        S[t] = H[t] > v_th
+        V[t] = v_reset where S[t] else H[t]                     (reset = "hard")
+        V[t] = H[t] - v_th S[t]                                 (reset = "soft")
+
+    Attributes: those of :class:`LIF` (beta must be in [0, 1] here), plus
+
+        decay_input: tie the input gain to the leak, ``g = alpha (1 - beta)`` (SpikingJelly's
+            ``decay_input=True``), instead of ``g = alpha`` (default False).
+
+    LIF's attributes (beta, alpha, v_th, v_reset, v_rest, reset, detach_reset, surrogate,
+    surrogate_arg) mean the same here.
+    """
+
     name = "PLIF"
     attrs = {**LIF.attrs, "decay_input": (bool, False)}
-    doc = ("Parametric LIF (Fang et al. 2021): LIF whose leak beta trains; input gain "
-           "alpha (1 - beta) with decay_input, else alpha.")
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -285,20 +417,45 @@ class PLIF(LIF):
 
 
 class ReLU(Op):
+    """Non-spiking neuron of hybrid networks (SpikeDHS, hybrid network search):
+    ``out[t] = max(0, X[t])``, stateless. Counted among the neurons (it is a layer's activation)
+    but its output is analog, so the synapses it feeds cost MACs, not accumulates. No attributes.
+    """
+
     name, kind = "ReLU", "neuron"
-    doc = "Non-spiking neuron of hybrid networks (SpikeDHS HNS): out = max(0, X), stateless."
 
 
 class Scale(Op):
+    """``out[t] = scale * (sum of inputs at t)``. The sink of an STTS stage, the mean over
+    its ``|T|`` output nodes (STTS eq. 10, ``scale = 1/|T|``), and the summing node of a SNASNet
+    cell (``scale = 1``); ``fold-scale`` moves it into the neurons it feeds.
+
+    Attributes:
+        scale: the factor (dimensionless); required.
+    """
+
     name, kind = "Scale", "merge"
     attrs = {"scale": (float, REQUIRED)}
-    doc = "out = scale * (sum of inputs); the STTS sink mean over |T| output nodes (eq. 10)."
 
 
 class AvgPool2d(Op):
+    """Average pooling over ``kernel x kernel`` windows::
+
+        out[c, y, x] = mean over i, j < kernel of
+                       in[c, stride y + i - padding, stride x + j - padding]
+
+    zero padding counted in the mean (PyTorch's ``count_include_pad=True``). Shape ``(C, H, W)
+    -> (C, H', W')`` as for :class:`Conv2d`; ``C H' W' kernel^2`` MACs per step. SNASNet's
+    cells, reduction and head use it, SpikeDHS its strided pooling.
+
+    Attributes:
+        kernel: window size in pixels; required.
+        stride: step between windows in pixels; 0 means ``stride = kernel`` (default 0).
+        padding: zero rows/columns on every side, in pixels (default 0).
+    """
+
     name, kind = "AvgPool2d", "pool"
     attrs = {"kernel": (int, REQUIRED), "stride": (int, 0), "padding": (int, 0)}
-    doc = "Average pooling; stride 0 means stride = kernel; zero padding counted in the mean."
 
     @classmethod
     def check_attrs(cls, node):
@@ -320,8 +477,11 @@ class AvgPool2d(Op):
 
 
 class GlobalAvgPool(Op):
+    """Mean over H and W: ``(C, H, W) -> (C,)``, ``out[c] = mean of in[c]``; the
+    classifier head of STTS stages, ResNets (BCNAS-SNN) and SpikeDHS. No attributes.
+    """
+
     name, kind = "GlobalAvgPool", "pool"
-    doc = "Mean over H and W: (C, H, W) -> (C,)."
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -334,8 +494,11 @@ class GlobalAvgPool(Op):
 
 
 class Flatten(Op):
+    """``(C, H, W) -> (C*H*W,)`` in C-major (row-major) order, ``out[(c H + y) W + x]
+    = in[c, y, x]``; before a Linear head (SNASNet). No attributes.
+    """
+
     name, kind = "Flatten", "shape"
-    doc = "(C, H, W) -> (C*H*W,) in C-major order."
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -347,11 +510,17 @@ class Flatten(Op):
 
 
 class Upsample(Op):
+    """Nearest-neighbour upsampling by an integer factor: ``(C, H, W) -> (C, scale H,
+    scale W)``, ``out[c, y, x] = in[c, y // scale, x // scale]``; no weights, 0 MACs. The
+    interpolation of BCNAS-SNN's global backward connections (eq. 6's gamma), which bring a
+    deeper, coarser layer's spikes back to a shallower one.
+
+    Attributes:
+        scale: the integer factor, >= 1; required.
+    """
+
     name, kind = "Upsample", "shape"
     attrs = {"scale": (int, REQUIRED)}
-    doc = ("Nearest-neighbour upsampling by an integer factor: (C, H, W) -> (C, scale*H, scale*W), "
-           "out[c, y, x] = in[c, y // scale, x // scale]; no weights, 0 MACs. The interpolation "
-           "of BCNAS-SNN's global backward connections (eq. 6's gamma).")
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -363,16 +532,30 @@ class Upsample(Op):
 
 
 class Dropout(Op):
+    """Identity at inference (the interpreter's semantics): ``out = in``; in training
+    each unit is dropped with probability ``p`` (and the rest scaled by ``1/(1-p)``).
+    ``drop-training`` removes it for deployment. The frontends put it before the classifier
+    (SNASNet's head, the STTS classifier) and, optionally, inside STTS nodes.
+
+    Attributes:
+        p: probability of dropping a unit in training, in [0, 1) (default 0.5).
+    """
+
     name, kind = "Dropout", "training"
     attrs = {"p": (float, 0.5)}
-    doc = "Identity at inference (the interpreter's semantics); drops units with probability p in training."
 
 
 class Vote(Op):
+    """Voting layer (SNASNet): ``(P,) -> (classes,)``, the mean of each class's
+    ``P / classes`` consecutive units, ``out[k] = mean of in[k P/classes .. (k+1) P/classes - 1]``;
+    a population of spiking neurons per class decides by majority.
+
+    Attributes:
+        classes: number of classes; divides the input length ``P``; required.
+    """
+
     name, kind = "Vote", "pool"
     attrs = {"classes": (int, REQUIRED)}
-    doc = ("Voting layer (SNASNet): (P,) -> (classes,), the mean of each class's P/classes "
-           "consecutive units.")
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -384,10 +567,14 @@ class Vote(Op):
 
 
 class Concat(Op):
+    """Concatenation along channels (axis 0 of a sample) of its ports ``0..n-1`` in
+    port order; several edges into one port are summed first. The output of a SpikeDHS cell
+    concatenates its nodes' outputs (as in DARTS). Shapes must agree beyond the channel axis;
+    ports must be ``0..n-1`` without gaps. No attributes.
+    """
+
     name, kind = "Concat", "merge"
     multi_port = True
-    doc = ("Concatenation along channels (axis 0 per sample) of its ports 0..n-1 in order; "
-           "several edges into one port are summed first.")
 
     @classmethod
     def infer_shape(cls, node, inputs):
