@@ -1,4 +1,4 @@
-"""One table per backend from op name to implementation (DESIGN.md, "One place per fact").
+"""One table per backend from op name to implementation (docs/ARCHITECTURE.md, "Backends and op tables").
 
 A backend keeps an :class:`OpTable`: op name -> whatever it runs for that op (a function, a
 small record; the table does not care), with every op it does not implement entered as a

@@ -1,6 +1,6 @@
 """IR <-> NIR (Neuromorphic Intermediate Representation, nir 1.0.8) graphs.
 
-NIR neurons are continuous-time; snnc's are discrete (DESIGN.md, "The canonical spiking neuron")::
+NIR neurons are continuous-time; snnc's are discrete (docs/ARCHITECTURE.md, "The canonical spiking neuron")::
 
     H[t] = v_rest + beta (V[t-1] - v_rest) + alpha X[t];   S[t] = H[t] > v_th;   V[t] = v_reset if S
 

@@ -1,6 +1,6 @@
 """IR -> ONNX: one time step of the network, with its state as explicit inputs and outputs.
 
-The model computes step ``t`` of the IR semantics (DESIGN.md) for a batch of ``B`` samples::
+The model computes step ``t`` of the IR semantics (docs/ARCHITECTURE.md) for a batch of ``B`` samples::
 
     inputs   x                  [B, *input_shape]       the input at step t
              v.<neuron>         [B, *shape]             membrane potential V[t-1]

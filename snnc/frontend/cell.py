@@ -13,7 +13,7 @@ timestep t-1 to the node of the l'-th layer at timestep t" (section 4.3): the op
 ``v_j`` at every step (a spiking op's neuron integrates ``v_j[t]`` at step ``t``) and its result
 reaches node ``i`` one step later, as in the authors' code (``last_x`` buffers, REFERENCE-NOTES).
 In the IR the operation's last node feeds node ``i`` over an edge with delay ``d`` and kind
-``backward``; every cycle of the cell therefore contains a delayed edge (DESIGN.md).
+``backward``; every cycle of the cell therefore contains a delayed edge (docs/ARCHITECTURE.md).
 
 Operations, as the authors' code builds them (REFERENCE-NOTES, SNASNet): ``conv1x1``/``conv3x3``
 are LIF -> Conv (no bias, "same" padding) -> BN, the spiking neuron first, so ``skip`` and

@@ -1,4 +1,4 @@
-"""Neuron specs -> the canonical spiking neuron of DESIGN.md::
+"""Neuron specs -> the canonical spiking neuron of docs/ARCHITECTURE.md::
 
     H[t] = v_rest + beta * (V[t-1] - v_rest) + alpha * X[t]
     S[t] = H[t] > v_th

@@ -197,7 +197,7 @@ _LEAK_FORMS = (
        hint="; for the leak-factor form v = leak * v + I (SpikeDHS's tau = 0.2) write leak=..."),
     Param("decay_input", "bool", True, doc="alpha = 1/tau (true) or 1 (false)"),
     _f("leak", lo=0, hi=1, doc="leak-factor form v = leak * v + I (BCNAS, SpikeDHS's 'tau')"),
-    _f("beta", lo=0, hi=1, doc="canonical decay of DESIGN.md"),
+    _f("beta", lo=0, hi=1, doc="canonical decay of docs/ARCHITECTURE.md"),
     _f("alpha", 1.0, lo=0, lo_open=True, doc="canonical input gain; needs beta"),
 )
 _LEAK_GROUPS = (("tau", "decay_input"), ("leak",), ("beta", "alpha"))

@@ -1,6 +1,6 @@
 """The spiking dataflow graph: named nodes, edges with synaptic delays, and a small editing API.
 
-Semantics (DESIGN.md, "The IR"): for ``t = 0 .. T-1``, visiting nodes in a topological order of the
+Semantics (docs/ARCHITECTURE.md, "The IR"): for ``t = 0 .. T-1``, visiting nodes in a topological order of the
 zero-delay subgraph::
 
     in_j[t]  = sum over edges (i -> j, port p, delay d) of out_i[t - d]   (zero when t - d < 0)

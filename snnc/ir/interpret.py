@@ -140,7 +140,7 @@ class Interpreter:
         return (inp - p["running_mean"].reshape(shape)) * scale.reshape(shape) + p["bias"].reshape(shape)
 
     def op_lif(self, node, inp, t):
-        """Canonical neuron, DESIGN.md: H = v_rest + beta (V - v_rest) + alpha X; S = H > v_th."""
+        """Canonical neuron, docs/ARCHITECTURE.md: H = v_rest + beta (V - v_rest) + alpha X; S = H > v_th."""
         return self._spiking(node, inp, t, node.attrs["alpha"])
 
     def op_plif(self, node, inp, t):

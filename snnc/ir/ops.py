@@ -11,7 +11,7 @@ Each op class's docstring (``help(snnc.ir.ops.LIF)``) says what the op computes,
 equations, what every attribute means (units, shapes, default) and which paper it comes from; a
 test holds every op in :data:`OPS` to that. ``Op.doc`` is the docstring's first paragraph.
 
-Neuron ops (kind ``"neuron"``) share the canonical charge and reset of DESIGN.md and differ only
+Neuron ops (kind ``"neuron"``) share the canonical charge and reset of docs/ARCHITECTURE.md and differ only
 in their input gain (:class:`PLIF`) or threshold (:class:`ALIF`); :class:`ReLU` is the
 non-spiking neuron of hybrid networks. ``spiking`` ops emit binary spikes (LIF, ALIF, PLIF); ReLU
 is counted among the neurons (it is the activation of a hybrid network's layer) but its output is
@@ -27,7 +27,7 @@ from ..errors import GraphError
 
 REQUIRED = object()  # marker: attribute has no default
 
-#: Neuron reset modes of the canonical neuron (DESIGN.md).
+#: Neuron reset modes of the canonical neuron (docs/ARCHITECTURE.md).
 RESETS = ("hard", "soft")
 #: Surrogate gradient functions a neuron node may name (training-only).
 SURROGATES = ("atan", "triangle", "dspike", "sigmoid", "rectangle")
@@ -292,7 +292,7 @@ class BatchNorm2d(Op):
 
 
 class LIF(Op):
-    """Canonical leaky integrate-and-fire neuron (DESIGN.md), elementwise, with state ``V``.
+    """Canonical leaky integrate-and-fire neuron (docs/ARCHITECTURE.md), elementwise, with state ``V``.
 
     Per neuron, ``t = 0 .. T-1``, ``X[t]`` the summed input, ``V[-1] = v_rest``::
 

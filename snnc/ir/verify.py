@@ -1,4 +1,4 @@
-"""The verifier: every invariant of DESIGN.md, each violation named with its node or edge.
+"""The verifier: every invariant of docs/ARCHITECTURE.md, each violation named with its node or edge.
 
 Invariants: exactly one Input and one Output; known ops with well-typed attributes; no dangling
 edges; edge kinds forward/backward, integer delays >= 0, backward edges with delay >= 1; every cycle

@@ -14,7 +14,7 @@ class DropTraining(Pass):
     """Remove every node whose op has kind ``"training"`` (Dropout).
 
     Expects: a verified graph; training ops are identities at inference (the interpreter's
-    semantics, DESIGN.md op catalogue).
+    semantics, docs/ARCHITECTURE.md op catalogue).
     Changes: each such node ``n`` is removed and every pair of an in-edge ``a -> n`` (delay d1) and
     an out-edge ``n -> b:port`` (delay d2) becomes ``a -> b:port`` with delay ``d1 + d2``, backward
     if either was backward. Where that is impossible (``n`` feeds itself, or two paths would become

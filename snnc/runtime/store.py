@@ -1,4 +1,4 @@
-"""The experiment store: every candidate a search evaluated, in one SQLite file (DESIGN.md,
+"""The experiment store: every candidate a search evaluated, in one SQLite file (docs/ARCHITECTURE.md,
 "Searchers").
 
 Two tables (``sqlite3`` from the standard library, WAL journal, ``synchronous=FULL``):

@@ -1,6 +1,6 @@
 """Every backend's op table covers the whole op catalogue: each op is implemented or refused
 with a reason, and a graph holding a refused op gets an SnncError that names the node, the op,
-the backend and the reason (DESIGN.md, "One place per fact")."""
+the backend and the reason (docs/ARCHITECTURE.md, "Backends and op tables")."""
 from __future__ import annotations
 
 import importlib

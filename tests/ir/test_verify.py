@@ -1,4 +1,4 @@
-"""The verifier names the node and the rule for every invariant of DESIGN.md."""
+"""The verifier names the node and the rule for every invariant of docs/ARCHITECTURE.md."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""The canonical LIF neuron (DESIGN.md) as a Lava ``LIF`` process (lava-nc 0.10.0, floating point).
+"""The canonical LIF neuron (docs/ARCHITECTURE.md) as a Lava ``LIF`` process (lava-nc 0.10.0, floating point).
 
 Lava's float LIF (``lava.proc.lif.models.PyLifModelFloat``), per step::
 

@@ -1,4 +1,4 @@
-"""IR graph -> time-stepped ``nn.Module`` (DESIGN.md, "Backends: torch").
+"""IR graph -> time-stepped ``nn.Module`` (docs/ARCHITECTURE.md, "Backends and op tables").
 
 :func:`compile` turns a graph into a :class:`SpikingModule` computing what
 :mod:`snnc.ir.interpret` defines::

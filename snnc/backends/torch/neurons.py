@@ -1,4 +1,4 @@
-"""The canonical spiking neuron (DESIGN.md, "The canonical spiking neuron") as a torch module.
+"""The canonical spiking neuron (docs/ARCHITECTURE.md, "The canonical spiking neuron") as a torch module.
 
 Per neuron, for ``t = 0 .. T-1``, with ``V[-1] = v_rest``::
 

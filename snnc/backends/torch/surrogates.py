@@ -1,7 +1,7 @@
 """Spike functions with surrogate gradients (training-only attribute of a neuron node).
 
 The forward pass of every spike function is the Heaviside step of the canonical neuron
-(DESIGN.md), strict as in Lava and NIR::
+(docs/ARCHITECTURE.md), strict as in Lava and NIR::
 
     S = H > v_th      i.e.   spike(x) = 1 if x > 0 else 0,   x = H - v_th
 

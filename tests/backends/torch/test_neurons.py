@@ -13,7 +13,7 @@ COMBOS = list(itertools.product(["hard", "soft"], [False, True]))
 
 
 def reference_lif(x, beta, alpha, v_th, v_reset=0.0, v_rest=0.0, reset="hard", **_):
-    """DESIGN.md's equations in numpy (as tests/ir/test_interpret.py)."""
+    """docs/ARCHITECTURE.md's equations in numpy (as tests/ir/test_interpret.py)."""
     v = np.full(x.shape[1:], v_rest)
     spikes, vs = [], []
     for xt in x:
