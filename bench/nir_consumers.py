@@ -100,7 +100,6 @@ def _consumers():
         out["norse"] = (norse.__version__ if hasattr(norse, "__version__") else "?",
                         lambda ng: norse.torch.from_nir(ng, dt=float(ng.metadata["dt"])))
     with contextlib.suppress(ImportError):
-        import spikingjelly
         from spikingjelly.activation_based import nir_exchange
         from importlib.metadata import version
         out["spikingjelly"] = (version("spikingjelly"), lambda ng: nir_exchange.import_from_nir(

@@ -74,7 +74,8 @@ class LoweringError(SnncError):
 
 
 class GraphError(SnncError):
-    """An IR graph violates a rule of docs/ARCHITECTURE.md; the message names the node or edge and the rule."""
+    """An IR graph violates a rule of docs/ARCHITECTURE.md ("The IR"); the message names the node
+    or edge and the rule."""
 
     def __init__(self, message: str, node: str | None = None, rule: str | None = None):
         self.node = node

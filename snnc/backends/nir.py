@@ -18,7 +18,8 @@ NIR leaves the initial state to the consumer and every one we tested starts at 0
 requires ``v_leak = 0``). So the export measures potentials from ``v_rest``: ``v' = V - v_rest``
 obeys the same equation with ``v_rest' = 0``, ``v_th' = v_th - v_rest``, ``v_reset' = v_reset -
 v_rest`` and starts at 0, which gives the same spikes; the file holds ``v_leak = 0`` and the
-shifted threshold and reset. An import maps ``v_leak`` to ``v_rest`` (and so starts at ``v_leak``). ``beta = 1`` (no leak, tau infinite) is NIR's IF,
+shifted threshold and reset. An import maps ``v_leak`` to ``v_rest`` (and so starts at
+``v_leak``). ``beta = 1`` (no leak, tau infinite) is NIR's IF,
 ``dv/dt = r I``: ``v[t] = v[t-1] + r dt I[t]``, so ``r = alpha / dt``. The step ``dt`` (seconds) is
 stored in the file's graph metadata (``dt``, with ``T``, ``encoding``, ``classes``); a consumer that
 steps with that ``dt`` by forward Euler reproduces snnc's spikes. NIR has a hard reset only, so a

@@ -28,7 +28,8 @@ BatchNorm weights and biases): ResNet-18 (C = 64) 11,173,962; ResNet-19 (C = 128
 a backward connection ``j -> i`` adds ``C_j * C_i + 2 C_i``.
 
 **Ports** (BCNAS-SNN section 4.1): every LIF layer of the block is a port, numbered in forward
-order: 0 the stem, then per block its first and its second LIF (:func:`snnc.genome.resnet.port_names`). Both depths
+order: 0 the stem, then per block its first and its second LIF
+(:func:`snnc.genome.resnet.port_names`). Both depths
 have 1 + 2 * 8 = 17 ports. The head's LIF (ResNet-19's FC) is not a port: a backward connection
 needs feature maps to interpolate.
 
@@ -56,7 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..genome.ast import Block, Edge
-from ..genome.resnet import DEPTHS, port_names
+from ..genome.resnet import DEPTHS
 from ..ir.graph import BACKWARD
 from .builder import Builder, fail
 

@@ -42,7 +42,8 @@ class Trace:
 
 def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, stride: int = 1,
            padding: int = 0, groups: int = 1) -> np.ndarray:
-    """Cross-correlation as in PyTorch. x ``[B, C, H, W]``, w ``[O, C/groups, k, k]`` -> ``[B, O, H', W']``."""
+    """Cross-correlation as in PyTorch. x ``[B, C, H, W]``, w ``[O, C/groups, k, k]`` ->
+    ``[B, O, H', W']``."""
     b, c, _, _ = x.shape
     o, cg, k, _ = w.shape
     if padding:

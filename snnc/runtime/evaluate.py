@@ -46,7 +46,9 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
-        tup = (lambda v: None if v is None else tuple(float(x) for x in v))
+        def tup(v):
+            return None if v is None else tuple(float(x) for x in v)
+
         return cls(str(d["encoding"]), int(d["T"]), tup(d.get("mean")), tup(d.get("std")))
 
 

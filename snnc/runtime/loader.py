@@ -155,7 +155,8 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = Tr
     if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.ndim == 4 and y.ndim == 1
             and len(x) == len(y)):
         raise DatasetError(f"batches needs images [N, C, H, W] and labels [N] as numpy arrays, got "
-                           f"{getattr(x, 'shape', type(x).__name__)} and {getattr(y, 'shape', type(y).__name__)}")
+                           f"{getattr(x, 'shape', type(x).__name__)} and "
+                           f"{getattr(y, 'shape', type(y).__name__)}")
     if batch_size < 1 or seed < 0 or epoch < 0 or start < 0:
         raise DatasetError(f"batches needs batch_size >= 1 and seed, epoch, start >= 0, got "
                            f"batch_size={batch_size}, seed={seed}, epoch={epoch}, start={start}")

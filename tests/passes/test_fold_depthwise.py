@@ -29,8 +29,8 @@ def test_random_graphs(seed):
     assert_equivalent(g, out, x, trace)  # the fused conv keeps the pointwise conv's name and value
 
 
-def sep_graph(C=2, mult=2, O=3, dw_bias=True, pw_bias=True, groups=None, pw_kernel=1, delay=0,
-              bn_between=False, stride=2, cycle=False, seed=0):
+def sep_graph(C=2, mult=2, O=3, dw_bias=True, pw_bias=True, groups=None, pw_kernel=1,  # noqa: E741
+              delay=0, bn_between=False, stride=2, cycle=False, seed=0):
     rng = np.random.default_rng(seed)
     g = Graph({"T": 3})
     groups = groups or C

@@ -220,7 +220,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, genome_file, trained):
     assert set(got) == set(ref)
     for k in ref:
         assert torch.equal(got[k], ref[k]), k
-    strip = (lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows])
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
     assert strip(resumed.history) == strip(trained.history)
     assert strip(RunDir(run.path).read_metrics()) == strip(trained.history)
     a, b = load(resumed.model_path), load(trained.model_path)

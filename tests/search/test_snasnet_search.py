@@ -17,7 +17,7 @@ from snnc.cli import cli
 from snnc.compiler import compile_genome
 from snnc.errors import GenomeSyntaxError, LoweringError, SearchError
 from snnc.genome import parse, to_text
-from snnc.search.cells import NODES, OPS, Cell, cell_genome, parse_code, prune, sample_cell
+from snnc.search.cells import NODES, OPS, cell_genome, parse_code, prune, sample_cell
 from snnc.runtime.loader import derive_seed
 from snnc.search.snasnet import SearchConfig, _draw, run_search
 from snnc.search.spaces import make_space

@@ -1,4 +1,5 @@
-"""The energy backend: synaptic operations and energy per layer (docs/ARCHITECTURE.md, "Backends and op tables").
+"""The energy backend: synaptic operations and energy per layer (docs/ARCHITECTURE.md,
+"Backends and op tables").
 
 * :mod:`.tables` — technology tables (``E_MAC``, ``E_AC`` in pJ, cited; default 45 nm fp32,
   Horowitz 2014), user tables from JSON.

@@ -9,8 +9,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
   through **event-preserving** ops (:data:`EVENT_PRESERVING`: Flatten, Dropout, Concat, Scale,
   AvgPool2d, GlobalAvgPool, Vote, Upsample and the implicit sum of in-edges; nearest upsampling
   copies each event to ``scale**2`` pixels, so the events per element are unchanged). These ops
-  hold no weights and map 0 to 0, so a silent neuron costs nothing downstream and a constant factor (Scale, a pooling
-  mean) folds into the next layer's weights, as the Lava backend does. Counted as accumulates:
+  hold no weights and map 0 to 0, so a silent neuron costs nothing downstream and a constant
+  factor (Scale, a pooling mean) folds into the next layer's weights, as the Lava backend does.
+  Counted as accumulates:
   ``SOP = rate * T * MACs`` (eq. C.1), where ``rate`` is the **event rate** of the layer's input:
   spikes per input element per step, summed over in-edges (a sum of two spike trains costs the ACs
   of both, by linearity) with each edge's delay applied, and carried unchanged through the

@@ -1,4 +1,5 @@
-"""The torch backend: IR graph -> time-stepped ``nn.Module`` for training (docs/ARCHITECTURE.md, "Backends and op tables").
+"""The torch backend: IR graph -> time-stepped ``nn.Module`` for training (docs/ARCHITECTURE.md,
+"Backends and op tables").
 
 * :func:`compile` / :class:`SpikingModule` — the executor (multi-step outside cycles, step by
   step inside strongly connected components), ``to_ir`` to write trained weights back, probes.

@@ -38,9 +38,11 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 _PIXELS = 3 * 32 * 32
 _URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 _SPEC = {
-    "cifar10": {"bin": "cifar-10-batches-bin", "py": "cifar-10-batches-py", "archive": "cifar-10-binary.tar.gz",
+    "cifar10": {"bin": "cifar-10-batches-bin", "py": "cifar-10-batches-py",
+                "archive": "cifar-10-binary.tar.gz",
                 "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
-    "cifar100": {"bin": "cifar-100-binary", "py": "cifar-100-python", "archive": "cifar-100-binary.tar.gz",
+    "cifar100": {"bin": "cifar-100-binary", "py": "cifar-100-python",
+                 "archive": "cifar-100-binary.tar.gz",
                  "train": ["train"], "test": ["test"]},
 }
 
