@@ -1,4 +1,5 @@
-"""STTS / TANet stages (Che et al., STTS section 4.1, eq. 6-10) -> IR.
+"""STTS / TANet stages (Yan et al., "Sampling complex topology structures for spiking neural
+networks" (STTS), section 4.1, eq. 6-10) -> IR.
 
 A **spiking convolution node** (SCN, eq. 6-8) sums its inputs, each read ``d`` steps late, and
 applies SN -> Conv -> BN::

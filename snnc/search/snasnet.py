@@ -38,8 +38,8 @@ from .spaces import SPACES, Candidate, make_space
 __all__ = ["DEFAULT_SPACE", "SearchConfig", "SearchResult", "run_search", "stored_config",
            "score_candidate", "search_batches"]
 
-#: The space ``snnc search snasnet`` samples by default. Cells are not lowered by the frontend of
-#: this branch yet; once they are, this becomes "snasnet-bw" (SNASNet-Bw, the paper's best).
+#: The space ``snnc search snasnet`` samples by default: SNASNet-Bw (cells with forward and
+#: backward connections), the space of the paper's best architectures.
 DEFAULT_SPACE = "snasnet-bw"
 _SAMPLE, _BATCH = 11, 12  # derive_seed stream tags
 STORE_FILE, GENOME_FILE, RANKING_FILE = "store.sqlite", "best.genome", "ranking.csv"
