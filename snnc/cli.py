@@ -521,11 +521,24 @@ def import_nir_cmd(file: Path, output: Path, T: int | None, dt: float | None) ->
     click.echo(f"wrote {output}", err=True)
 
 
-def _search_default(field: str):
-    """SearchConfig's default of ``field`` (read from the dataclass; no torch import)."""
-    from .search.snasnet import SearchConfig
+class _SearchDefault:
+    """SearchConfig's default of ``field``, read only when click asks for it (parsing, or the
+    command's --help, where ``str`` shows the value): importing snnc.search.snasnet pulls torch,
+    which `snnc --help` and every other command must not pay for."""
 
-    return SearchConfig.__dataclass_fields__[field].default
+    def __init__(self, field: str):
+        self.field = field
+
+    def __call__(self):
+        from .search.snasnet import SearchConfig
+
+        return SearchConfig.__dataclass_fields__[self.field].default
+
+    def __str__(self) -> str:
+        return str(self())
+
+
+_search_default = _SearchDefault
 
 
 @cli.group("search")
