@@ -1,12 +1,18 @@
 """The ``snnc`` command line: parse options, call one library function, print the result.
 
-Every :class:`~snnc.errors.SnncError` becomes a message on stderr and exit code 1; a traceback
-reaching the user is a bug.
+Every :class:`~snnc.errors.SnncError` becomes a message on stderr and exit code 1; any other
+exception is a bug in snnc and becomes ``snnc: internal error: ...`` and exit code 2 (``--debug``
+or ``SNNC_DEBUG=1`` shows the traceback behind either). Reports go to stdout, in the form
+``--format table|json`` asks for; status lines ("wrote ...", progress) go to stderr.
+
+Start-up imports nothing heavy: torch, lava, onnx and matplotlib are imported inside the commands
+that need them (``bench/cli_startup.py`` times it).
 """
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,25 +21,59 @@ import click
 from . import __version__
 from .errors import SnncError
 
+REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
-def _fail(message: str) -> None:
-    click.echo(f"snnc: error: {message}", err=True)
-    sys.exit(1)
+
+def _debug() -> bool:
+    """Whether --debug or SNNC_DEBUG (not empty, not 0) asks for tracebacks."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("snnc.debug"):
+        return True
+    return os.environ.get("SNNC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    if _debug() and sys.exc_info()[0] is not None:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"snnc: {message}", err=True)
+    sys.exit(code)
+
+
+def _os_message(exc: OSError) -> str:
+    """``path: reason`` for a file error (``[Errno 2] No such file ...: 'x'`` names it last)."""
+    reason = exc.strerror or str(exc)
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(map(str, paths))}: {reason}"
 
 
 def friendly(fn):
-    """Turn snnc's own errors (and a few OS ones) into one clear message and exit code 1."""
+    """Turn snnc's own errors (and file errors) into one clear message and exit code 1, anything
+    else into an internal-error message and exit code 2, Ctrl-C into "interrupted" and 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them
         except SnncError as exc:
-            _fail(str(exc))
-        except (OSError, ValueError) as exc:  # e.g. an unwritable -o path, a bad input array
-            _fail(str(exc))
+            _fail(f"error: {exc}")
+        except BrokenPipeError:  # stdout closed early (`snnc ... | head`): nothing to report
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(1)
+        except OSError as exc:
+            if exc.filename is None:  # not about a file the user named
+                _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
+            _fail(f"error: {_os_message(exc)}")  # e.g. an unwritable -o path
         except KeyboardInterrupt:
-            _fail("interrupted")
+            _fail("interrupted", 130)
+        except Exception as exc:
+            _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
 
     return wrapper
 
@@ -51,8 +91,12 @@ def _pipeline_option(value: str) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snnc")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the traceback behind an error message (also: SNNC_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """snnc: compile spiking-neural-network genomes to a spiking dataflow IR and run it."""
+    ctx.meta["snnc.debug"] = debug
 
 
 @cli.command("compile")
