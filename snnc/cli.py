@@ -78,6 +78,27 @@ def friendly(fn):
     return wrapper
 
 
+#: The one spelling of "how to print the report" on every reporting command.
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                             default="table", show_default=True,
+                             help="Report as a table (for people) or JSON (for programs).")
+
+#: Console width when stdout is not a terminal: wide enough that no table cuts a value short.
+PIPE_WIDTH = 10_000
+
+
+def _console(stderr: bool = False):
+    """A rich Console on stdout (or stderr); piped or redirected, it never truncates or wraps."""
+    from rich.console import Console
+
+    con = Console(stderr=stderr)
+    return con if con.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
 def _pipeline_option(value: str) -> str:
     from .errors import PassError
     from .passes import parse_pipeline
@@ -106,16 +127,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--passes", default="deploy", show_default=True,
               callback=lambda ctx, p, v: _pipeline_option(v),
               help="'deploy', 'none', or a comma-separated list of pass names.")
-@click.option("--emit", type=click.Choice(["summary", "ir", "json", "none"]), default="summary",
-              show_default=True, help="What to print on stdout.")
+@click.option("--emit", type=click.Choice(["summary", "ir", "none"]), default="summary",
+              show_default=True, help="What to print on stdout: the summary (in --format), "
+                                      "the IR as text, or nothing.")
+@format_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--print-after", is_flag=True, help="Print the IR after every pass (stderr).")
 @friendly
-def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed: int,
+def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, fmt: str, seed: int,
                 print_after: bool) -> None:
     """Compile GENOME to a verified (and by default deploy-folded) IR graph."""
     from .compiler import compile_file
     from .ir.dump import dump
+
+    if emit == "ir" and fmt == "json":
+        raise click.UsageError("--emit ir prints the IR as text; --format json applies to "
+                               "--emit summary")
 
     def print_ir(record, graph):
         click.echo(f"// ----- IR after {record.name}", err=True)
@@ -128,13 +155,13 @@ def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed:
         save(result.graph, output)
     if emit == "ir":
         click.echo(dump(result.graph))
-    elif emit == "json":
+    elif emit == "summary" and fmt == "json":
         from .ir.summary import summarize
 
         data = summarize(result.graph).to_dict()
         data["passes"] = [{"name": r.name, "changed": r.changed, "notes": list(r.notes)}
                           for r in result.records]
-        click.echo(json.dumps(data, indent=2))
+        _echo_json(data)
     elif emit == "summary":
         _print_summary(result.graph, result.records)
     if output is not None:
@@ -145,17 +172,20 @@ def compile_cmd(genome: Path, output: Path | None, passes: str, emit: str, seed:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--layers/--no-layers", default=True, show_default=True,
               help="Include the per-layer table.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@format_option
 @friendly
-def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
+def show_cmd(file: Path, layers: bool, fmt: str) -> None:
     """Summarise FILE (a genome or a .snnir artifact): nodes, edges by kind and delay,
     parameters, MACs per time step."""
     from .compiler import load_model
     from .ir.summary import summarize
 
     graph = load_model(file)
-    if as_json:
-        click.echo(json.dumps(summarize(graph).to_dict(), indent=2))
+    if fmt == "json":
+        data = summarize(graph).to_dict()
+        if not layers:
+            del data["layers"]
+        _echo_json(data)
     else:
         _print_summary(graph, None, layers=layers)
 
@@ -190,18 +220,21 @@ def draw_cmd(source: Path, output: Path, as_ir: bool) -> None:
               help="Write the preset's genome here (atomically) instead of stdout.")
 @click.option("--counts", is_flag=True,
               help="Compile every preset (no passes) and add parameters and MACs per time step.")
+@format_option
 @friendly
-def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
+def zoo_cmd(name: str | None, output: Path | None, counts: bool, fmt: str) -> None:
     """List the named architecture presets of the four papers, or print / write preset NAME as a
     genome (then `snnc show`, `snnc compile`, `snnc train` take it like any genome)."""
-    from rich.console import Console
     from rich.table import Table
 
     from . import zoo
 
     if name is not None:
         preset = zoo.get(name)
-        if output is None:
+        if output is None and fmt == "json":
+            _echo_json({"name": preset.name, "path": str(preset.path),
+                        "about": list(preset.about), "genome": preset.text})
+        elif output is None:
             click.echo(preset.text, nl=False)
         else:
             from .atomic import atomic_write_text
@@ -218,13 +251,20 @@ def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
         t.add_column("parameters", justify="right")
         t.add_column("MACs/step", justify="right")
     t.add_column("about")
+    rows = []
     for p in zoo.presets():
         row = [p.name]
+        data = {"name": p.name, "about": p.summary}
         if counts:
             s = summarize(compile_genome(p.text, passes="none", filename=str(p.path)).graph)
             row += [f"{s.num_params:,}", f"{s.macs_per_step:,}"]
+            data.update(params=s.num_params, macs_per_step=s.macs_per_step)
         t.add_row(*row, p.summary)
-    Console().print(t)
+        rows.append(data)
+    if fmt == "json":
+        _echo_json(rows)
+    else:
+        _console().print(t)
 
 
 def _default(field: str):
@@ -290,8 +330,10 @@ def _default(field: str):
               show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
+@format_option
 @friendly
-def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, **options) -> None:
+def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, fmt: str,
+              **options) -> None:
     """Train MODEL (a genome or .snnir file) and write the run to --run-dir.
 
     With --resume, options left out take the run's own settings, and different ones are
@@ -321,13 +363,19 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, *
         test = f"  test {row['test_acc']:.2%}" if row["test_acc"] is not None else ""
         click.echo(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train "
                    f"{row['train_acc']:.2%}{val}{test}  lr {row['lr']:.3g}  "
-                   f"{row['seconds']:.1f} s")
+                   f"{row['seconds']:.1f} s", err=True)
 
     result = train(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}", err=True)
-    click.echo(f"test accuracy {result.test_acc:.2%}")
-    click.echo(f"wrote {result.model_path}")
+    if fmt == "json":
+        _echo_json({"run_dir": str(result.run_dir), "model": str(result.model_path),
+                    "test_acc": result.test_acc, "val_acc": result.val_acc,
+                    "resumed_from": result.resumed_from, "seconds": result.seconds,
+                    "history": result.history})
+    else:
+        click.echo(f"test accuracy {result.test_acc:.2%}")
+    click.echo(f"wrote {result.model_path}", err=True)
 
 
 @cli.command("eval")
@@ -341,11 +389,11 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, *
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--threads", type=click.IntRange(0), default=0, help="Torch threads (0: default).")
 @click.option("--per-class", is_flag=True, help="Also print the accuracy of every class.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@format_option
 @friendly
 def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: str,
              limit: int | None, batch_size: int, threads: int, per_class: bool,
-             as_json: bool) -> None:
+             fmt: str) -> None:
     """Classification accuracy of MODEL (a run folder, .snnir or genome file) on a dataset."""
     import dataclasses
 
@@ -353,8 +401,8 @@ def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: st
 
     r = evaluate(model, dataset, data_root=data_root, split=split, limit=limit,
                  batch_size=batch_size, threads=threads)
-    if as_json:
-        click.echo(json.dumps(dataclasses.asdict(r), indent=2))
+    if fmt == "json":
+        _echo_json(dataclasses.asdict(r))
         return
     click.echo(f"accuracy {r.accuracy:.2%} ({r.correct}/{r.n}, {r.dataset} {r.split})")
     if per_class:
@@ -363,13 +411,12 @@ def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: st
 
 
 def _print_summary(graph, records, layers: bool = True) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from .ir.summary import summarize
 
     s = summarize(graph)
-    con = Console()
+    con = _console()
     d = s.to_dict()
     con.print(f"[bold]{d.get('name') or 'model'}[/bold]  T={d.get('T')}  input={d.get('input_shape')}"
               f"  output={d.get('output_shape')}  genome={str(d.get('genome_id') or '')[:12]}")
@@ -407,10 +454,10 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
               show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
                                       "Lava's Conv process.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             as_json: bool) -> None:
+             fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
     from rich.console import Console
@@ -420,14 +467,14 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     from .runtime.lava_check import lava_check
 
     con = Console(stderr=True)
-    with Progress(console=con, transient=True, disable=as_json or not con.is_terminal) as bar:
+    with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
                             conv=conv, progress=lambda done, total: bar.update(task, completed=done))
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+    if fmt == "json":
+        _echo_json(report.to_dict())
         return
-    out = Console()
+    out = _console()
     t = Table(title=f"per-layer spikes on Lava vs PyTorch (float64 deploy graph), "
                     f"{report.samples} images", show_edge=False)
     for col in ("layer", "neurons", "Lava spikes", "reference spikes", "equal"):
@@ -632,9 +679,10 @@ def search_group() -> None:
               help="Key of the search in the store.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
+@format_option
 @friendly
 def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str,
-                       progress: bool, **options) -> None:
+                       progress: bool, fmt: str, **options) -> None:
     """SNASNet search without training: sample candidates, score each at initialisation with the
     SAHD kernel on LIF spikes (SNASNet eq. 4-9), keep the best.
 
@@ -665,11 +713,26 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
     best = result.best
-    click.echo(f"scored {result.scored} candidates ({result.unique - result.scored} already in "
-               f"the store); {result.unique} distinct of {result.sampled} drawn")
-    click.echo(f"best {config.score} {best.score:.4f}: {best.description} "
-               f"(genome {best.genome_id[:12]}, drawn at {best.position})")
-    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}")
+    if fmt == "json":
+        _echo_json({"search_id": result.search_id, "config": config.to_dict(),
+                    "sampled": result.sampled, "unique": result.unique, "scored": result.scored,
+                    "best": {"genome_id": best.genome_id, "position": best.position,
+                             "description": best.description, "score": _json_number(best.score),
+                             "scores": {k: _json_number(v) for k, v in best.scores.items()}},
+                    "paths": {k: str(v) for k, v in result.paths.items()}})
+    else:
+        click.echo(f"scored {result.scored} candidates ({result.unique - result.scored} already "
+                   f"in the store); {result.unique} distinct of {result.sampled} drawn")
+        click.echo(f"best {config.score} {best.score:.4f}: {best.description} "
+                   f"(genome {best.genome_id[:12]}, drawn at {best.position})")
+    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}", err=True)
+
+
+def _json_number(x: float):
+    """JSON has no NaN or infinity: those as strings ("nan"), like the experiment store."""
+    import math
+
+    return x if math.isfinite(x) else repr(float(x))
 
 
 def _si(x: float) -> str:
@@ -733,7 +796,6 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     if fmt == "csv":
         click.echo(report.to_csv(), nl=False)
         return
-    from rich.console import Console
     from rich.table import Table
 
     tot, ann = report.totals, report.ann
@@ -754,7 +816,7 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     t.add_section()
     t.add_row("total", "", _si(tot["macs_per_step"]), "", "", _si(tot["macs"]), _si(tot["sops"]),
               f"{tot['energy_pj'] / scale:,.3f}", "100.0%")
-    con = Console()
+    con = _console()
     con.print(t)
     ratio = "" if ann["ann_over_snn"] is None else f"  (ANN / SNN = {ann['ann_over_snn']:.2f}x)"
     con.print(f"SNN {_energy_units(tot['energy_pj'])} = MAC {_energy_units(tot['energy_mac_pj'])}"
@@ -806,7 +868,7 @@ def import_snasnet_cmd(code: tuple[str, ...], output: Path | None, **options) ->
     from .atomic import atomic_write_text
 
     atomic_write_text(output, text)
-    click.echo(f"wrote {output}")
+    click.echo(f"wrote {output}", err=True)
 
 
 def main() -> None:
