@@ -621,9 +621,14 @@ class _SearchDefault:
         self.field = field
 
     def __call__(self):
-        from .search.snasnet import SearchConfig
+        from .errors import MissingDependencyError
+        from .optional import require
 
-        return SearchConfig.__dataclass_fields__[self.field].default
+        try:
+            snasnet = require("snnc.search.snasnet", feature="snnc search", extra="torch")
+        except MissingDependencyError as exc:  # raised while click parses: its error, exit 1
+            raise click.ClickException(str(exc)) from None
+        return snasnet.SearchConfig.__dataclass_fields__[self.field].default
 
     def __str__(self) -> str:
         return str(self())

@@ -22,7 +22,18 @@ def test_import_cli_loads_no_heavy_package():
     assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
 
 
-def test_help_of_every_command_loads_no_heavy_package():
+def test_show_and_compile_load_no_heavy_package():
+    genome = str(ROOT / "examples" / "tanet-tiny.genome")
+    loaded = _modules_after(
+        "from click.testing import CliRunner\nfrom snnc.cli import cli\n"
+        f"r = CliRunner().invoke(cli, ['show', {genome!r}, '--no-layers'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"r = CliRunner().invoke(cli, ['compile', {genome!r}, '--passes', 'none'])\n"
+        "assert r.exit_code == 0, r.output\n")
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+
+
+def test_help_loads_no_heavy_package():
     # Rendering help builds every option's default, the lazy ones included (search snasnet's are
     # read from SearchConfig, whose module imports torch, only when that command's help is shown).
     loaded = _modules_after(
@@ -53,3 +64,17 @@ def test_search_defaults_are_shown_and_used(monkeypatch, tmp_path):
     r = CliRunner().invoke(cli, ["search", "snasnet", "--out", str(tmp_path), "--T", "3"])
     assert r.exit_code == 1 and "stop here" in r.output
     assert seen == [snasnet.SearchConfig(T=3)]
+
+
+def test_search_without_torch_is_a_message_not_a_traceback(tmp_path):
+    code = ("import sys\nsys.modules['torch'] = None  # as if torch were not installed\n"
+            "from click.testing import CliRunner\nfrom snnc.cli import cli\n"
+            "r = CliRunner(mix_stderr=False).invoke(cli, ['--help'])\nassert r.exit_code == 0\n"
+            f"r = CliRunner(mix_stderr=False).invoke(cli, ['search', 'snasnet', '--out', "
+            f"{str(tmp_path)!r}])\n"
+            "print(r.exit_code, r.stderr)\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("1 Error: snnc search needs the 'torch' package: pip install "
+                          "'snnc[torch]'"), out
