@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -32,7 +33,8 @@ def _debug() -> bool:
     return os.environ.get("SNNC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``snnc: message`` (after the traceback, with --debug) and exit with ``code``."""
     if _debug() and sys.exc_info()[0] is not None:
         import traceback
 
@@ -67,9 +69,9 @@ def friendly(fn):
                 pass
             sys.exit(1)
         except OSError as exc:
-            if exc.filename is None:  # not about a file the user named
-                _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
-            _fail(f"error: {_os_message(exc)}")  # e.g. an unwritable -o path
+            if exc.filename is not None:  # e.g. an unwritable -o path
+                _fail(f"error: {_os_message(exc)}")
+            _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:
