@@ -1,46 +1,108 @@
 """The ``snnc`` command line: parse options, call one library function, print the result.
 
-Every :class:`~snnc.errors.SnncError` becomes a message on stderr and exit code 1; a traceback
-reaching the user is a bug.
+Every :class:`~snnc.errors.SnncError` becomes a message on stderr and exit code 1; any other
+exception is a bug in snnc and becomes ``snnc: internal error: ...`` and exit code 2 (``--debug``
+or ``SNNC_DEBUG=1`` shows the traceback behind either). Reports go to stdout, in the form
+``--format table|json`` asks for; status lines ("wrote ...", progress) go to stderr.
+
+Start-up imports nothing heavy: torch, lava, onnx and matplotlib are imported inside the commands
+that need them (``bench/cli_startup.py`` times it).
 """
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from . import __version__
 from .errors import SnncError
 
+REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
 #: The target table's names (:data:`snnc.passes.targets.TARGETS`; a test keeps them equal), spelled
 #: out so that ``snnc --help`` needs no import of the compiler.
 TARGET_NAMES = ("train", "energy", "lava", "nir", "onnx")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"snnc: error: {message}", err=True)
-    sys.exit(1)
+def _debug() -> bool:
+    """Whether --debug or SNNC_DEBUG (not empty, not 0) asks for tracebacks."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("snnc.debug"):
+        return True
+    return os.environ.get("SNNC_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``snnc: message`` (after the traceback, with --debug) and exit with ``code``."""
+    if _debug() and sys.exc_info()[0] is not None:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"snnc: {message}", err=True)
+    sys.exit(code)
+
+
+def _os_message(exc: OSError) -> str:
+    """``path: reason`` for a file error (``[Errno 2] No such file ...: 'x'`` names it last)."""
+    reason = exc.strerror or str(exc)
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(map(str, paths))}: {reason}"
 
 
 def friendly(fn):
-    """Turn snnc's own errors (and a few OS ones) into one clear message and exit code 1."""
+    """Turn snnc's own errors (and file errors) into one clear message and exit code 1, anything
+    else into an internal-error message and exit code 2, Ctrl-C into "interrupted" and 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them
         except SnncError as exc:
-            _fail(str(exc))
-        except (OSError, ValueError) as exc:  # e.g. an unwritable -o path, a bad input array
-            _fail(str(exc))
+            _fail(f"error: {exc}")
+        except BrokenPipeError:  # stdout closed early (`snnc ... | head`): nothing to report
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            sys.exit(1)
+        except OSError as exc:
+            if exc.filename is not None:  # e.g. an unwritable -o path
+                _fail(f"error: {_os_message(exc)}")
+            _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
         except KeyboardInterrupt:
-            _fail("interrupted")
+            _fail("interrupted", 130)
+        except Exception as exc:
+            _fail(f"internal error: {type(exc).__name__}: {exc}\n{REPORT}", 2)
 
     return wrapper
+
+
+#: The one spelling of "how to print the report" on every reporting command.
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]),
+                             default="table", show_default=True,
+                             help="Report as a table (for people) or JSON (for programs).")
+
+#: Console width when stdout is not a terminal: wide enough that no table cuts a value short.
+PIPE_WIDTH = 10_000
+
+
+def _console(stderr: bool = False):
+    """A rich Console on stdout (or stderr); piped or redirected, it never truncates or wraps."""
+    from rich.console import Console
+
+    con = Console(stderr=stderr)
+    return con if con.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))
 
 
 def _pipeline_option(value: str) -> str:
@@ -56,8 +118,12 @@ def _pipeline_option(value: str) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snnc")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the traceback behind an error message (also: SNNC_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """snnc: compile spiking-neural-network genomes to a spiking dataflow IR and run it."""
+    ctx.meta["snnc.debug"] = debug
 
 
 @cli.command("compile")
@@ -71,16 +137,22 @@ def cli() -> None:
               callback=lambda ctx, p, v: v if v is None else _pipeline_option(v),
               help="Instead of the target's passes: 'deploy', 'none', or a comma-separated list "
                    "of pass names.")
-@click.option("--emit", type=click.Choice(["summary", "ir", "json", "none"]), default="summary",
-              show_default=True, help="What to print on stdout.")
+@click.option("--emit", type=click.Choice(["summary", "ir", "none"]), default="summary",
+              show_default=True, help="What to print on stdout: the summary (in --format), "
+                                      "the IR as text, or nothing.")
+@format_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the weight initialisation.")
 @click.option("--print-after", is_flag=True, help="Print the IR after every pass (stderr).")
 @friendly
 def compile_cmd(genome: Path, output: Path | None, target: str, passes: str | None, emit: str,
-                seed: int, print_after: bool) -> None:
+                fmt: str, seed: int, print_after: bool) -> None:
     """Compile GENOME to a verified IR graph, prepared for --target (default lava: folded)."""
     from .compiler import compile_file
     from .ir.dump import dump
+
+    if emit == "ir" and fmt == "json":
+        raise click.UsageError("--emit ir prints the IR as text; --format json applies to "
+                               "--emit summary")
 
     def print_ir(record, graph):
         click.echo(f"// ----- IR after {record.name}", err=True)
@@ -94,13 +166,13 @@ def compile_cmd(genome: Path, output: Path | None, target: str, passes: str | No
         save(result.graph, output)
     if emit == "ir":
         click.echo(dump(result.graph))
-    elif emit == "json":
+    elif emit == "summary" and fmt == "json":
         from .ir.summary import summarize
 
         data = summarize(result.graph).to_dict()
         data["passes"] = [{"name": r.name, "changed": r.changed, "notes": list(r.notes)}
                           for r in result.records]
-        click.echo(json.dumps(data, indent=2))
+        _echo_json(data)
     elif emit == "summary":
         _print_summary(result.graph, result.records)
     if output is not None:
@@ -111,17 +183,20 @@ def compile_cmd(genome: Path, output: Path | None, target: str, passes: str | No
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--layers/--no-layers", default=True, show_default=True,
               help="Include the per-layer table.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@format_option
 @friendly
-def show_cmd(file: Path, layers: bool, as_json: bool) -> None:
+def show_cmd(file: Path, layers: bool, fmt: str) -> None:
     """Summarise FILE (a genome or a .snnir artifact): nodes, edges by kind and delay,
     parameters, MACs per time step."""
     from .compiler import load_model
     from .ir.summary import summarize
 
     graph = load_model(file)
-    if as_json:
-        click.echo(json.dumps(summarize(graph).to_dict(), indent=2))
+    if fmt == "json":
+        data = summarize(graph).to_dict()
+        if not layers:
+            del data["layers"]
+        _echo_json(data)
     else:
         _print_summary(graph, None, layers=layers)
 
@@ -156,18 +231,21 @@ def draw_cmd(source: Path, output: Path, as_ir: bool) -> None:
               help="Write the preset's genome here (atomically) instead of stdout.")
 @click.option("--counts", is_flag=True,
               help="Compile every preset (no passes) and add parameters and MACs per time step.")
+@format_option
 @friendly
-def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
+def zoo_cmd(name: str | None, output: Path | None, counts: bool, fmt: str) -> None:
     """List the named architecture presets of the four papers, or print / write preset NAME as a
     genome (then `snnc show`, `snnc compile`, `snnc train` take it like any genome)."""
-    from rich.console import Console
     from rich.table import Table
 
     from . import zoo
 
     if name is not None:
         preset = zoo.get(name)
-        if output is None:
+        if output is None and fmt == "json":
+            _echo_json({"name": preset.name, "path": str(preset.path),
+                        "about": list(preset.about), "genome": preset.text})
+        elif output is None:
             click.echo(preset.text, nl=False)
         else:
             from .atomic import atomic_write_text
@@ -184,13 +262,20 @@ def zoo_cmd(name: str | None, output: Path | None, counts: bool) -> None:
         t.add_column("parameters", justify="right")
         t.add_column("MACs/step", justify="right")
     t.add_column("about")
+    rows = []
     for p in zoo.presets():
         row = [p.name]
+        data = {"name": p.name, "about": p.summary}
         if counts:
             s = summarize(compile_genome(p.text, target="train", filename=str(p.path)).graph)
             row += [f"{s.num_params:,}", f"{s.macs_per_step:,}"]
+            data.update(params=s.num_params, macs_per_step=s.macs_per_step)
         t.add_row(*row, p.summary)
-    Console().print(t)
+        rows.append(data)
+    if fmt == "json":
+        _echo_json(rows)
+    else:
+        _console().print(t)
 
 
 def _default(field: str):
@@ -256,8 +341,10 @@ def _default(field: str):
               show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
+@format_option
 @friendly
-def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, **options) -> None:
+def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, fmt: str,
+              **options) -> None:
     """Train MODEL (a genome or .snnir file) and write the run to --run-dir.
 
     With --resume, options left out take the run's own settings, and different ones are
@@ -287,13 +374,19 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, *
         test = f"  test {row['test_acc']:.2%}" if row["test_acc"] is not None else ""
         click.echo(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train "
                    f"{row['train_acc']:.2%}{val}{test}  lr {row['lr']:.3g}  "
-                   f"{row['seconds']:.1f} s")
+                   f"{row['seconds']:.1f} s", err=True)
 
     result = train(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}", err=True)
-    click.echo(f"test accuracy {result.test_acc:.2%}")
-    click.echo(f"wrote {result.model_path}")
+    if fmt == "json":
+        _echo_json({"run_dir": str(result.run_dir), "model": str(result.model_path),
+                    "test_acc": result.test_acc, "val_acc": result.val_acc,
+                    "resumed_from": result.resumed_from, "seconds": result.seconds,
+                    "history": result.history})
+    else:
+        click.echo(f"test accuracy {result.test_acc:.2%}")
+    click.echo(f"wrote {result.model_path}", err=True)
 
 
 @cli.command("eval")
@@ -307,11 +400,11 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, *
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--threads", type=click.IntRange(0), default=0, help="Torch threads (0: default).")
 @click.option("--per-class", is_flag=True, help="Also print the accuracy of every class.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@format_option
 @friendly
 def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: str,
              limit: int | None, batch_size: int, threads: int, per_class: bool,
-             as_json: bool) -> None:
+             fmt: str) -> None:
     """Classification accuracy of MODEL (a run folder, .snnir or genome file) on a dataset."""
     import dataclasses
 
@@ -319,8 +412,8 @@ def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: st
 
     r = evaluate(model, dataset, data_root=data_root, split=split, limit=limit,
                  batch_size=batch_size, threads=threads)
-    if as_json:
-        click.echo(json.dumps(dataclasses.asdict(r), indent=2))
+    if fmt == "json":
+        _echo_json(dataclasses.asdict(r))
         return
     click.echo(f"accuracy {r.accuracy:.2%} ({r.correct}/{r.n}, {r.dataset} {r.split})")
     if per_class:
@@ -329,13 +422,12 @@ def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: st
 
 
 def _print_summary(graph, records, layers: bool = True) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from .ir.summary import summarize
 
     s = summarize(graph)
-    con = Console()
+    con = _console()
     d = s.to_dict()
     con.print(f"[bold]{d.get('name') or 'model'}[/bold]  T={d.get('T')}  input={d.get('input_shape')}"
               f"  output={d.get('output_shape')}  genome={str(d.get('genome_id') or '')[:12]}")
@@ -373,10 +465,10 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
               show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
                                       "Lava's Conv process.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             as_json: bool) -> None:
+             fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
     from rich.console import Console
@@ -386,14 +478,14 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     from .runtime.lava_check import lava_check
 
     con = Console(stderr=True)
-    with Progress(console=con, transient=True, disable=as_json or not con.is_terminal) as bar:
+    with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
                             conv=conv, progress=lambda done, total: bar.update(task, completed=done))
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+    if fmt == "json":
+        _echo_json(report.to_dict())
         return
-    out = Console()
+    out = _console()
     t = Table(title=f"per-layer spikes on Lava vs PyTorch (float64 deploy graph), "
                     f"{report.samples} images", show_edge=False)
     for col in ("layer", "neurons", "Lava spikes", "reference spikes", "equal"):
@@ -531,11 +623,29 @@ def import_nir_cmd(file: Path, output: Path, T: int | None, dt: float | None) ->
     click.echo(f"wrote {output}", err=True)
 
 
-def _search_default(field: str):
-    """SearchConfig's default of ``field`` (read from the dataclass; no torch import)."""
-    from .search.snasnet import SearchConfig
+class _SearchDefault:
+    """SearchConfig's default of ``field``, read only when click asks for it (parsing, or the
+    command's --help, where ``str`` shows the value): importing snnc.search.snasnet pulls torch,
+    which `snnc --help` and every other command must not pay for."""
 
-    return SearchConfig.__dataclass_fields__[field].default
+    def __init__(self, field: str):
+        self.field = field
+
+    def __call__(self):
+        from .errors import MissingDependencyError
+        from .optional import require
+
+        try:
+            snasnet = require("snnc.search.snasnet", feature="snnc search", extra="torch")
+        except MissingDependencyError as exc:  # raised while click parses: its error, exit 1
+            raise click.ClickException(str(exc)) from None
+        return snasnet.SearchConfig.__dataclass_fields__[self.field].default
+
+    def __str__(self) -> str:
+        return str(self())
+
+
+_search_default = _SearchDefault
 
 
 @cli.group("search")
@@ -585,9 +695,10 @@ def search_group() -> None:
               help="Key of the search in the store.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
+@format_option
 @friendly
 def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str,
-                       progress: bool, **options) -> None:
+                       progress: bool, fmt: str, **options) -> None:
     """SNASNet search without training: sample candidates, score each at initialisation with the
     SAHD kernel on LIF spikes (SNASNet eq. 4-9), keep the best.
 
@@ -618,11 +729,26 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
     best = result.best
-    click.echo(f"scored {result.scored} candidates ({result.unique - result.scored} already in "
-               f"the store); {result.unique} distinct of {result.sampled} drawn")
-    click.echo(f"best {config.score} {best.score:.4f}: {best.description} "
-               f"(genome {best.genome_id[:12]}, drawn at {best.position})")
-    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}")
+    if fmt == "json":
+        _echo_json({"search_id": result.search_id, "config": config.to_dict(),
+                    "sampled": result.sampled, "unique": result.unique, "scored": result.scored,
+                    "best": {"genome_id": best.genome_id, "position": best.position,
+                             "description": best.description, "score": _json_number(best.score),
+                             "scores": {k: _json_number(v) for k, v in best.scores.items()}},
+                    "paths": {k: str(v) for k, v in result.paths.items()}})
+    else:
+        click.echo(f"scored {result.scored} candidates ({result.unique - result.scored} already "
+                   f"in the store); {result.unique} distinct of {result.sampled} drawn")
+        click.echo(f"best {config.score} {best.score:.4f}: {best.description} "
+                   f"(genome {best.genome_id[:12]}, drawn at {best.position})")
+    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}", err=True)
+
+
+def _json_number(x: float):
+    """JSON has no NaN or infinity: those as strings ("nan"), like the experiment store."""
+    import math
+
+    return x if math.isfinite(x) else repr(float(x))
 
 
 def _si(x: float) -> str:
@@ -688,7 +814,6 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     if fmt == "csv":
         click.echo(report.to_csv(), nl=False)
         return
-    from rich.console import Console
     from rich.table import Table
 
     tot, ann = report.totals, report.ann
@@ -709,7 +834,7 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     t.add_section()
     t.add_row("total", "", _si(tot["macs_per_step"]), "", "", _si(tot["macs"]), _si(tot["sops"]),
               f"{tot['energy_pj'] / scale:,.3f}", "100.0%")
-    con = Console()
+    con = _console()
     con.print(t)
     ratio = "" if ann["ann_over_snn"] is None else f"  (ANN / SNN = {ann['ann_over_snn']:.2f}x)"
     con.print(f"SNN {_energy_units(tot['energy_pj'])} = MAC {_energy_units(tot['energy_mac_pj'])}"
@@ -762,7 +887,7 @@ def import_snasnet_cmd(code: tuple[str, ...], output: Path | None, **options) ->
     from .atomic import atomic_write_text
 
     atomic_write_text(output, text)
-    click.echo(f"wrote {output}")
+    click.echo(f"wrote {output}", err=True)
 
 
 def main() -> None:

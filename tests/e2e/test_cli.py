@@ -41,7 +41,7 @@ def write(tmp_path, text, name="g.genome"):
 
 def test_compile_example_writes_verified_artifact(runner, tmp_path):
     out = tmp_path / "tanet.snnir"
-    res = runner.invoke(cli, ["compile", str(EXAMPLE), "-o", str(out), "--emit", "json"])
+    res = runner.invoke(cli, ["compile", str(EXAMPLE), "-o", str(out), "--format", "json"])
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["num_params"] > 0 and data["macs_per_step"] > 0

@@ -50,7 +50,7 @@ def test_lava_agrees_with_torch_layer_by_layer(run_dir):
 @pytest.mark.slow
 def test_lava_cli_json(run_dir):
     res = CliRunner(mix_stderr=False).invoke(cli, ["lava", str(run_dir), "--samples", "10",
-                                                   "--json"])
+                                                   "--format", "json"])
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["layers_equal"] == len(data["layers"]) and data["samples"] == 10

@@ -279,17 +279,17 @@ def test_cli_train_and_eval(tmp_path, genome_file):
             "--run-dir", str(run_dir), "--no-progress"]
     res = runner.invoke(cli, args)
     assert res.exit_code == 0, res.output + res.stderr
-    lines = res.stdout.splitlines()
+    lines = res.stderr.splitlines()  # progress and status on stderr, the result on stdout
     assert lines[0].startswith("epoch   1  loss ") and "test " in lines[1]
-    assert lines[-2].startswith("test accuracy ")
     assert lines[-1] == f"wrote {run_dir / 'model.snnir'}"
-    acc = lines[-2].split()[-1]
+    assert res.stdout.startswith("test accuracy ") and res.stdout.count("\n") == 1
+    acc = res.stdout.split()[-1]
 
     res = runner.invoke(cli, ["eval", str(run_dir)])
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith(f"accuracy {acc} (") and "digits test" in res.stdout
     res = runner.invoke(cli, ["eval", str(run_dir / "model.snnir"), "--data", "digits",
-                              "--limit", "10", "--json"])
+                              "--limit", "10", "--format", "json"])
     assert json.loads(res.stdout)["n"] == 10
 
     # errors: one line, exit code 1
@@ -299,7 +299,10 @@ def test_cli_train_and_eval(tmp_path, genome_file):
     res = runner.invoke(cli, ["train", "--run-dir", str(run_dir), "--resume", "--lr", "0.5"])
     assert res.exit_code == 1 and "cannot resume with a different config (lr" in res.stderr
     res = runner.invoke(cli, ["train", "--run-dir", str(run_dir), "--resume"])  # already done
-    assert res.exit_code == 0 and res.stdout.splitlines()[-2] == f"test accuracy {acc}"
+    assert res.exit_code == 0 and res.stdout == f"test accuracy {acc}\n"
+    res = runner.invoke(cli, ["train", "--run-dir", str(run_dir), "--resume", "--format", "json"])
+    data = json.loads(res.stdout)
+    assert f"{data['test_acc']:.2%}" == acc and len(data["history"]) == 2
     res = runner.invoke(cli, ["eval", str(tmp_path / "missing.snnir"), "--data", "digits"])
     assert res.exit_code == 1 and res.stderr.count("\n") == 1 and "no such file" in res.stderr
     res = runner.invoke(cli, ["train", str(genome_file), "--run-dir", str(tmp_path / "x")])
