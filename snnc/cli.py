@@ -422,20 +422,25 @@ def eval_cmd(model: Path, dataset: str | None, data_root: Path | None, split: st
 
 
 def _print_summary(graph, records, layers: bool = True) -> None:
-    from rich.table import Table
-
     from .ir.summary import summarize
 
     s = summarize(graph)
-    con = _console()
     d = s.to_dict()
-    con.print(f"[bold]{d.get('name') or 'model'}[/bold]  T={d.get('T')}  input={d.get('input_shape')}"
-              f"  output={d.get('output_shape')}  genome={str(d.get('genome_id') or '')[:12]}")
-    con.print(f"nodes {d['num_nodes']}: " + ", ".join(f"{k} {v}" for k, v in d["nodes_by_op"].items()))
-    con.print("edges: " + ", ".join(f"{k} {v}" for k, v in d["edges_by_kind"].items()) + "; by delay: "
-              + ", ".join(f"@{k} {v}" for k, v in d["edges_by_delay"].items()))
-    con.print(f"parameters {d['num_params']:,}   neurons {d['num_neurons']:,}   "
-              f"MACs per time step {d['macs_per_step']:,}")
+    # The four summary lines need no rich (whose import costs a tenth of `snnc show`'s start-up).
+    click.echo(click.style(str(d.get("name") or "model"), bold=True)
+               + f"  T={d.get('T')}  input={d.get('input_shape')}  output={d.get('output_shape')}"
+               f"  genome={str(d.get('genome_id') or '')[:12]}")
+    click.echo(f"nodes {d['num_nodes']}: "
+               + ", ".join(f"{k} {v}" for k, v in d["nodes_by_op"].items()))
+    click.echo("edges: " + ", ".join(f"{k} {v}" for k, v in d["edges_by_kind"].items())
+               + "; by delay: " + ", ".join(f"@{k} {v}" for k, v in d["edges_by_delay"].items()))
+    click.echo(f"parameters {d['num_params']:,}   neurons {d['num_neurons']:,}   "
+               f"MACs per time step {d['macs_per_step']:,}")
+    if not records and not layers:
+        return
+    from rich.table import Table
+
+    con = _console()
     if records:
         t = Table(title="passes", show_edge=False)
         for col in ("pass", "changed", "nodes", "ms", "notes"):

@@ -15,8 +15,8 @@ import numpy as np
 
 
 def uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
-    """``U(-bound, bound)`` of ``shape``, float64."""
-    return rng.uniform(-bound, bound, size=shape).astype(np.float64)
+    """``U(-bound, bound)`` of ``shape``, float64 (numpy draws float64; no copy is made)."""
+    return rng.uniform(-bound, bound, size=shape)
 
 
 def fan_in_bound(fan_in: int) -> float:
