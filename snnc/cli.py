@@ -523,11 +523,15 @@ def sample_group() -> None:
 @click.option("--delay-p", type=click.FloatRange(0, 1), help="Bernoulli synaptic-delay probability.")
 @click.option("--keep-undelayed/--no-keep-undelayed", default=None,
               help="Keep one undelayed input per node (the authors' code); default per preset.")
+@click.option("--variant", type=click.Choice(["paper", "code"]), default="paper", show_default=True,
+              help="TANet neuron and head as the paper describes them (alpha = 1/tau, detached "
+                   "reset, voting layer) or as the authors' code builds them.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the genome here (atomically) instead of stdout.")
 @click.option("--stats", is_flag=True, help="Print STTS Fig. 2a statistics (paths, path length).")
 @friendly
-def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed, output, stats):
+def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed, variant, output,
+                    stats):
     """Sample an STTS genome: random graph stages with Bernoulli synaptic delays."""
     import dataclasses
 
@@ -546,7 +550,7 @@ def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed
         space = dataclasses.replace(space, delay_p=delay_p)
     if keep_undelayed is not None:
         space = dataclasses.replace(space, keep_undelayed=keep_undelayed)
-    genome = sample_stts(space, seed)
+    genome = sample_stts(space, seed, variant_name=variant)
     text = to_text(genome)
     if output is None:
         click.echo(text, nl=False)

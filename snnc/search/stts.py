@@ -8,6 +8,29 @@ its parameters and the seed go into the provenance line.
 
 The authors' code also keeps at least one undelayed input per node (``keep_undelayed``); the paper
 does not, so the default here is the paper's plain Bernoulli sampling.
+
+**Paper and code variants of the TANet presets.** The presets follow the paper; ``variant="code"``
+gives what the authors' released code builds (``stiger1000/Random-Sampling-SNN``):
+
+==============  ========================================  ======================================
+                paper (default)                           code
+==============  ========================================  ======================================
+neuron          STTS eq. 1: ``H = V + (X - V)/tau``, so   ``decay_input=False``: ``H = V - V/tau
+                ``beta = 1 - 1/tau``, ``alpha = 1/tau``   + X`` (``alpha = 1``)
+reset           detached (Appendix B.2, after Zenke and   not detached
+                Vogels 2021)
+dropout         0.2 in TANet-Tiny's classifier only       0.2 in both presets
+                (section 5.1)
+head            GAP -> voting layer (section 5.1): a      GAP -> dropout -> FC to the classes
+                Linear to ``classes * vote`` units, each
+                class the mean of its ``vote`` units
+==============  ========================================  ======================================
+
+The paper gives no population size for its voting layer; ``vote = 10`` units per class is our
+choice for TANet-Tiny (SNASNet's voting layer uses 10 per class for CIFAR-10; the 115k weights it
+adds keep Table 2's 7M) and a field of :class:`SpaceSpec`. TANet-Regular keeps a plain FC head:
+Table 2's 25M parameters leave no room for a population over 1000 classes (10 per class would add
+11.5M).
 """
 from __future__ import annotations
 
@@ -69,8 +92,31 @@ class SpaceSpec:
     dropout: float = 0.2
     delay_p: float = 0.05
     keep_undelayed: bool = False
-    tau: float = 3.0  # STTS code: LIF tau 3, decay_input=False (beta = 2/3, alpha = 1)
-    decay_input: bool = False
+    tau: float = 3.0  # STTS: LIF tau 3
+    decay_input: bool = True  # STTS eq. 1: alpha = 1/tau (the code: False, alpha = 1)
+    detach_reset: bool = True  # STTS Appendix B.2 (the code: False)
+    vote: int = 10  # units per class of the voting layer (section 5.1); 0: a plain FC head
+    variant: str = "paper"  # "paper" or "code": which of the two the fields above follow
+
+
+#: The authors' released code, where it departs from the paper (module docstring).
+VARIANTS = ("paper", "code")
+_CODE = {"decay_input": False, "detach_reset": False, "dropout": 0.2}
+
+
+def variant(space: "SpaceSpec", name: str) -> "SpaceSpec":
+    """``space`` as the paper (``"paper"``, the presets' default) or the authors' code
+    (``"code"``) builds it; presets without a TANet head (``mnist-small``) are returned unchanged
+    except for the recorded variant. Raises SnncError for another name."""
+    if name not in VARIANTS:
+        raise SnncError(f"unknown STTS variant {name!r}; expected one of {', '.join(VARIANTS)}")
+    if name == space.variant:
+        return space
+    if not space.name.startswith("tanet"):
+        return replace(space, variant=name)
+    if name == "code":
+        return replace(space, variant="code", vote=0, **_CODE)
+    return PRESETS[space.name] if space.name in PRESETS else replace(space, variant="paper")
 
 
 def _tanet(name: str, c: int, graph: GraphModel, regular: bool) -> SpaceSpec:
@@ -80,11 +126,14 @@ def _tanet(name: str, c: int, graph: GraphModel, regular: bool) -> SpaceSpec:
         stages = (StageSpec(c // 2, None, 2, spiking=False, conv="standard"),
                   StageSpec(c, replace(graph, nodes=n // 2)), StageSpec(2 * c, graph),
                   StageSpec(4 * c, graph), StageSpec(8 * c, graph))
-        return SpaceSpec(name, stages, input_shape=(3, 224, 224), classes=1000)
+        # Section 5.1: dropout in TANet-Tiny's classifier only. No voting population: Table 2's
+        # 25M parameters leave no room for one (10 units per class would add 11.5M weights).
+        return SpaceSpec(name, stages, input_shape=(3, 224, 224), classes=1000, dropout=0.0,
+                         vote=0)
     stages = (StageSpec(c, None, 1, spiking=False, conv="standard"),
               StageSpec(c, None, 1, conv="standard"),
               StageSpec(2 * c, graph), StageSpec(4 * c, graph))
-    return SpaceSpec(name, stages)
+    return SpaceSpec(name, stages, dropout=0.2)
 
 
 PRESETS: dict[str, SpaceSpec] = {
@@ -99,7 +148,7 @@ PRESETS: dict[str, SpaceSpec] = {
         (StageSpec(16, None, 2, spiking=False, conv="standard"),
          StageSpec(32, GraphModel("er", 4, p=0.7), 2, conv="standard")),
         input_shape=(1, 28, 28), T=4, head_channels=0, dropout=0.0, delay_p=0.3,
-        keep_undelayed=True, tau=2.0, decay_input=True),
+        keep_undelayed=True, tau=2.0, decay_input=True, detach_reset=False, vote=0),
 }
 
 
@@ -128,16 +177,20 @@ def sample_delays(edges: list[tuple[int, int]], p: float, rng: np.random.Generat
     return delays
 
 
-def sample_stts(space: SpaceSpec | str, seed: int) -> Genome:
+def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None = None) -> Genome:
     """Sample one architecture of ``space`` (a :class:`SpaceSpec` or a preset name) with ``seed``.
 
     The same seed gives the same genome (byte-identical canonical text) for a given networkx
-    version; different seeds give different topologies and delays.
+    version; different seeds give different topologies and delays. ``variant_name`` (``"paper"``
+    or ``"code"``, see the module docstring) changes the neuron and the head, never the sampled
+    topology or delays.
     """
     if isinstance(space, str):
         if space not in PRESETS:
             raise SnncError(f"unknown STTS preset {space!r}; expected one of {', '.join(PRESETS)}")
         space = PRESETS[space]
+    if variant_name is not None:
+        space = variant(space, variant_name)
     if not 0.0 <= space.delay_p <= 1.0:
         raise SnncError(f"delay probability must be in [0, 1], got {space.delay_p}")
     rng = np.random.default_rng(seed)
@@ -153,17 +206,19 @@ def sample_stts(space: SpaceSpec | str, seed: int) -> Genome:
             "stage", f"s{i}", "graph", nodes=st.graph.nodes, channels=st.channels, stride=st.stride,
             conv=st.conv, edges=[Edge(a, b, d) for (a, b), d in zip(edges, delays)]))
     blocks.append(make_block("classifier", "head", None, channels=space.head_channels,
-                             dropout=space.dropout))
+                             dropout=space.dropout, vote=space.vote))
     graphs = {g.model: g for g in (s.graph for s in space.stages) if g is not None}
     used = {"ws": ("nodes", "k", "p"), "ba": ("nodes", "m"), "er": ("nodes", "p")}
     params = " ".join(f"{k}={v}" for g in graphs.values() for k, v in asdict(g).items()
                       if k == "model" or k in used[g.model])
     return Genome(
         name=f"{space.name}-s{seed}", T=space.T, input_shape=tuple(space.input_shape),
-        classes=space.classes, neuron=make_spec("lif", tau=space.tau, decay_input=space.decay_input),
+        classes=space.classes, neuron=make_spec("lif", tau=space.tau, decay_input=space.decay_input,
+                                                detach_reset=space.detach_reset),
         surrogate=make_spec("atan", "surrogate", alpha=2.0), blocks=tuple(blocks),
-        provenance=(f"snnc sample stts preset={space.name} {params} delay_p={space.delay_p} "
-                    f"keep_undelayed={str(space.keep_undelayed).lower()} seed={seed}"))
+        provenance=(f"snnc sample stts preset={space.name} variant={space.variant} {params} "
+                    f"delay_p={space.delay_p} keep_undelayed={str(space.keep_undelayed).lower()} "
+                    f"seed={seed}"))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from snnc.cli import cli
 from snnc.compiler import compile_genome
+from snnc.errors import SnncError
 from snnc.genome import Edge, make_block, parse, to_text
 from snnc.search.stts import (PRESETS, GraphModel, sample_delays, sample_stts, stage_stats,
                               to_dag)
@@ -92,3 +93,31 @@ def test_cli_sample_is_byte_identical_and_writes_atomically(tmp_path):
     assert "model=er nodes=4 p=0.5" in parse(out.read_text()).provenance
     bad = r.invoke(cli, ["sample", "stts", "--preset", "nope"])
     assert bad.exit_code == 2 and "tanet-tiny" in bad.stderr
+
+
+def test_tanet_presets_follow_the_paper_and_offer_the_code_variant():
+    """STTS eq. 1 (alpha = 1/tau), Appendix B.2 (detached reset), section 5.1 (dropout in
+    TANet-Tiny only, a voting layer); the code's variant changes neuron and head, not topology."""
+    tiny, code = sample_stts("tanet-tiny", 5), sample_stts("tanet-tiny", 5, variant_name="code")
+    assert tiny.neuron.get("decay_input") is True and tiny.neuron.get("detach_reset") is True
+    assert code.neuron.get("decay_input") is False and code.neuron.get("detach_reset") is False
+    head = {g.name: [b for b in g.blocks if b.kind == "classifier"][0] for g in (tiny,)}
+    assert head[tiny.name]["vote"] == 10 and head[tiny.name]["dropout"] == 0.2
+    code_head = [b for b in code.blocks if b.kind == "classifier"][0]
+    assert code_head["vote"] == 0 and code_head["dropout"] == 0.2
+    assert graph_stages(tiny) == graph_stages(code)  # same sampled edges and delays
+    assert "variant=paper" in tiny.provenance and "variant=code" in code.provenance
+    regular = sample_stts("tanet-regular", 5)
+    reg_head = [b for b in regular.blocks if b.kind == "classifier"][0]
+    assert reg_head["dropout"] == 0.0 and reg_head["vote"] == 0
+    reg_code = sample_stts("tanet-regular", 5, variant_name="code")
+    assert [b for b in reg_code.blocks if b.kind == "classifier"][0]["dropout"] == 0.2
+    with pytest.raises(SnncError, match="variant"):
+        sample_stts("tanet-tiny", 5, variant_name="both")
+
+
+def test_zoo_tanet_presets_are_the_paper_variant_of_seed_0():
+    from snnc import zoo
+
+    for name in ("tanet-tiny", "tanet-regular"):
+        assert zoo.load(name) == sample_stts(name, 0)
