@@ -687,7 +687,11 @@ def search_group() -> None:
 @click.option("--batch-size", type=click.IntRange(1), default=_search_default("batch_size"),
               show_default=True, help="Images per scoring batch.")
 @click.option("--repeats", type=click.IntRange(1), default=_search_default("repeats"),
-              show_default=True, help="Scoring batches averaged (the authors' code: 2).")
+              help="Scoring batches averaged.  [default: 1 for the paper protocol, 2 for code]")
+@click.option("--protocol", type=click.Choice(["paper", "code"]),
+              default=_search_default("protocol"), show_default=True,
+              help="paper: SNASNet eq. 5 and 9 as written, BatchNorm over T*B; code: the authors' "
+                   "search code (its kernel averaged over calls, per-step BatchNorm, 2 batches).")
 @click.option("--alpha", type=click.FloatRange(0, min_open=True),
               default=_search_default("alpha"), show_default=True, help="SAHD alpha (eq. 9).")
 @click.option("--bn", type=click.Choice(["batch", "running"]), default=_search_default("bn"),

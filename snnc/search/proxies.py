@@ -18,9 +18,17 @@ every entry lies in ``[0, N_A]`` because ``d_H <= 2 N_A p_ij``.) When ``p_ij = 0
 zeros or all ones, hence equal, and ``d_SAH = 0``. The score is ``log |det sum_{l,t} K^l_t|``
 (eq. 5 / BCNAS eq. 8) by :func:`numpy.linalg.slogdet` in float64.
 
-Why this differs from the authors' code (REFERENCE-NOTES): it subtracts ``0.5 d_H / (N_A p_ij)``,
-a number near 0.5, from ``N_A``, so its kernel is nearly ``N_A 11^T + 0.5 I`` and every architecture
-scores almost the same; eq. 9 keeps ``d_SAH`` in units of neurons.
+**Two scoring protocols** (``protocol=``). ``"paper"`` (the default) is the above: eq. 9's kernel
+summed over every (layer, step) as eq. 5 writes it, BatchNorm statistics of the whole ``[T*B]``
+batch outside strongly connected components (the torch backend's multi-step execution), one batch.
+``"code"`` is what the authors' released search code does: its kernel
+``K = N_A - 0.5 d_H / (N_A p_ij + 1e-3)`` (:func:`code_kernel`), summed over the hooked calls and
+divided by their number, BatchNorm statistics of each time step's ``B`` samples (every node run
+step by step), and two batches averaged (the search's ``repeats`` default under this protocol).
+The code's kernel subtracts ``0.5 d_H / (N_A p_ij)``, a number near 0.5, from ``N_A``, so it is
+nearly ``N_A 11^T + 0.5 I`` and every architecture scores almost the same; eq. 9 keeps ``d_SAH`` in
+units of neurons. The division by the number of calls removes the paper kernel's growth with the
+number of spiking layers. Both kernels probe every spiking neuron (LIF, ALIF, PLIF).
 
 **E-score** (EPE-NAS; BCNAS-SNN Appendix A eq. 9-15): the rows of ``J`` are the gradients of the
 network's summed time-averaged outputs w.r.t. each sample's input (through the surrogate gradient),
@@ -49,10 +57,12 @@ import torch
 from torch import nn
 
 from ..errors import SnncError
+from ..ir.ops import SPIKING_NEURON_OPS
 
 __all__ = ["ALPHA", "EPE_K", "KINDS", "PatternStats", "pattern_stats", "hamming_distances",
            "hd_kernel", "sahd_kernel", "naswot_kernels", "log_abs_det", "naswot_scores",
-           "epe_score", "input_jacobian", "search_mode", "score_graph"]
+           "epe_score", "input_jacobian", "search_mode", "score_graph", "PROTOCOLS",
+           "code_kernel"]
 
 #: SNASNet section 5.1: alpha of eq. 9, chosen to match a ReLU's sparsity scale.
 ALPHA = 0.5
@@ -60,6 +70,8 @@ ALPHA = 0.5
 EPE_K = 1e-5
 #: Score names: SAHD and plain-HD NASWOT kernels on LIF spikes, EPE-NAS E-score.
 KINDS = ("sahd", "hd", "escore")
+#: Scoring protocols (module docstring): the paper's equations, or the authors' search code.
+PROTOCOLS = ("paper", "code")
 
 
 @dataclass(frozen=True)
@@ -118,30 +130,50 @@ def sahd_kernel(st: PatternStats, alpha: float = ALPHA) -> np.ndarray:
     return st.neurons - np.where(p > 0, alpha * d / safe, 0.0)
 
 
+def code_kernel(st: PatternStats) -> np.ndarray:
+    """The authors' code's kernel ``N_A - 0.5 d_H / (N_A p_ij + 1e-3)`` ``[N, N]`` (``p_ij`` as in
+    eq. 7 from the per-sample firing rates; REFERENCE-NOTES, SNASNet)."""
+    s = st.fired / st.neurons if st.neurons else np.zeros_like(st.fired)
+    p = s[:, None] * (1.0 - s[None, :]) + (1.0 - s[:, None]) * s[None, :]
+    return st.neurons - 0.5 * hamming_distances(st) / (st.neurons * p + 1e-3)
+
+
 def naswot_kernels(records: Mapping[str, torch.Tensor] | Iterable[torch.Tensor], *,
-                   alpha: float = ALPHA) -> dict[str, np.ndarray]:
-    """Summed kernels ``{"sahd": K, "hd": K}`` ``[N, N]`` over every LIF layer and time step.
+                   alpha: float = ALPHA, protocol: str = "paper") -> dict[str, np.ndarray]:
+    """Kernels ``{"sahd": K, "hd": K}`` ``[N, N]`` over every spiking layer and time step: summed
+    (``protocol="paper"``, eq. 5) or, with ``"code"``, the code's SAHD kernel averaged over the
+    calls (the HD kernel averaged likewise).
 
     Args:
-        records: LIF spikes per layer, each ``[T, N, *shape]`` (e.g. ``SpikingModule.records``
-            after a probed forward pass); any value ``> 0`` counts as a spike.
+        records: spikes per spiking neuron layer, each ``[T, N, *shape]`` (e.g.
+            ``SpikingModule.records`` after a probed forward pass); any value ``> 0`` is a spike.
         alpha: SAHD's alpha (eq. 9).
+        protocol: ``"paper"`` or ``"code"`` (module docstring).
     Raises:
-        SnncError: no layers, or layers with different batch sizes.
+        SnncError: no layers, layers with different batch sizes, an unknown protocol.
     """
+    if protocol not in PROTOCOLS:
+        raise SnncError(f"unknown scoring protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
     layers = list(records.values()) if isinstance(records, Mapping) else list(records)
     if not layers:
-        raise SnncError("no LIF layer was recorded: the NASWOT kernel needs spiking layers")
+        raise SnncError("no spiking neuron layer (LIF, ALIF, PLIF) was recorded: the NASWOT "
+                        "kernel needs spiking layers")
     n = layers[0].shape[1]
     k_sahd = np.zeros((n, n))
     k_hd = np.zeros((n, n))
+    calls = 0
     for spikes in layers:
         if spikes.dim() < 2 or spikes.shape[1] != n:
-            raise SnncError(f"LIF record of shape {tuple(spikes.shape)}: expected [T, {n}, ...]")
+            raise SnncError(f"spike record of shape {tuple(spikes.shape)}: expected "
+                            f"[T, {n}, ...]")
         for t in range(spikes.shape[0]):
             st = pattern_stats((spikes[t].reshape(n, -1) > 0))
-            k_sahd += sahd_kernel(st, alpha)
+            k_sahd += sahd_kernel(st, alpha) if protocol == "paper" else code_kernel(st)
             k_hd += hd_kernel(st)
+            calls += 1
+    if protocol == "code":
+        k_sahd /= calls
+        k_hd /= calls
     return {"sahd": k_sahd, "hd": k_hd}
 
 
@@ -151,9 +183,10 @@ def log_abs_det(k: np.ndarray) -> float:
     return float(logdet) if sign != 0 else float("-inf")
 
 
-def naswot_scores(records, *, alpha: float = ALPHA) -> dict[str, float]:
+def naswot_scores(records, *, alpha: float = ALPHA, protocol: str = "paper") -> dict[str, float]:
     """``{"sahd": s, "hd": s}``: ``log|det|`` of :func:`naswot_kernels` (SNASNet eq. 5)."""
-    return {k: log_abs_det(v) for k, v in naswot_kernels(records, alpha=alpha).items()}
+    return {k: log_abs_det(v)
+            for k, v in naswot_kernels(records, alpha=alpha, protocol=protocol).items()}
 
 
 # ------------------------------------------------------------------------------------ E-score
@@ -236,8 +269,8 @@ def search_mode(module: nn.Module, bn: str) -> None:
 
 def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
                 kinds: Iterable[str] = ("sahd",), alpha: float = ALPHA, bn: str = "batch",
-                dtype: torch.dtype = torch.float32, classes: int | None = None
-                ) -> dict[str, float]:
+                dtype: torch.dtype = torch.float32, classes: int | None = None,
+                protocol: str = "paper") -> dict[str, float]:
     """Training-free scores of an IR graph at initialisation, averaged over mini-batches.
 
     Args:
@@ -250,6 +283,8 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
         bn: ``"batch"`` (batch statistics, default) or ``"running"`` (stored statistics).
         dtype: torch dtype of the run.
         classes: number of classes for the E-score (default ``graph.meta["classes"]``).
+        protocol: ``"paper"`` or ``"code"`` (module docstring): the code's kernel averaged over
+            calls, and every node run step by step so that BatchNorm uses each step's statistics.
     Returns:
         ``{kind: score}``, each the mean over batches (NaN/-inf propagate).
     Raises:
@@ -262,14 +297,16 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise SnncError(f"unknown score {unknown or kinds!r}; known: {', '.join(KINDS)}")
-    module = compile_torch(graph, dtype=dtype)
+    if protocol not in PROTOCOLS:
+        raise SnncError(f"unknown scoring protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    module = compile_torch(graph, dtype=dtype, mode="multi" if protocol == "paper" else "step")
     search_mode(module, bn)
     classes = classes if classes is not None else graph.meta.get("classes")
     naswot = any(k in ("sahd", "hd") for k in kinds)
     per: dict[str, list[float]] = {}
     for x, labels in batches:
         x = torch.as_tensor(x).to(dtype)
-        with module.probing(ops=("LIF",)):
+        with module.probing(ops=SPIKING_NEURON_OPS):
             if "escore" in kinds:
                 _, jac = input_jacobian(module, x)
                 per.setdefault("escore", []).append(
@@ -278,7 +315,7 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
                 with torch.inference_mode():  # no autograd bookkeeping at all
                     module(x)
         if naswot:
-            for k, v in naswot_scores(module.records, alpha=alpha).items():
+            for k, v in naswot_scores(module.records, alpha=alpha, protocol=protocol).items():
                 per.setdefault(k, []).append(v)
         module.records = {}
     if not per:

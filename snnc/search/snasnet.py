@@ -32,7 +32,7 @@ from ..atomic import atomic_write_text
 from ..errors import SearchError
 from ..runtime.loader import derive_seed
 from ..runtime.store import CandidateRecord, ExperimentStore
-from .proxies import ALPHA, KINDS
+from .proxies import ALPHA, KINDS, PROTOCOLS
 from .spaces import SPACES, Candidate, make_space
 
 __all__ = ["DEFAULT_SPACE", "SearchConfig", "SearchResult", "run_search", "stored_config",
@@ -58,7 +58,11 @@ class SearchConfig:
         channels: cell / stage width ``C`` (SNASNet: 128 for CIFAR-100).
         T: time steps (SNASNet: 5 for CIFAR-100, 8 for CIFAR-10).
         batch_size: images per scoring batch (the authors' code: 256); ``repeats``: batches
-            averaged (the authors' code: 2).
+            averaged (default 1 under the paper protocol, 2 under the code protocol, as the
+            authors' code averages two).
+        protocol: ``"paper"`` (SNASNet eq. 5 and 9 as written; default) or ``"code"`` (the
+            authors' search code: its kernel averaged over calls, per-step BatchNorm statistics;
+            see :mod:`.proxies`).
         alpha: SAHD's alpha (eq. 9, 0.5). bn: BatchNorm statistics (``batch`` or ``running``).
         seed: candidate sampling, batch choice and weight initialisation.
         dtype: ``float32`` or ``float64``; threads: torch threads per scoring process.
@@ -73,15 +77,21 @@ class SearchConfig:
     channels: int = 128
     T: int = 5
     batch_size: int = 256
-    repeats: int = 1
+    repeats: int | None = None
     alpha: float = ALPHA
     bn: str = "batch"
     seed: int = 0
     dtype: str = "float32"
     threads: int = 1
+    protocol: str = "paper"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "also", tuple(self.also))
+        if self.protocol not in PROTOCOLS:
+            raise SearchError(f"unknown scoring protocol {self.protocol!r}; known: "
+                              f"{', '.join(PROTOCOLS)}")
+        if self.repeats is None:
+            object.__setattr__(self, "repeats", 2 if self.protocol == "code" else 1)
         if self.space not in SPACES:
             raise SearchError(f"unknown search space {self.space!r}; known: {', '.join(SPACES)}")
         for k in (self.score,) + self.also:
@@ -183,7 +193,7 @@ def score_candidate(text: str, config: SearchConfig, batches, classes: int
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     data = [(torch.from_numpy(x), y) for x, y in batches]
     scores = score_graph(graph, data, kinds=config.kinds, alpha=config.alpha, bn=config.bn,
-                         dtype=dtype, classes=classes)
+                         dtype=dtype, classes=classes, protocol=config.protocol)
     return scores, time.perf_counter() - t0
 
 

@@ -110,7 +110,7 @@ def test_log_abs_det():
 def test_pattern_stats_rejects_bad_shapes():
     with pytest.raises(SnncError, match=r"\[N, neurons\]"):
         pattern_stats(np.zeros((2, 3, 4)))
-    with pytest.raises(SnncError, match="no LIF layer"):
+    with pytest.raises(SnncError, match="no spiking neuron layer"):
         naswot_kernels({})
 
 
@@ -207,3 +207,64 @@ def test_repeats_average_and_running_bn_option():
         score_graph(g, [(x, y)], kinds=("naswot",))
     with pytest.raises(SnncError, match="bn must be"):
         score_graph(g, [(x, y)], bn="frozen")
+
+
+# ------------------------------------------------------------------ the authors' protocol
+def brute_code_kernel(codes: np.ndarray) -> np.ndarray:
+    """The authors' kernel pair by pair: N_A - 0.5 d_H / (N_A (s_i (1-s_j) + (1-s_i) s_j) + 1e-3)
+    with s the per-sample firing rate (REFERENCE-NOTES, SNASNet)."""
+    n, a = codes.shape
+    k = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            d = sum(int(codes[i, m] != codes[j, m]) for m in range(a))
+            si, sj = codes[i].sum() / a, codes[j].sum() / a
+            k[i, j] = a - 0.5 * d / (a * (si * (1 - sj) + (1 - si) * sj) + 1e-3)
+    return k
+
+
+def test_code_protocol_kernel_is_the_authors_averaged_over_calls():
+    rng = np.random.default_rng(3)
+    layers = {"a": torch.from_numpy((rng.random((2, 6, 5)) < 0.4).astype(np.float32)),
+              "b": torch.from_numpy((rng.random((2, 6, 3, 2)) < 0.2).astype(np.float32))}
+    want = sum(brute_code_kernel(v[t].reshape(6, -1).numpy()) for v in layers.values()
+               for t in range(2)) / 4
+    got = naswot_kernels(layers, protocol="code")["sahd"]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    paper = naswot_kernels(layers)["sahd"]
+    assert not np.allclose(paper / 4, got)  # a different kernel, not only a different scale
+    with pytest.raises(SnncError, match="protocol"):
+        naswot_kernels(layers, protocol="both")
+
+
+def test_code_protocol_uses_per_step_batchnorm_statistics():
+    """The paper protocol pools BatchNorm statistics over T x B; the code's runs each step with
+    its own batch statistics: on a network whose BN sees different inputs at each step (behind a
+    neuron) the kernels differ."""
+    x, y = digits_batch()
+    g = stts_graph(1)
+    paper = score_graph(g, [(x, y)], kinds=("hd",), dtype=torch.float64)["hd"]
+    code = score_graph(g, [(x, y)], kinds=("hd",), dtype=torch.float64, protocol="code")["hd"]
+    assert math.isfinite(paper) and math.isfinite(code) and paper != code
+
+
+def test_every_spiking_neuron_is_probed():
+    """A network of PLIF (and ALIF) neurons scores (before, only LIF was recorded)."""
+    x, y = digits_batch()
+    space = SttsSpace(8, 3, (1, 8, 8), 10)
+    for model, extra in (("plif", {"tau": 2.0}), ("alif", {"tau": 2.0})):
+        genome = dataclasses.replace(space.sample(1).genome, neuron=make_spec(model, **extra))
+        g = compile_genome(genome, passes="none").graph
+        assert {n.op for n in g} & {"PLIF", "ALIF"}
+        s = score_graph(g, [(x, y)], kinds=("sahd",))["sahd"]
+        assert math.isfinite(s)
+
+
+def test_search_config_repeats_follow_the_protocol():
+    from snnc.search.snasnet import SearchConfig
+
+    assert SearchConfig().repeats == 1 and SearchConfig(protocol="code").repeats == 2
+    assert SearchConfig(protocol="code", repeats=3).repeats == 3
+    from snnc.errors import SearchError
+    with pytest.raises(SearchError, match="protocol"):
+        SearchConfig(protocol="theirs")
