@@ -276,3 +276,45 @@ def test_lava_target_needs_per_element_counts():
     with pytest.raises(EnergyError, match="per-element spike counts of node 'lif'"):
         build_report(g, no_counts, target="lava")
     assert build_report(g, no_counts, target="paper").layers  # the paper's rate formula
+
+
+def test_upsample_concat_padded_pool_vote_equal_brute_force():
+    """The weightless ops random graphs lack (Upsample, Concat, a padded strided pool, Vote,
+    GlobalAvgPool before a Concat) between spikes and layers, checked against the brute force."""
+    rng = np.random.default_rng(3)
+    g = Graph({"name": "mix", "T": 3, "classes": 2})
+    g.add_node("in", "Input", {"shape": (2, 6, 6)})
+    g.add_node("lif", "LIF", {"beta": 0.5, "v_th": 0.3})
+    g.add_node("down", "AvgPool2d", {"kernel": 3, "stride": 2, "padding": 1})
+    g.add_node("up", "Upsample", {"scale": 2})
+    g.add_node("cat", "Concat")
+    g.add_node("c", "Conv2d", {"in_channels": 4, "out_channels": 3, "kernel": 3, "padding": 1,
+                               "stride": 2}, {"weight": rng.normal(0, 1, (3, 4, 3, 3))})
+    g.add_node("lif2", "LIF", {"beta": 0.5, "v_th": 0.3})
+    g.add_node("gap", "GlobalAvgPool")
+    g.add_node("gap2", "GlobalAvgPool")
+    g.add_node("cat2", "Concat")
+    g.add_node("vote", "Vote", {"classes": 1})
+    g.add_node("flat", "Flatten")
+    g.add_node("fc", "Linear", {"in_features": 5, "out_features": 2},
+               {"weight": rng.normal(0, 1, (2, 5)), "bias": np.zeros(2)})
+    g.add_node("fc2", "Linear", {"in_features": 1, "out_features": 2},
+               {"weight": rng.normal(0, 1, (2, 1)), "bias": np.zeros(2)})
+    g.add_node("out", "Output")
+    for a, b in [("in", "lif"), ("lif", "down"), ("down", "up"), ("c", "lif2"), ("lif2", "gap"),
+                 ("lif", "gap2"), ("fc", "out"), ("flat", "vote"), ("vote", "fc2"),
+                 ("fc2", "out"), ("cat2", "fc")]:
+        g.add_edge(a, b)
+    g.add_edge("lif", "cat", port=0)
+    g.add_edge("up", "cat", port=1, delay=1)
+    g.add_edge("cat", "c")
+    g.add_edge("lif", "cat", port=0, delay=2)  # a second, delayed path into port 0
+    g.add_edge("gap", "cat2", port=0)
+    g.add_edge("gap2", "cat2", port=1)
+    g.add_edge("lif2", "flat")
+    verify(g)
+    x = rng.normal(0.5, 1.0, (3, 2, 2, 6, 6))
+    rep, checked = _check_every_layer(g, x)
+    r = {x.name: x for x in rep.layers}
+    assert r["down"].count_as == "folded" and r["down"].folded_into == ("c",)
+    assert checked == sum(x.count_as == "AC" for x in rep.layers) == 3  # c, fc, fc2
