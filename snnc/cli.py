@@ -797,7 +797,8 @@ def _energy_units(pj: float) -> str:
               show_default=True,
               help="paper: as STTS Appendix C counts (separable convs unfolded, first layer once, "
                    "SOP = rate*T*MACs); lava: what the Lava backend deploys (folded dense convs, "
-                   "first layer every step, SOP = rate*T*synapses without padding).")
+                   "first layer every step, SOP = synaptic events: each spike times its "
+                   "effective fan-out, pooling folded into the next layer, padding excluded).")
 @click.option("--first-layer", type=click.Choice(["per-step", "once"]), default=None,
               help="Override the target's rule for the analog first layer: T * MACs (per-step), "
                    "or MACs once (STTS eq. C.2 as printed).  [default: the target's]")
@@ -834,7 +835,7 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
                         if tot["energy_pj"] >= k), ("pJ", 1.0))
     t = Table(title=f"energy per inference of {report.model} (T={report.T}, {report.table.name}: "
                     f"E_MAC {report.table.e_mac_pj} pJ, E_AC {report.table.e_ac_pj} pJ)",
-              show_edge=False)
+              caption=report.ac_rule, show_edge=False)
     for col in ("layer", "op", "MACs/step", "input", "rate", "MACs", "SOPs", unit, "share"):
         t.add_column(col, justify="left" if col in ("layer", "op", "input") else "right",
                      no_wrap=col == "layer")

@@ -2,8 +2,10 @@
 
 Rates come from probes over a backend run: the torch backend (``SpikingModule.probing``, eval mode)
 or the reference interpreter (float64, slow). Only the spiking nodes and the Input are recorded: the
-energy backend needs nothing else (:func:`snnc.backends.energy.count.event_rates` carries rates
-through pooling, flatten, concat). Inputs are preprocessed as for evaluation
+energy backend needs nothing else (the ``paper`` target carries their rates through pooling,
+flatten and concat; the ``lava`` target counts synaptic events from their per-element spike
+counts, :attr:`snnc.backends.energy.Rates.counts`, which take ``T`` x the node's size each,
+whatever the number of samples). Inputs are preprocessed as for evaluation
 (:mod:`snnc.runtime.evaluate`): the model's recorded encoding, ``T`` and normalisation, else the
 graph's and the dataset's.
 """
@@ -104,9 +106,10 @@ def energy_report(model: str | Path | Graph, dataset: str | None = None, *,
     ``target`` is an energy target (:data:`snnc.backends.energy.ENERGY_TARGETS`): ``"paper"``
     counts the graph of the IR target ``energy`` (separable convolutions unfolded, first layer
     once, STTS Appendix C), ``"lava"`` the graph the Lava backend deploys (IR target ``lava``:
-    every fold, first layer every step, synapses without padding). The ANN equivalent is always
-    counted on the unfolded graph. Every pass keeps every spike, so the rates, measured on the
-    counted graph, are those of the model as trained.
+    every fold, first layer every step, ACs = exact synaptic events: each spike times the fan-out
+    of its effective layer, pooling folded into the next layer, padding excluded). The ANN
+    equivalent is always counted on the unfolded graph. Every pass keeps every spike, so the
+    rates, measured on the counted graph, are those of the model as trained.
 
     Args:
         model: a run folder, ``.snnir`` file, genome file (untrained weights) or Graph.

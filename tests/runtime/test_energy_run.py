@@ -90,6 +90,14 @@ def test_energy_report_on_digits(graph):
     # the ANN equivalent is the unfolded architecture for both targets
     assert lava.ann["macs"] == paper.ann["macs"] == sum(r.macs_per_step for r in paper.layers)
     assert sum(r.macs_per_step for r in lava.layers) > lava.ann["macs"]  # folded dense convs
+    # per-element spike counts from the torch probes give the interpreter's exact events
+    lava_ref = energy_report(graph, "digits", samples=32, backend="interpreter", target="lava")
+    assert lava.to_dict()["counting"]["ac"] == "synaptic_events"
+    assert [r.sops for r in lava.layers] == pytest.approx([r.sops for r in lava_ref.layers],
+                                                          rel=1e-12)
+    assert any(r.count_as == "AC" and r.sops > 0 for r in lava.layers)
+    assert rows["head.pool"].count_as == "AC"  # paper: the pooled rate, counted as a layer
+    assert {r.name: r for r in lava.layers}["head.pool"].folded_into == ("head.fc",)
     with pytest.raises(RunError, match="measured on data"):
         energy_report(graph)
     with pytest.raises(RunError, match="samples"):
@@ -137,11 +145,18 @@ def test_cli_json_csv_and_table(runner, model_file, tmp_path):
     lava = json.loads(res.stdout)
     assert lava["counting"]["target"] == "lava" and lava["counting"]["first_layer"] == "per_step"
     assert lava["ann"]["macs"] == d["ann"]["macs"]  # the unfolded architecture either way
+    assert lava["counting"]["ac"] == "synaptic_events" and d["counting"]["ac"] == "rate_x_T_x_macs"
+    assert [r["folded_into"] for r in lava["layers"] if r["count_as"] == "folded"] == [["head.fc"]]
 
     res = runner.invoke(cli, ["energy", str(model_file), "--data", "digits", "--samples", "8"])
     assert res.exit_code == 0, res.stderr
     assert "total" in res.stdout and "ANN equivalent" in res.stdout
     assert "s1.conv" in res.stdout
+    assert "AC = input spike rate x T" in res.stdout  # the caption says how ACs were counted
+    res = runner.invoke(cli, ["energy", str(model_file), "--data", "digits", "--samples", "8",
+                              "--target", "lava"])
+    assert res.exit_code == 0, res.stderr
+    assert "AC = one synaptic event" in res.stdout
 
 
 def test_cli_refuses_without_data_and_bad_table(runner, model_file):

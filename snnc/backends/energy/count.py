@@ -16,6 +16,9 @@ What a layer's input carries decides how its operations are counted (STTS Append
   spikes per input element per step, summed over in-edges (a sum of two spike trains costs the ACs
   of both, by linearity) with each edge's delay applied, and carried unchanged through the
   event-preserving ops (Concat: the size-weighted mean of its ports).
+  That is the ``paper`` energy target's formula; the ``lava`` target counts the same layers'
+  accumulates as exact synaptic events instead (:mod:`.events`: each spike times the fan-out of
+  its effective layer, the weightless chain folded into the layer's synapses).
 * ``"input"`` — the analog network Input (direct encoding), possibly through event-preserving ops:
   the first layer, counted as MACs (eq. C.2's ``E_MAC * FLOPs^1``). With rate encoding
   (``encoding="rate"``) the Input emits spikes and is treated as a spiking source instead.

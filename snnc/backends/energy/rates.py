@@ -4,6 +4,10 @@ A rate is a node's mean output per element (neuron) per sample at each time step
 (LIF) that is the fraction of its neurons that spike at step ``t``, i.e. spikes per neuron per step.
 The outputs may come from the reference interpreter (``Trace.outputs``), the torch backend's probes
 (``SpikingModule.records``) or any other backend (e.g. Lava spikes), as arrays ``[T, B, *shape]``.
+Beside the rates, :class:`Rates` keeps each node's output summed over samples per element and step
+(``counts``, ``[T, *shape]``): the ``lava`` energy target counts synaptic events exactly from them
+(a spike's fan-out depends on where it is). Their memory is ``T`` x the node's size per recorded
+node, whatever the number of samples.
 This module needs numpy only; torch tensors on the CPU convert through ``numpy.asarray``.
 """
 from __future__ import annotations
@@ -28,12 +32,15 @@ class Rates:
         sums: node -> ``[T]`` float64, the sum over samples of the sample's mean output per element
             at step ``t`` (so ``sums[n] / samples`` is the per-step rate).
         backend: what produced the outputs (``"torch"``, ``"interpreter"``, ``"lava"``, ...).
+        counts: node -> ``[T, *node shape]`` float64, the node's output summed over samples per
+            element and step (for a spiking node: its spikes); empty when not recorded.
     """
 
     T: int
     samples: int
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     backend: str = ""
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __contains__(self, name: str) -> bool:
         return name in self.sums
@@ -54,9 +61,12 @@ class Rates:
         if other.T != self.T or set(other.sums) != set(self.sums):
             raise EnergyError(f"cannot merge rates of T={self.T} and T={other.T} (or of different "
                               f"nodes)")
+        if set(other.counts) != set(self.counts):
+            raise EnergyError("cannot merge rates with per-element counts of different nodes")
         return Rates(self.T, self.samples + other.samples,
                      {k: self.sums[k] + other.sums[k] for k in self.sums},
-                     self.backend or other.backend)
+                     self.backend or other.backend,
+                     {k: self.counts[k] + other.counts[k] for k in self.counts})
 
     def to_dict(self) -> dict:
         """``{"T", "samples", "backend", "rates": {node: mean rate}}``."""
@@ -77,7 +87,7 @@ def rates_from_trace(graph: Graph, outputs: Mapping[str, object], *, backend: st
         backend: recorded in :attr:`Rates.backend`.
         nodes: use only these nodes (default: every node in ``outputs``).
     Returns:
-        :class:`Rates` with ``samples = B``.
+        :class:`Rates` with ``samples = B`` and ``counts`` of every recorded node.
     Raises:
         EnergyError: an unknown node, a shape that is not ``[T, B, *node.shape]``, or outputs of
             different ``T`` or ``B``.
@@ -85,6 +95,7 @@ def rates_from_trace(graph: Graph, outputs: Mapping[str, object], *, backend: st
     if any(n.shape is None for n in graph):
         verify(graph)  # fills in shapes
     sums: dict[str, np.ndarray] = {}
+    counts: dict[str, np.ndarray] = {}
     T = B = None
     for name, value in outputs.items():
         if nodes is not None and name not in nodes:
@@ -103,6 +114,7 @@ def rates_from_trace(graph: Graph, outputs: Mapping[str, object], *, backend: st
                               f"other nodes T={T}, B={B}")
         flat = arr.reshape(arr.shape[0], arr.shape[1], -1)
         sums[name] = flat.mean(axis=2, dtype=np.float64).sum(axis=1)
+        counts[name] = arr.sum(axis=1, dtype=np.float64)
     if T is None:
         raise EnergyError("no outputs to measure rates from")
-    return Rates(int(T), int(B), sums, backend)
+    return Rates(int(T), int(B), sums, backend, counts)

@@ -7,16 +7,20 @@ Two **energy targets** (:data:`ENERGY_TARGETS`) say which graph is counted and h
   (eq. C.2 as printed: ``E_MAC * FLOPs^1``), accumulates ``rate * T * MACs`` (eq. C.1).
 * ``lava`` — what the Lava backend deploys: the graph of the IR target ``lava`` (every fold, so
   separable convolutions are dense k x k convolutions), the first layer every step (the host
-  computes it at every step), and accumulates ``rate * T * synapses``: each spike reaches its
-  fan-out on the chip, and a padded tap is no synapse there.
+  computes it at every step), and accumulates counted as **synaptic events** (:mod:`.events`):
+  an AC is one spike reaching one synapse of the effective layer (a pooling, upsampling or
+  flatten chain between the spikes and a layer folded into its synapses, as the Lava backend
+  folds it), padding excluded, counted exactly from per-element spike counts
+  (:attr:`.rates.Rates.counts`). A pooling folded into the layers after it has its own row with
+  ``count_as = "folded"`` and nothing counted (``folded_into`` names those layers).
 
 Either way the **ANN equivalent** is the architecture as a conventional network, counted on the
 unfolded (``energy``) graph: ``E_MAC * sum(MACs per step)``, one pass, no ``T``.
 
 For each synaptic layer (:func:`~.count.count_layers`), per sample (one inference of ``T`` steps):
 
-* input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1; ``synapses`` for ``lava``), energy
-  ``E_AC * SOP``;
+* input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1; synaptic events for ``lava``),
+  energy ``E_AC * SOP``;
 * input ``"input"`` (the analog first layer): ``E_MAC * T * MACs`` by default
   (``first_layer="per_step"``: direct encoding feeds the image at every step and the backends
   compute the layer every step), or ``E_MAC * MACs`` with ``first_layer="once"`` — eq. C.2 as
@@ -26,9 +30,10 @@ For each synaptic layer (:func:`~.count.count_layers`), per sample (one inferenc
 
 ``ann_over_snn`` is the ANN equivalent's energy divided by the SNN's.
 
-The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/2"``: ``counting.target``,
-``layers[].synapses_per_step`` and ``ann.counted_on`` are new) is documented in README.md,
-"Energy report JSON"; keys are only ever added under a new schema name.
+The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/3"``: ``counting.ac``,
+``counting.ac_rule`` and ``layers[].folded_into`` are new, ``count_as`` may be ``"folded"``, and
+``lava``'s SOPs are synaptic events) is documented in README.md, "Energy report JSON"; keys and
+meanings only ever change under a new schema name.
 """
 from __future__ import annotations
 
@@ -38,40 +43,53 @@ from dataclasses import dataclass, field
 
 from ...ir.graph import Graph
 from ...ir.ops import OPS
-from .count import INPUT, SPIKES, count_layers, event_rates, input_rate
+from .count import INPUT, SPIKES, count_layers, event_rates, input_rate, node_kinds
+from .events import count_events, effective_layers
 from .rates import Rates, rates_from_trace
 from .tables import EnergyError, EnergyTable, get_table
 
-SCHEMA = "snnc-energy/2"
+SCHEMA = "snnc-energy/3"
 FIRST_LAYER = ("per_step", "once")
 #: Column order of :meth:`EnergyReport.to_csv` (and keys of each ``layers`` row in the JSON).
 LAYER_KEYS = ("name", "op", "shape", "params", "macs_per_step", "synapses_per_step", "input",
-              "sources", "input_rate", "count_as", "macs", "sops", "energy_pj", "share")
+              "sources", "input_rate", "count_as", "macs", "sops", "energy_pj", "share",
+              "folded_into")
+#: ``counting.ac`` values: how an AC layer's operations are counted.
+AC_RATE = "rate_x_T_x_macs"
+AC_EVENTS = "synaptic_events"
+_RULES = {
+    AC_RATE: "AC = input spike rate x T x the layer's MACs (STTS eq. C.1): the rate carried "
+             "unchanged through pooling, flatten and concat; padding taps counted",
+    AC_EVENTS: "AC = one synaptic event: a spike reaching one synapse of the effective layer "
+               "(pooling/upsampling/flatten chains folded into the next layer's synapses), "
+               "padding excluded; counted exactly per element",
+}
 
 
 @dataclass(frozen=True)
 class EnergyTarget:
     """How one energy target counts: the IR target whose graph is counted
-    (:mod:`snnc.passes.targets`), the first-layer rule, and whether an AC layer's operations are
-    its MACs (the papers' eq. C.1) or its synapses (padding excluded)."""
+    (:mod:`snnc.passes.targets`), the first-layer rule, and how an AC layer's operations are
+    counted: ``ac`` is :data:`AC_RATE` (the papers' eq. C.1) or :data:`AC_EVENTS` (:mod:`.events`)."""
 
     name: str
     ir_target: str
     first_layer: str
-    ac_per: str  # "macs" | "synapses"
+    ac: str
     description: str
     depthwise_events: bool = False  # see count.carries_events
 
 
 #: Every energy target by name (module docstring).
 ENERGY_TARGETS: dict[str, EnergyTarget] = {t.name: t for t in (
-    EnergyTarget("paper", "energy", "once", "macs",
+    EnergyTarget("paper", "energy", "once", AC_RATE,
                  "as the papers count (STTS Appendix C): separable convs unfolded, first layer "
                  "once (eq. C.2), SOP = rate * T * MACs (eq. C.1), a pointwise conv at the rate "
                  "of the spikes entering its depthwise conv", depthwise_events=True),
-    EnergyTarget("lava", "lava", "per_step", "synapses",
+    EnergyTarget("lava", "lava", "per_step", AC_EVENTS,
                  "what the Lava backend deploys: folded dense convs, first layer every step, "
-                 "SOP = rate * T * synapses (fan-out, padding excluded)"),
+                 "SOP = synaptic events (each spike times its effective fan-out, pooling folded "
+                 "into the next layer, padding excluded)"),
 )}
 
 
@@ -84,7 +102,8 @@ def get_energy_target(name: str) -> EnergyTarget:
                           f"{', '.join(ENERGY_TARGETS)}") from None
 
 
-__all__ = ["SCHEMA", "FIRST_LAYER", "LAYER_KEYS", "ENERGY_TARGETS", "EnergyTarget",
+__all__ = ["SCHEMA", "FIRST_LAYER", "LAYER_KEYS", "AC_RATE", "AC_EVENTS", "ENERGY_TARGETS",
+           "EnergyTarget",
            "get_energy_target", "LayerEnergy", "EnergyReport", "build_report",
            "rates_from_trace", "Rates"]
 
@@ -96,9 +115,11 @@ class LayerEnergy:
     Attributes:
         input: ``"spikes"``, ``"input"`` or ``"dense"`` (see :mod:`.count`).
         sources: where the input comes from (traced through event-preserving ops).
-        input_rate: spikes per input element per step (summed over in-edges); None unless
+        input_rate: spikes per input element per step (summed over in-edges; for ``lava``, over
+            the effective layer's ``(source neuron, path delay)`` inputs); None unless
             ``input == "spikes"``.
-        count_as: ``"AC"`` or ``"MAC"``.
+        count_as: ``"AC"``, ``"MAC"``, or ``"folded"`` (``lava``: a pooling whose events are
+            counted in the layers ``folded_into``; nothing counted here).
         macs: MAC operations counted (0 for AC layers).
         sops: synaptic operations counted (0 for MAC layers).
         synapses_per_step: connections per sample, padding excluded (``lava`` counts SOPs on
@@ -120,6 +141,7 @@ class LayerEnergy:
     energy_pj: float
     share: float = 0.0
     synapses_per_step: int = 0
+    folded_into: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "shape": list(self.shape), "params": self.params,
@@ -127,7 +149,8 @@ class LayerEnergy:
                 "input": self.input,
                 "sources": list(self.sources), "input_rate": self.input_rate,
                 "count_as": self.count_as, "macs": self.macs, "sops": self.sops,
-                "energy_pj": self.energy_pj, "share": self.share}
+                "energy_pj": self.energy_pj, "share": self.share,
+                "folded_into": list(self.folded_into)}
 
 
 @dataclass
@@ -149,6 +172,12 @@ class EnergyReport:
     target: str | None = None
     ann_macs: int | None = None
     ann_counted_on: str = "the counted graph"
+    ac: str = AC_RATE
+
+    @property
+    def ac_rule(self) -> str:
+        """One sentence: how this report counted an AC (shown under the CLI table)."""
+        return _RULES[self.ac]
 
     @property
     def totals(self) -> dict:
@@ -179,10 +208,11 @@ class EnergyReport:
                 "counted_on": self.ann_counted_on}
 
     def to_dict(self) -> dict:
-        """The ``snnc-energy/2`` JSON object (README.md, "Energy report JSON")."""
+        """The ``snnc-energy/3`` JSON object (README.md, "Energy report JSON")."""
         return {"schema": SCHEMA, "model": self.model, "T": self.T, "table": self.table.to_dict(),
                 "counting": {"target": self.target, "first_layer": self.first_layer,
-                             "encoding": self.encoding, "passes": self.passes},
+                             "encoding": self.encoding, "passes": self.passes, "ac": self.ac,
+                             "ac_rule": self.ac_rule},
                 "layers": [r.to_dict() for r in self.layers], "totals": self.totals,
                 "ann": self.ann, "spike_rates": dict(self.spike_rates),
                 "rates_from": {"backend": self.rates_backend, "samples": self.samples,
@@ -190,7 +220,8 @@ class EnergyReport:
 
     def to_csv(self) -> str:
         """One header line (:data:`LAYER_KEYS`) and one line per layer; ``shape`` as ``4x8x8``,
-        ``sources`` joined by ``;``, an empty ``input_rate`` for layers without one."""
+        ``sources`` and ``folded_into`` joined by ``;``, an empty ``input_rate`` for layers
+        without one."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(LAYER_KEYS)
@@ -198,6 +229,7 @@ class EnergyReport:
             d = r.to_dict()
             d["shape"] = "x".join(map(str, r.shape))
             d["sources"] = ";".join(r.sources)
+            d["folded_into"] = ";".join(r.folded_into)
             d["input_rate"] = "" if r.input_rate is None else r.input_rate
             w.writerow([d[k] for k in LAYER_KEYS])
         return buf.getvalue()
@@ -219,14 +251,15 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
             the target's rule, else ``"per_step"``.
         encoding: ``"direct"`` or ``"rate"`` (default ``graph.meta["encoding"]``, else direct).
         model, dataset, passes: labels recorded in the report.
-        target: an energy target (:data:`ENERGY_TARGETS`): its first-layer rule and whether AC
-            layers count MACs or synapses. ``graph`` must already be its IR target's graph
-            (:func:`snnc.runtime.energy_run.energy_report` does that). None: MACs, per step.
+        target: an energy target (:data:`ENERGY_TARGETS`): its first-layer rule and how AC
+            layers are counted (``lava``: synaptic events, from ``rates.counts``). ``graph``
+            must already be its IR target's graph (:func:`snnc.runtime.energy_run.energy_report`
+            does that). None: MACs, per step.
         ann_graph: the graph the ANN equivalent is counted on (the unfolded architecture);
             default ``graph``.
     Raises:
-        EnergyError: bad ``first_layer``/``encoding``/table/target, or a spiking source without
-            a rate.
+        EnergyError: bad ``first_layer``/``encoding``/table/target, a spiking source without
+            a rate, or (``lava``) without per-element counts.
         GraphError: the graph is invalid.
     """
     tgt = get_energy_target(target) if target is not None else None
@@ -242,14 +275,27 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
     dw = bool(tgt and tgt.depthwise_events)
     layers = count_layers(graph, enc, depthwise_events=dw)
     needs_rates = any(layer.input == SPIKES for layer in layers)
-    er = (event_rates(graph, {n: rates.per_step(n) for n in rates.sums}, T, enc,
-                      depthwise_events=dw) if needs_rates else {})
+    ac = tgt.ac if tgt else AC_RATE
+    er, eff = {}, {}
+    if needs_rates and ac == AC_EVENTS:
+        eff = effective_layers(graph, node_kinds(graph, enc),
+                               {layer.name: layer.input for layer in layers}, T)
+    elif needs_rates:
+        er = event_rates(graph, {n: rates.per_step(n) for n in rates.sums}, T, enc,
+                         depthwise_events=dw)
     rows = []
     for layer in layers:
-        if layer.input == SPIKES:
+        folded: tuple[str, ...] = ()
+        if layer.input == SPIKES and ac == AC_EVENTS:
+            e = eff[layer.name]
+            sops, rate = count_events(e, rates.counts, T, rates.samples)
+            macs, folded = 0.0, e.folded_into
+            count_as = "folded" if folded else "AC"
+            rate = None if folded else rate
+            energy = tab.e_ac_pj * sops
+        elif layer.input == SPIKES:
             rate = input_rate(layer, er, T)
-            per_step = layer.synapses if tgt and tgt.ac_per == "synapses" else layer.macs
-            sops, macs, count_as = rate * T * per_step, 0.0, "AC"
+            sops, macs, count_as = rate * T * layer.macs, 0.0, "AC"
             energy = tab.e_ac_pj * sops
         else:
             rate, sops, count_as = None, 0.0, "MAC"
@@ -258,7 +304,7 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
             energy = tab.e_mac_pj * macs
         rows.append(LayerEnergy(layer.name, layer.op, layer.shape, layer.params, layer.macs,
                                 layer.input, layer.sources, rate, count_as, macs, sops, energy,
-                                synapses_per_step=layer.synapses))
+                                synapses_per_step=layer.synapses, folded_into=folded))
     total = sum(r.energy_pj for r in rows)
     for r in rows:
         r.share = r.energy_pj / total if total else 0.0
@@ -270,5 +316,5 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
         counted_on = "the unfolded graph (IR target energy)"
     return EnergyReport(model or str(graph.meta.get("name") or "model"), T, tab, rows,
                         first_layer, enc, passes, spike_rates, rates.backend, rates.samples,
-                        dataset, target, ann_macs, counted_on)
+                        dataset, target, ann_macs, counted_on, ac)
 

@@ -227,12 +227,14 @@ def test_json_schema_is_stable():
                      passes="deploy").to_dict()
     assert list(d) == ["schema", "model", "T", "table", "counting", "layers", "totals", "ann",
                        "spike_rates", "rates_from"]
-    assert d["schema"] == SCHEMA == "snnc-energy/2"
+    assert d["schema"] == SCHEMA == "snnc-energy/3"
     assert d["model"] == "m.snnir" and d["T"] == 2
     assert list(d["table"]) == ["name", "e_mac_pj", "e_ac_pj", "source"]
     assert "Horowitz" in d["table"]["source"]
     assert d["counting"] == {"target": None, "first_layer": "per_step", "encoding": "direct",
-                             "passes": "deploy"}
+                             "passes": "deploy", "ac": "rate_x_T_x_macs",
+                             "ac_rule": d["counting"]["ac_rule"]}
+    assert "eq. C.1" in d["counting"]["ac_rule"]
     assert all(tuple(row) == LAYER_KEYS for row in d["layers"])
     assert list(d["totals"]) == ["macs_per_step", "macs", "sops", "energy_mac_pj", "energy_ac_pj",
                                  "energy_pj", "layers_mac", "layers_ac"]
