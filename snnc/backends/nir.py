@@ -32,9 +32,13 @@ Synaptic delays: an edge ``src -> dst`` with delay ``d`` becomes ``src -> Delay(
 ``nir.Delay`` node per source and delay, named ``<src>.delay<d>``, shared by its readers). Backward
 edges (delay >= 1) therefore become graph cycles through a Delay node. Consumers that break a cycle
 by reading the previous step's output (nirtorch-based importers) add one step of their own;
-``implicit_cycle_delay=True`` exports for them: a backward edge's delay shrinks by one (delay 1
-becomes a plain edge that closes the cycle). :func:`from_nir` applies the same convention to a
-delay-free cycle it reads (the edge closing it gets delay 1).
+``implicit_cycle_delay=True`` exports for them: a backward edge on a cycle shrinks by one step
+(delay 1 becomes a plain edge that closes the cycle). The metadata lists the backward edges
+(:data:`BACKWARD_EDGES`) and the shortened ones (:data:`IMPLICIT_EDGES`), so :func:`from_nir`
+restores both exactly. In a file without these lists a delayed edge on no cycle is forward, and
+a cycle without a Delay node gets one step on the output edge of its last spiking neuron, where
+snnTorch's RLeaky has it (the recurrent Affine's bias then acts from t = 0). Import refuses a
+neuron with ``tau < dt`` (beta < 0).
 
 Ops beyond NIR's primitives map onto compositions: GlobalAvgPool -> AvgPool2d (kernel = H x W) +
 Flatten, Vote -> a fixed nir.Linear (block averaging), a BatchNorm2d that the ``deploy`` pipeline
@@ -559,9 +563,11 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
     """The IR graph of a NIR graph (the inverse of :func:`to_nir` on the same primitives).
 
     Delay nodes become edge delays (``round(delay / dt)`` steps; integral and uniform per node);
-    a cycle without a Delay gets delay 1 on the edge that closes it (the convention of the
-    nirtorch-based consumers). Edges with a delay that go back in the topological order are
-    marked ``backward``.
+    a cycle without a Delay gets delay 1 on its last spiking neuron's output edge (on the edge
+    closing it, depth first from the Input, when it holds no neuron); an ``implicit_cycle_delay``
+    file gets back the steps its export took (module docstring). Edge kinds: as the file's
+    :data:`BACKWARD_EDGES` lists them, else ``backward`` exactly for the delayed edges that close
+    a cycle (a delayed edge on no cycle is ``forward``).
 
     Args:
         ng: a ``nir.NIRGraph`` with one Input and one Output.
@@ -572,7 +578,9 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
     Returns:
         A verified :class:`Graph` (float64 params) with ``meta`` T, classes, encoding, dt.
     Raises:
-        NirError: missing dt/T, a node snnc cannot express (named), a non-integral delay.
+        NirError: missing dt/T, a node snnc cannot express (named), a non-integral delay, a
+            neuron with ``tau < dt`` (named, with the dt that would import it).
+        GraphError: the graph does not verify.
     """
     nir = _nir()
     md = dict(getattr(ng, "metadata", None) or {})
