@@ -32,9 +32,13 @@ Synaptic delays: an edge ``src -> dst`` with delay ``d`` becomes ``src -> Delay(
 ``nir.Delay`` node per source and delay, named ``<src>.delay<d>``, shared by its readers). Backward
 edges (delay >= 1) therefore become graph cycles through a Delay node. Consumers that break a cycle
 by reading the previous step's output (nirtorch-based importers) add one step of their own;
-``implicit_cycle_delay=True`` exports for them: a backward edge's delay shrinks by one (delay 1
-becomes a plain edge that closes the cycle). :func:`from_nir` applies the same convention to a
-delay-free cycle it reads (the edge closing it gets delay 1).
+``implicit_cycle_delay=True`` exports for them: a backward edge on a cycle shrinks by one step
+(delay 1 becomes a plain edge that closes the cycle). The metadata lists the backward edges
+(:data:`BACKWARD_EDGES`) and the shortened ones (:data:`IMPLICIT_EDGES`), so :func:`from_nir`
+restores both exactly. In a file without these lists a delayed edge on no cycle is forward, and
+a cycle without a Delay node gets one step on the output edge of its last spiking neuron, where
+snnTorch's RLeaky has it (the recurrent Affine's bias then acts from t = 0). Import refuses a
+neuron with ``tau < dt`` (beta < 0).
 
 Ops beyond NIR's primitives map onto compositions: GlobalAvgPool -> AvgPool2d (kernel = H x W) +
 Flatten, Vote -> a fixed nir.Linear (block averaging), a BatchNorm2d that the ``deploy`` pipeline
@@ -57,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NirError
+from ..errors import NirError, SnncError
 from ..ir.graph import BACKWARD, Graph
 from ..ir.verify import verify
 from ..optable import OpTable
@@ -68,6 +72,14 @@ __all__ = ["NirError", "DEFAULT_DT", "to_nir", "from_nir", "export_nir", "import
 
 #: Default Euler step (seconds): the one snnTorch's NIR importer hard-codes.
 DEFAULT_DT = 1e-4
+
+#: Graph metadata keys written by :func:`to_nir`: the edges the IR marks backward, and those an
+#: ``implicit_cycle_delay`` export shortened; one ``"src -> dst @d"`` a line (NIR node names of
+#: the edge's real ends, ``d`` the steps of Delay between them in the file).
+BACKWARD_EDGES = "backward_edges"
+IMPLICIT_EDGES = "implicit_cycle_edges"
+
+_SPIKING = ("LIF", "ALIF", "PLIF")
 
 _REL = 1e-6  # relative tolerance for "uniform" parameter arrays and integral delays
 
@@ -267,7 +279,9 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
         implicit_cycle_delay: shrink every backward edge's delay by one, for consumers that read
             a cycle's previous-step value themselves (module docstring).
     Returns:
-        ``nir.NIRGraph`` with metadata ``dt``, ``T``, ``encoding``, ``classes``, ``producer``.
+        ``nir.NIRGraph`` with metadata ``dt``, ``T``, ``encoding``, ``classes``, ``producer``,
+        ``implicit_cycle_delay`` (0 or 1), :data:`BACKWARD_EDGES` and, with the flag,
+        :data:`IMPLICIT_EDGES`.
     Raises:
         NirError: an op or neuron NIR cannot express, naming the node; ``dt <= 0``.
         GraphError: the graph does not verify.
@@ -291,9 +305,19 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
             nodes[key] = nn
         first[node.name], last[node.name] = chain[0][0], chain[-1][0]
         edges += [(a[0], b[0]) for a, b in zip(chain, chain[1:])]
+    # A consumer adds its step only to a cycle; a backward edge on none (its target's sum dissolved
+    # into the next op, as in SNASNet-Bw cells) keeps its whole delay.
+    in_cycle = {n: i for i, c in enumerate(graph.strongly_connected_components()) for n in c}
+    shortened, backward = [], []  # "src -> dst @d", d the steps left in the file
     for e in graph.edges:
-        d = e.delay - (1 if implicit_cycle_delay and e.kind == BACKWARD else 0)
+        shorten = (implicit_cycle_delay and e.kind == BACKWARD and e.src in in_cycle
+                   and in_cycle[e.src] == in_cycle.get(e.dst))
+        d = e.delay - int(shorten)
         src, dst = last[e.src], first[e.dst]
+        if shorten:
+            shortened.append(f"{src} -> {dst} @{d}")
+        if e.kind == BACKWARD:
+            backward.append(f"{src} -> {dst} @{d}")
         if d > 0:
             key = f"{e.src}.delay{d}"
             if key not in nodes:
@@ -309,7 +333,12 @@ def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool =
     meta = {"producer": "snnc", "dt": float(dt), "T": int(graph.meta.get("T", 1)),
             "encoding": str(graph.meta.get("encoding", "direct")),
             "classes": int(graph.output_node.shape[0]),
-            "implicit_cycle_delay": int(bool(implicit_cycle_delay))}
+            "implicit_cycle_delay": int(bool(implicit_cycle_delay)),
+            BACKWARD_EDGES: "\n".join(backward)}
+    if implicit_cycle_delay:
+        # Which edge of a delay-free cycle a consumer delays is its own convention; the list lets
+        # from_nir restore exactly the backward edges (a convolution's bias at t = 0 depends on it).
+        meta[IMPLICIT_EDGES] = "\n".join(shortened)
     if "name" in graph.meta:
         meta["name"] = str(graph.meta["name"])
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=False)
@@ -518,7 +547,13 @@ def _import_neuron(name: str, kind: str, n, dt: float) -> dict[str, Any]:
     for f in ("tau", "tau_mem"):
         if f in p and not p[f] > 0:
             raise NirError(f"node {name!r} ({kind}): {f}={p[f]} must be > 0")
+        if f in p and p[f] < dt * (1 - _REL):
+            # beta = 1 - dt/tau < 0: each Euler step overshoots the leak and flips the sign
+            raise NirError(f"node {name!r} ({kind} {f}={p[f]:g} s): a time constant shorter than "
+                           f"the step dt={dt:g} s gives beta = {1 - dt / p[f]:g} < 0; import with "
+                           f"dt <= {p[f]:g} s (--dt)", node=name, op=kind)
     attrs = nir_params_to_lif(kind, p, dt)
+    attrs["beta"] = min(max(attrs["beta"], 0.0), 1.0)  # tau = dt within _REL: exactly 0
     attrs["reset"] = "hard"
     return attrs
 
@@ -528,9 +563,11 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
     """The IR graph of a NIR graph (the inverse of :func:`to_nir` on the same primitives).
 
     Delay nodes become edge delays (``round(delay / dt)`` steps; integral and uniform per node);
-    a cycle without a Delay gets delay 1 on the edge that closes it (the convention of the
-    nirtorch-based consumers). Edges with a delay that go back in the topological order are
-    marked ``backward``.
+    a cycle without a Delay gets delay 1 on its last spiking neuron's output edge (on the edge
+    closing it, depth first from the Input, when it holds no neuron); an ``implicit_cycle_delay``
+    file gets back the steps its export took (module docstring). Edge kinds: as the file's
+    :data:`BACKWARD_EDGES` lists them, else ``backward`` exactly for the delayed edges that close
+    a cycle (a delayed edge on no cycle is ``forward``).
 
     Args:
         ng: a ``nir.NIRGraph`` with one Input and one Output.
@@ -541,7 +578,9 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
     Returns:
         A verified :class:`Graph` (float64 params) with ``meta`` T, classes, encoding, dt.
     Raises:
-        NirError: missing dt/T, a node snnc cannot express (named), a non-integral delay.
+        NirError: missing dt/T, a node snnc cannot express (named), a non-integral delay, a
+            neuron with ``tau < dt`` (named, with the dt that would import it).
+        GraphError: the graph does not verify.
     """
     nir = _nir()
     md = dict(getattr(ng, "metadata", None) or {})
@@ -584,11 +623,11 @@ def from_nir(ng, *, dt: float | None = None, T: int | None = None,
                 found.append((d, acc))
         return found
 
-    pending = []
-    for key in ends:
-        for dst, d in targets(key, 0, ()):
-            pending.append((ends[key][1], ends[dst][0], d))
-    _close_cycles(g, pending)
+    pending = [_Pending(ends[key][1], ends[dst][0], d, f"{key} -> {dst} @{d}")
+               for key in ends for dst, d in targets(key, 0, ())]
+    _restore_implicit(pending, md)
+    _delay_free_cycles(g, pending)
+    _add_edges(g, pending, _listed(md, BACKWARD_EDGES, pending))
     if len(g.nodes_of("Input")) != 1 or len(g.nodes_of("Output")) != 1:
         raise NirError("a NIR graph for snnc needs exactly one Input and one Output node")
     g = verify(g)
@@ -622,53 +661,116 @@ def _flow_order(ng, nir) -> list[str]:
     return order + [k for k in ng.nodes if k not in seen]
 
 
-def _close_cycles(g: Graph, pending: list[tuple[str, str, int]]) -> None:
-    """Add edges; a zero-delay edge that closes a cycle (found by depth-first search from the
-    Input in edge order) gets delay 1; delayed edges against the topological order are backward."""
+@dataclass
+class _Pending:
+    """An edge of the imported graph before its kind is known: ``nir`` names it in the file."""
+
+    src: str
+    dst: str
+    delay: int
+    nir: str
+
+
+def _restore_implicit(pending: list[_Pending], md: dict) -> None:
+    """Lengthen by one step the edges that an ``implicit_cycle_delay`` export shortened (listed
+    in its metadata :data:`IMPLICIT_EDGES`). A file with the flag and no list (written by an older
+    snnc) gets one step on every edge that closes a cycle, cycles without a Delay node included."""
+    if not int(md.get("implicit_cycle_delay", 0) or 0):
+        return
+    listed = md.get(IMPLICIT_EDGES)
+    if listed is None:
+        for p in _closing(pending):
+            p.delay += 1
+        return  # the delay-free cycles get their step from _delay_free_cycles
+    for p in _listed(md, IMPLICIT_EDGES, pending):
+        p.delay += 1
+
+
+def _listed(md: dict, key: str, pending: list[_Pending]) -> list[_Pending] | None:
+    """The edges named by metadata ``key`` (see :data:`BACKWARD_EDGES`); None without the key."""
+    listed = md.get(key)
+    if listed is None:
+        return None
+    listed = listed.decode() if isinstance(listed, bytes) else str(listed)
+    by_name = {p.nir: p for p in pending}
+    out = []
+    for line in filter(None, (x.strip() for x in listed.splitlines())):
+        if line not in by_name:
+            raise NirError(f"metadata {key}: edge {line!r} is not in the graph")
+        out.append(by_name[line])
+    return out
+
+
+def _delay_free_cycles(g: Graph, pending: list[_Pending]) -> None:
+    """Give every cycle without a delay one step, where the producers put it: on the output edge
+    of the cycle's last spiking neuron (snnTorch's RLeaky reads its own previous spikes through
+    the recurrent Affine, so that Affine's bias is present at t = 0); on the edge that closes the
+    cycle (depth first from the Input) when the cycle holds no neuron."""
     import networkx as nx
 
+    spiking = {n.name for n in g if n.op in _SPIKING}
     zero = nx.DiGraph()
-    zero.add_nodes_from(g.nodes)
-    zero.add_edges_from((s, d) for s, d, k in pending if k == 0)
-    closing = set()
-    # Back edges of a DFS that starts at the Input: exactly the edges closing zero-delay cycles.
-    roots = [n.name for n in g.nodes_of("Input")] + list(g.nodes)
-    visited: set[str] = set()
-    on_stack: set[str] = set()
-    for root in roots:
-        if root in visited:
-            continue
-        stack = [(root, iter(zero.successors(root)))]
-        visited.add(root)
-        on_stack.add(root)
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                on_stack.discard(node)
-                stack.pop()
-            elif nxt in on_stack:
-                closing.add((node, nxt))
-            elif nxt not in visited:
-                visited.add(nxt)
-                on_stack.add(nxt)
-                stack.append((nxt, iter(zero.successors(nxt))))
-    fixed = [(s, d, 1 if k == 0 and (s, d) in closing else k) for s, d, k in pending]
-    order_graph = nx.DiGraph()
-    order_graph.add_nodes_from(g.nodes)
-    order_graph.add_edges_from((s, d) for s, d, k in fixed if k == 0)
-    position = {n: i for i, n in enumerate(g.nodes)}
-    index = {n: i for i, n in enumerate(nx.lexicographical_topological_sort(
-        order_graph, key=position.__getitem__))}
-    for s, d, k in fixed:
-        kind = BACKWARD if k > 0 and index[d] <= index[s] else "forward"
-        g.add_edge(s, d, delay=k, kind=kind)
+    for p in pending:
+        if p.delay == 0:
+            zero.add_edge(p.src, p.dst)
+    sources = [n.name for n in g.nodes_of("Input")] + list(g.nodes)
+    while True:
+        try:
+            cycle = nx.find_cycle(zero, source=sources)
+        except nx.NetworkXNoCycle:
+            return
+        pick = next((e for e in reversed(cycle) if e[0] in spiking), cycle[-1])[:2]
+        zero.remove_edge(*pick)
+        for p in pending:
+            if p.delay == 0 and (p.src, p.dst) == pick:
+                p.delay = 1
+
+
+def _closing(pending: list[_Pending]) -> list[_Pending]:
+    """The delayed edges that close cycles (backward); every other edge is forward.
+
+    An edge on no cycle is forward whatever its delay (a synaptic delay between layers). Within a
+    strongly connected component the zero-delay edges fix an order; delayed edges that agree with
+    it (tried in the order of the graph, from its Input) are forward, the others close a cycle."""
+    import networkx as nx
+
+    full = nx.MultiDiGraph()
+    full.add_edges_from((p.src, p.dst) for p in pending)
+    comp = {n: i for i, c in enumerate(nx.strongly_connected_components(full)) for n in c}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(full)
+    candidates = []
+    for p in pending:
+        if p.delay == 0 or comp[p.src] != comp[p.dst]:
+            dag.add_edge(p.src, p.dst)
+        else:
+            candidates.append(p)
+    closing = []
+    for p in candidates:
+        if p.src != p.dst and not nx.has_path(dag, p.dst, p.src):
+            dag.add_edge(p.src, p.dst)
+        else:
+            closing.append(p)
+    return closing
+
+
+def _add_edges(g: Graph, pending: list[_Pending], backward: list[_Pending] | None) -> None:
+    """Add ``pending`` to ``g``: ``backward`` as the file lists them (snnc's files, which keep
+    the frontend's kinds), else those that close a cycle (:func:`_closing`)."""
+    backward = {id(p) for p in (_closing(pending) if backward is None else backward)}
+    for p in pending:
+        g.add_edge(p.src, p.dst, delay=p.delay, kind=BACKWARD if id(p) in backward else "forward")
 
 
 def import_nir(path: str | Path, out: str | Path | None = None, *, dt: float | None = None,
                T: int | None = None) -> Graph:
     """Read a ``.nir`` file, convert it with :func:`from_nir` and, with ``out``, save it as a
-    ``.snnir`` artifact (atomically). Raises NirError naming the file on an unreadable file."""
+    ``.snnir`` artifact (atomically).
+
+    Raises:
+        NirError: an unreadable file, or one snnc cannot express; GraphError: a graph that does not
+            verify. Every message starts with the file's path.
+    """
     nir = _nir()
     path = Path(path)
     try:
@@ -678,8 +780,10 @@ def import_nir(path: str | Path, out: str | Path | None = None, *, dt: float | N
         raise NirError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     try:
         g = from_nir(ng, dt=dt, T=T, name=None)
-    except NirError as exc:
-        raise NirError(f"{path}: {exc}") from None
+    except SnncError as exc:
+        # the verifier's GraphError too: same class and fields, the message names the file
+        exc.args = (f"{path}: {exc}",) + exc.args[1:]
+        raise exc from None
     if g.meta["name"] == "nir":
         g.meta["name"] = path.stem
     if out is not None:
