@@ -63,6 +63,10 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+#: Public name for callers that rename files themselves (several files, one manifest).
+fsync_dir = _fsync_dir
+
+
 def _umask() -> int:
     """The process umask without changing it (Linux /proc); 0o022 where unknown."""
     try:

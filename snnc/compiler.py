@@ -24,6 +24,7 @@ from .frontend import lower
 from .ir import Graph, verify
 from .passes import PassManager, parse_pipeline
 from .passes.targets import TARGETS, get_target, prepare
+from .readlimit import read_bytes
 
 __all__ = ["CompileResult", "TARGETS", "compile_file", "compile_genome", "is_artifact",
            "load_model", "prepare", "read_text"]
@@ -91,9 +92,15 @@ def compile_file(path: str | Path, **kwargs) -> CompileResult:
     return compile_genome(read_text(path), filename=str(path), **kwargs)
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, max_bytes: int | None = None) -> str:
+    """A genome file's text, read through :func:`snnc.readlimit.read_bytes` (at most
+    ``max_bytes``, default ``SNNC_MAX_GENOME_BYTES`` or 64 MiB).
+
+    Raises:
+        SnncError: missing, a folder, unreadable, larger than the limit, or not UTF-8.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        return read_bytes(path, "genome", limit=max_bytes).decode("utf-8")
     except FileNotFoundError:
         raise SnncError(f"{path}: no such file") from None
     except IsADirectoryError:

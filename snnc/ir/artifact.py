@@ -55,6 +55,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_write
 from ..errors import ArtifactError, GraphError
+from ..readlimit import format_bytes, max_bytes
 from .graph import Graph
 from .serialize import (check_param_dtypes, from_json_value, graph_arrays, graph_from_dict,
                         graph_to_dict, to_json_value)
@@ -198,6 +199,8 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise ArtifactError(f"{path}: no such file")
     if path.is_dir():
         raise ArtifactError(f"{path}: is a directory, expected a .snnir file")
+    if not path.is_file():  # /dev/zero, a FIFO: zipfile would seek and read without end
+        raise ArtifactError(f"{path}: not a regular file, expected a .snnir file")
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -208,9 +211,17 @@ def _open(path: Path) -> zipfile.ZipFile:
 
 
 def _member(zf: zipfile.ZipFile, path: Path, name: str) -> bytes:
-    """The bytes of member ``name``; ArtifactError if it is missing or damaged."""
+    """The bytes of member ``name``; ArtifactError if it is missing, damaged or larger than
+    ``SNNC_MAX_ARTIFACT_BYTES`` (default 4 GiB; see :mod:`snnc.readlimit`)."""
     try:
-        return zf.read(name)
+        limit = max_bytes("artifact")
+        with zf.open(name) as fh:  # the ZIP header's size can lie; read at most limit + 1 bytes
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise ArtifactError(f"{path}: member {name} is larger than the "
+                                f"{format_bytes(limit)} snnc reads for an artifact part; set "
+                                f"SNNC_MAX_ARTIFACT_BYTES (e.g. 16G) to allow larger parts")
+        return data
     except KeyError:
         if name == MANIFEST:  # e.g. a truncated file whose last ZIP directory is weights.npz's
             raise ArtifactError(f"{path}: missing member {name}: not a .snnir artifact, or "

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RunError
 
-__all__ = ["LOSSES", "OPTIMIZERS", "SCHEDULES", "TrainConfig"]
+__all__ = ["LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig"]
 
 OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("ce", "tet")
@@ -20,6 +21,14 @@ SCHEDULES = ("cosine", "constant")
 #: Fields a resumed run may change (another thread count may still round float sums differently;
 #: see ``TrainConfig.threads``).
 RESUME_FREE = ("threads",)
+#: Upper bound of ``threads``: fixed rather than a multiple of this machine's CPUs, so that a run
+#: folder started elsewhere still resumes here (libgomp fails to start ~100000 threads).
+MAX_THREADS = 1024
+#: field: (low, high, low excluded, high excluded).
+_RANGES = {"lr": (0.0, 10.0, True, False), "momentum": (0.0, 1.0, False, True),
+           "weight_decay": (0.0, 1.0, False, False), "eta_min": (0.0, 10.0, False, False),
+           "tet_lambda": (0.0, 1.0, False, False), "tet_phi": (-1e6, 1e6, False, False),
+           "val_fraction": (0.0, 1.0, False, True)}
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,12 @@ class TrainConfig:
     Attributes:
         dataset, data_root: see :func:`snnc.runtime.data.load_dataset`.
         epochs, batch_size: passes over the training set; images per step.
-        optimizer: ``"sgd"`` (with ``momentum``) or ``"adamw"``; ``lr``, ``weight_decay`` (L2 for
-            SGD, decoupled for AdamW), applied to every parameter.
+        optimizer: ``"sgd"`` (with ``momentum`` in [0, 1)) or ``"adamw"``; ``lr`` in (0, 10],
+            ``weight_decay`` in [0, 1] (L2 for SGD, decoupled for AdamW), applied to every
+            parameter.
         schedule: ``"cosine"`` (``CosineAnnealingLR`` from ``lr`` down to ``eta_min``) or
-            ``"constant"``; ``schedule_step``: anneal once per ``"epoch"`` or once per ``"step"``.
+            ``"constant"``; ``eta_min <= lr``; ``schedule_step``: anneal once per ``"epoch"`` or
+            once per ``"step"``.
         loss: ``"ce"`` — cross-entropy of the time-averaged output (STTS, SNASNet):
             ``CE(1/T sum_t O[t], y)``; ``"tet"`` — temporal efficient training (Deng et al. 2022,
             eq. 8-10; BCNAS-SNN): ``(1 - lambda) * 1/T sum_t CE(O[t], y) + lambda * 1/T sum_t
@@ -43,7 +54,8 @@ class TrainConfig:
         val_fraction: carve this fraction of the training set out as a validation set (0 = none).
         test_every: evaluate the test set every this many epochs (and always after the last).
         seed: weight init, data order, augmentation, encoding and dropout (module docstring).
-        threads: torch intra-op threads during the run (0 = leave torch's setting). The only field
+        threads: torch intra-op threads during the run (0 = leave torch's setting; at most
+            :data:`MAX_THREADS`). The only field
             a resume may change, at the price of bit-identity (sums may round differently).
         limit_train, limit_test: use only the first N samples (fast tests and demos).
         dtype: parameter dtype, ``"float32"`` or ``"float64"``.
@@ -95,17 +107,27 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < lo):
                 raise RunError(f"{name} must be an integer >= {lo}, got {v!r}")
-        for name in ("lr", "momentum", "weight_decay", "eta_min", "tet_phi"):
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise RunError(f"dataset must be a dataset name (a string), got {self.dataset!r}")
+        for name in ("normalize", "hflip"):
+            if not isinstance(getattr(self, name), bool):
+                raise RunError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.threads > MAX_THREADS:
+            raise RunError(f"threads must be <= {MAX_THREADS}, got {self.threads} (this machine "
+                           f"has {os.cpu_count()} CPUs; 0 leaves torch's default)")
+        # Ranges outside which no run trains: beyond them torch overflows (lr 1e308), the
+        # momentum sum diverges (momentum >= 1) or the cosine schedule anneals upwards.
+        for name, (lo, hi, lo_open, hi_open) in _RANGES.items():
             v = getattr(self, name)
-            negative = isinstance(v, (int, float)) and v < 0 and name != "tet_phi"
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or negative:
-                raise RunError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not 0.0 <= self.tet_lambda <= 1.0:
-            raise RunError(f"tet_lambda must be in [0, 1], got {self.tet_lambda!r}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise RunError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.lr <= 0:
-            raise RunError(f"lr must be > 0, got {self.lr!r}")
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            if ok:
+                ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+            if not ok:
+                shown = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+                raise RunError(f"{name} must be a number in {shown}, got {v!r}")
+        if self.eta_min > self.lr:
+            raise RunError(f"eta_min must be <= lr (the cosine schedule anneals from lr down to "
+                           f"eta_min), got eta_min {self.eta_min!r} > lr {self.lr!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

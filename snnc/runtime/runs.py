@@ -11,6 +11,8 @@ Layout of a run folder ``DIR`` (all writes atomic: temporary file in ``DIR``, th
     DIR/metrics.json   the same rows as a JSON list of objects (null where not measured)
     DIR/checkpoint.pt  rewritten after every epoch (see below)
     DIR/model.snnir    the trained graph, written once the last epoch is done
+    DIR/manifest.json  the SHA-256 of every file above (see "Integrity")
+    DIR/.snnc.lock     held (:func:`fcntl.flock`) by the one process writing the run
 
 ``checkpoint.pt`` is a :func:`torch.save` file that :func:`torch.load` reads with
 ``weights_only=True``: only tensors and plain containers, no pickled objects. Keys: ``format``
@@ -18,13 +20,32 @@ Layout of a run folder ``DIR`` (all writes atomic: temporary file in ``DIR``, th
 module's ``state_dict``), ``optimizer`` and ``scheduler`` (their ``state_dict``; ``{}`` without a
 scheduler), ``rng`` (:func:`rng_state`: torch, numpy and Python generators as tensors and
 numbers) and ``history`` (the metric rows so far, rewritten into the metrics files on resume).
+
+Integrity. ``manifest.json`` is ``{"format": "snnc-run-manifest", "format_version": 1,
+"complete": bool, "files": {name: [sha256, ...]}}`` (``""``: the file may be absent). Every
+write goes through :meth:`RunDir.commit`: the new files are staged beside their destinations, the manifest is
+rewritten to accept the old and the new digest of each, the staged files are renamed into
+place, and the manifest is rewritten with the new digests only. A kill at any moment thus leaves
+every file matching its manifest entry, and a resume (:meth:`RunDir.verify`) refuses any file
+whose content matches none, naming it. The checkpoint's content is validated too
+(:func:`check_checkpoint`: types, epoch range, finite weights, ``running_var >= 0``).
+
+Interrupted start. The first write of a new run is a manifest with ``"complete": false``; the
+model and ``config.json`` follow in one commit that sets it to true. A folder whose manifest is
+still incomplete holds no training (no checkpoint can exist yet): a new run without ``--resume``
+restarts in it (removing the partial start), and ``--resume`` refuses it with that advice.
+A run folder is one process's at a time: :meth:`RunDir.lock` refuses a second writer by the
+PID of the first.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +53,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_text
+from ..atomic import atomic_write_text, fsync_dir
 from ..errors import RunError
+from .lock import FileLock
 
-__all__ = ["CHECKPOINT_FORMAT", "METRIC_FIELDS", "RunDir", "rng_state", "set_rng_state"]
+__all__ = ["CHECKPOINT_FORMAT", "METRIC_FIELDS", "RunDir", "check_checkpoint", "check_weights",
+           "rng_state", "set_rng_state"]
 
-RUN_FORMAT, RUN_FORMAT_VERSION = "snnc-run", 1
+#: Version 2 added manifest.json; a version-1 folder (none) resumes unchecked.
+RUN_FORMAT, RUN_FORMAT_VERSION = "snnc-run", 2
+MANIFEST_FORMAT, MANIFEST_VERSION = "snnc-run-manifest", 1
+LOCK_FILE, MANIFEST_FILE = ".snnc.lock", "manifest.json"
+#: Files rebuilt from the checkpoint on resume: a missing one is no damage.
+_DERIVED = ("metrics.csv", "metrics.json", "model.snnir")
+_SETUP = ("genome.txt", "source.snnir", "config.json")
+_RUN_FILES = (*_SETUP, "checkpoint.pt", *_DERIVED)
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "snnc-checkpoint", 1
 #: Columns of ``metrics.csv`` (and keys of each ``metrics.json`` row), in order.
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr", "seconds")
@@ -59,9 +89,10 @@ class RunDir:
     metrics_json = property(lambda self: self.path / "metrics.json")
     checkpoint = property(lambda self: self.path / "checkpoint.pt")
     model = property(lambda self: self.path / "model.snnir")
+    manifest = property(lambda self: self.path / MANIFEST_FILE)
 
     def is_empty(self) -> bool:
-        """True when the folder does not exist or holds nothing.
+        """True when the folder does not exist or holds nothing but its lock file.
 
         Raises:
             RunError: the path exists but is not a folder.
@@ -70,11 +101,18 @@ class RunDir:
             return True
         if not self.path.is_dir():
             raise RunError(f"{self.path}: exists and is not a folder; a run folder is a folder")
-        return not any(self.path.iterdir())
+        return all(p.name == LOCK_FILE for p in self.path.iterdir())
+
+    def lock(self) -> FileLock:
+        """The folder's writer lock (not yet taken: ``with run.lock(): ...`` or ``.acquire()``).
+
+        Raises (on acquiring): RunError "run folder DIR is in use by process PID".
+        """
+        return FileLock(self.path / LOCK_FILE, f"run folder {self.path}", RunError)
 
     def remove_stale_temporaries(self) -> None:
         """Delete the temporary files of writes a kill interrupted (``.<name>.*.tmp``)."""
-        for name in ("checkpoint.pt", "metrics.csv", "metrics.json", "model.snnir"):
+        for name in (*_RUN_FILES, MANIFEST_FILE):
             for tmp in self.path.glob(f".{name}.*.tmp"):
                 try:
                     tmp.unlink()
@@ -87,14 +125,171 @@ class RunDir:
         except OSError as exc:
             raise RunError(f"{self.path}: cannot create the run folder ({exc.strerror})") from None
 
+    # ------------------------------------------------------------------ integrity
+    def read_manifest(self) -> dict[str, Any] | None:
+        """``manifest.json`` (None when the folder has none).
+
+        Raises:
+            RunError: the manifest is unreadable or malformed.
+        """
+        try:
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise RunError(f"{self.manifest}: unreadable run manifest ({exc})") from None
+        files = data.get("files") if isinstance(data, dict) else None
+        ok = (isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT
+              and isinstance(data.get("complete"), bool) and isinstance(files, dict)
+              and all(isinstance(v, list) and v and all(isinstance(h, str) for h in v)
+                      for v in files.values()))
+        if not ok:
+            raise RunError(f"{self.manifest}: not a valid snnc run manifest")
+        if not isinstance(data.get("format_version"), int) or \
+                data["format_version"] > MANIFEST_VERSION:
+            raise RunError(f"{self.manifest}: manifest format {data.get('format_version')!r} is "
+                           f"newer than this snnc reads ({MANIFEST_VERSION}); upgrade snnc")
+        return data
+
+    def _write_manifest(self, files: dict[str, list[str]], complete: bool) -> None:
+        data = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION,
+                "complete": complete, "files": dict(sorted(files.items()))}
+        atomic_write_text(self.manifest, json.dumps(data, indent=1) + "\n")
+
+    def begin(self) -> None:
+        """Mark a new run's start (an incomplete manifest) before any other file is written."""
+        self._write_manifest({}, complete=False)
+
+    def staging_path(self, name: str) -> Path:
+        """Where a caller that writes a file itself (``model.snnir`` via
+        :func:`snnc.ir.artifact.save`) puts it before :meth:`commit` renames it into place."""
+        return self.path / f".{name}.staged.tmp"
+
+    def commit(self, files: dict[str, bytes | Path], *, complete: bool = True) -> None:
+        """Write run files so that every moment's state matches the manifest (module docstring).
+
+        Args:
+            files: name in the folder -> its new content, or a staged file (see
+                :meth:`staging_path`) to rename into place.
+            complete: the manifest's ``complete`` flag after the commit.
+        Raises:
+            RunError: a file cannot be written (disk full, ...); the message names it.
+        """
+        manifest = self.read_manifest() or {"files": {}}
+        final = {k: v[-1:] for k, v in manifest["files"].items()}
+        staged: dict[str, Path] = {}
+        try:
+            for name, content in files.items():
+                staged[name] = content if isinstance(content, Path) else \
+                    self._stage(name, content)
+            digests = {name: _sha256_file(tmp) for name, tmp in staged.items()}
+            # "" stands for "absent": a file's first write may be cut off before its rename.
+            during = {**final, **{n: final.get(n, [""])[-1:] + [d] for n, d in digests.items()}}
+            self._write_manifest(during, complete=manifest.get("complete", False))
+            for name, tmp in staged.items():
+                os.replace(tmp, self.path / name)
+            fsync_dir(self.path)
+            self._write_manifest({**final, **{n: [d] for n, d in digests.items()}}, complete)
+        except OSError as exc:
+            raise RunError(f"{self.path}: cannot write the run files "
+                           f"({exc.strerror or exc}: {getattr(exc, 'filename', '') or ''})") \
+                from None
+        finally:
+            for tmp in staged.values():
+                if tmp.exists():
+                    tmp.unlink()
+
+    def _stage(self, name: str, data: bytes) -> Path:
+        with tempfile.NamedTemporaryFile(dir=self.path, prefix=f".{name}.", suffix=".tmp",
+                                         delete=False) as fh:
+            try:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except BaseException:
+                os.unlink(fh.name)
+                raise
+        os.chmod(fh.name, 0o644)
+        return Path(fh.name)
+
+    def interrupted_start(self) -> bool:
+        """True when a new run's first writes were cut off: its manifest is not yet complete, or
+        there is none and the folder holds only the lock file and temporaries of run files."""
+        manifest = self.read_manifest()
+        if manifest is not None:
+            return not manifest["complete"]
+        names = {p.name for p in self.path.iterdir()} if self.path.is_dir() else set()
+        ours = tuple(f".{n}." for n in (*_RUN_FILES, MANIFEST_FILE))
+        return LOCK_FILE in names and all(
+            n == LOCK_FILE or (n.startswith(ours) and n.endswith(".tmp")) for n in names)
+
+    def clear_interrupted_start(self) -> None:
+        """Delete what an interrupted start wrote, so that a new run can start in the folder.
+
+        Raises:
+            RunError: the folder holds anything else (then it is not an interrupted start).
+        """
+        allowed = {LOCK_FILE, MANIFEST_FILE, *_SETUP}
+        extra = sorted(p.name for p in self.path.iterdir()
+                       if p.name not in allowed and not p.name.endswith(".tmp"))
+        if extra:
+            raise RunError(f"{self.path}: the run folder is not empty ({', '.join(extra)}); "
+                           f"pass --resume to continue the run in it, or choose another folder")
+        self.remove_stale_temporaries()
+        for name in (*_SETUP, MANIFEST_FILE):
+            (self.path / name).unlink(missing_ok=True)
+
+    def verify(self) -> None:
+        """Check every file of the run against ``manifest.json`` (before a resume).
+
+        Raises:
+            RunError: the manifest is missing (in a run folder of format 2 or later) or damaged;
+                a listed file is missing or its SHA-256 matches none the manifest accepts; a
+                checkpoint or model the manifest does not list. The message names the file.
+        """
+        manifest = self.read_manifest()
+        if manifest is None:
+            version = self.read_config().get("format_version")
+            if version is not None and version >= 2:
+                raise RunError(f"{self.manifest}: missing; the run's files cannot be checked "
+                               f"(start the run again in another folder)")
+            return  # written before checksums existed
+        if not manifest["complete"]:
+            raise RunError(f"{self.path}: the run's start was interrupted before anything was "
+                           f"trained; start it again without --resume (the folder is reused)")
+        files = manifest["files"]
+        for name, accepted in files.items():
+            path = self.path / name
+            if "/" in name or name.startswith("."):
+                raise RunError(f"{self.manifest}: lists {name!r}, not a run file")
+            if not path.exists():
+                if name in _DERIVED or "" in accepted:
+                    continue
+                raise RunError(f"{path}: missing, although {MANIFEST_FILE} lists it; the run "
+                               f"cannot be resumed (start it again in another folder)")
+            digest = _sha256_file(path)
+            if digest not in accepted:
+                advice = ("delete it and resume to have it rewritten from the checkpoint"
+                          if name in _DERIVED else
+                          "the run cannot be resumed from it (start it again in another folder)")
+                raise RunError(f"{path}: changed or damaged since snnc wrote it (sha256 "
+                               f"{digest[:12]}..., {MANIFEST_FILE} has {accepted[-1][:12]}...); "
+                               f"{advice}")
+        for name in ("checkpoint.pt", "model.snnir", *_SETUP):
+            if name not in files and (self.path / name).exists():
+                raise RunError(f"{self.path / name}: not listed in {MANIFEST_FILE}; it was not "
+                               f"written by this run")
+
     # ------------------------------------------------------------------ config.json
-    def write_config(self, config: dict[str, Any], model: dict[str, Any]) -> None:
+    @staticmethod
+    def config_bytes(config: dict[str, Any], model: dict[str, Any]) -> bytes:
+        """The content of ``config.json`` (commit it with :meth:`commit`)."""
         data = {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "config": config,
                 "model": model}
-        atomic_write_text(self.config, json.dumps(data, indent=1) + "\n")
+        return (json.dumps(data, indent=1) + "\n").encode("utf-8")
 
     def read_config(self) -> dict[str, Any]:
-        """``config.json`` as written by :meth:`write_config` (keys ``config`` and ``model``).
+        """``config.json`` as written by :meth:`config_bytes` (keys ``config`` and ``model``).
 
         Raises:
             RunError: the file is missing, not JSON, or not a run config of a known version.
@@ -118,16 +313,21 @@ class RunDir:
         return data
 
     # ------------------------------------------------------------------ metrics
-    def write_metrics(self, history: list[dict[str, Any]]) -> None:
-        """Rewrite ``metrics.csv`` and ``metrics.json`` from the rows of every completed epoch."""
+    @staticmethod
+    def metrics_files(history: list[dict[str, Any]]) -> dict[str, bytes]:
+        """``metrics.csv`` and ``metrics.json`` from the rows of every completed epoch."""
         rows = [{k: row.get(k) for k in METRIC_FIELDS} for row in history]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
-        atomic_write_text(self.metrics_csv, buf.getvalue())
-        atomic_write_text(self.metrics_json, json.dumps(rows, indent=1) + "\n")
+        return {"metrics.csv": buf.getvalue().encode("utf-8"),
+                "metrics.json": (json.dumps(rows, indent=1) + "\n").encode("utf-8")}
+
+    def write_metrics(self, history: list[dict[str, Any]]) -> None:
+        """Rewrite ``metrics.csv`` and ``metrics.json`` (one commit)."""
+        self.commit(self.metrics_files(history))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.json`` (``[]`` when the file does not exist yet)."""
@@ -141,21 +341,22 @@ class RunDir:
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self, *, epoch: int, model: dict, optimizer: dict, scheduler: dict,
                         history: list[dict[str, Any]]) -> None:
-        """Write ``checkpoint.pt`` atomically: a kill at any moment leaves the previous complete
-        checkpoint or the new one, never a partial file."""
+        """Write ``checkpoint.pt`` and the metrics files in one :meth:`commit`: a kill at any
+        moment leaves the previous complete checkpoint or the new one, never a partial file."""
         state = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
                  "epoch": int(epoch), "model": model, "optimizer": optimizer,
                  "scheduler": scheduler, "rng": rng_state(), "history": list(history)}
-        try:
-            atomic_write(self.checkpoint, lambda fh: torch.save(state, fh))
-        except OSError as exc:
-            raise RunError(f"{self.checkpoint}: cannot write ({exc.strerror or exc})") from None
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        self.commit({"checkpoint.pt": buf.getvalue(), **self.metrics_files(history)})
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint (``None`` if there is none yet), loaded with ``weights_only=True``.
+    def load_checkpoint(self, epochs: int | None = None) -> dict[str, Any] | None:
+        """The checkpoint (``None`` if there is none yet), loaded with ``weights_only=True`` and
+        checked with :func:`check_checkpoint` (``epochs``: the run's epoch count).
 
         Raises:
-            RunError: the file is damaged or not an snnc checkpoint of a known version.
+            RunError: the file is damaged, not an snnc checkpoint of a known version, or holds
+                values no run writes; the message names the file and the value.
         """
         if not self.checkpoint.exists():
             return None
@@ -167,13 +368,75 @@ class RunDir:
                            f"restart the run from scratch") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise RunError(f"{self.checkpoint}: not an snnc checkpoint")
-        if state.get("format_version", 0) > CHECKPOINT_VERSION:
-            raise RunError(f"{self.checkpoint}: checkpoint format {state['format_version']} is "
+        version = state.get("format_version", 0)
+        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+            raise RunError(f"{self.checkpoint}: checkpoint format {version!r} is "
                            f"newer than this snnc reads ({CHECKPOINT_VERSION}); upgrade snnc")
         missing = {"epoch", "model", "optimizer", "scheduler", "rng", "history"} - set(state)
         if missing:
             raise RunError(f"{self.checkpoint}: checkpoint lacks {', '.join(sorted(missing))}")
+        problem = check_checkpoint(state, epochs)
+        if problem:
+            raise RunError(f"{self.checkpoint}: damaged checkpoint: {problem}")
         return state
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_checkpoint(state: dict[str, Any], epochs: int | None = None) -> str | None:
+    """What is wrong with a loaded checkpoint's content (None when nothing is): types of every
+    entry, ``0 <= epoch <= epochs``, one ``history`` row per completed epoch, and model weights
+    and buffers without NaN (``running_var`` finite and >= 0)."""
+    epoch = state["epoch"]
+    if type(epoch) is not int or epoch < 0 or (epochs is not None and epoch > epochs):
+        return f"epoch {epoch!r} is not a completed-epoch count of this {epochs}-epoch run"
+    history = state["history"]
+    if not isinstance(history, list) or len(history) != epoch:
+        return f"history must be a list of {epoch} metric rows, got {_kind(history)}"
+    for i, row in enumerate(history, start=1):
+        if not isinstance(row, dict) or row.get("epoch") != i or not all(
+                row.get(k) is None or _is_number(row.get(k)) for k in METRIC_FIELDS):
+            return f"history row {i} is not the metrics of epoch {i}"
+    for name in ("model", "optimizer", "scheduler", "rng"):
+        if not isinstance(state[name], dict):
+            return f"{name} must be a dict, got {_kind(state[name])}"
+    problem = check_weights(state["model"])
+    if problem:
+        return problem
+    rng = state["rng"]
+    if not (isinstance(rng.get("torch"), torch.Tensor) and isinstance(rng.get("numpy"), dict)
+            and isinstance(rng.get("python"), dict)):
+        return "rng is not the random generator states snnc saves"
+    return None
+
+
+def check_weights(model_state: dict) -> str | None:
+    """What is wrong with a module's ``state_dict`` (None when nothing is): an entry that is not
+    a tensor, a NaN anywhere, a ``running_var`` (BatchNorm) negative or infinite."""
+    for key, value in model_state.items():
+        if not isinstance(value, torch.Tensor):
+            return f"model entry {key!r} is not a tensor"
+        if value.is_floating_point():
+            if bool(torch.isnan(value).any()):
+                return f"model entry {key!r} holds NaN"
+            if str(key).endswith("running_var") and not bool(
+                    (torch.isfinite(value) & (value >= 0)).all()):
+                return f"model entry {key!r} (a variance) holds negative or infinite values"
+    return None
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _kind(x) -> str:
+    return type(x).__name__
 
 
 # ---------------------------------------------------------------------- RNG states

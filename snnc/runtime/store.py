@@ -14,9 +14,17 @@ Every candidate is committed in its own transaction, so a search killed at any m
 SIGKILL) leaves every finished candidate complete and nothing half-written; a resumed search
 skips what is stored. Inserting a candidate twice is refused (an :class:`~snnc.errors.StoreError`),
 so a search can never score the same genome twice unnoticed.
+
+One writer at a time: a store opened for writing holds an OS lock on ``<store>.lock`` beside it
+(:class:`~snnc.runtime.lock.FileLock`; released by the kernel when the holder dies), and a second
+writer is refused by the holder's PID. Damage is never trusted: a missing table is a
+:class:`~snnc.errors.StoreError` naming the file; a candidate row whose text is not UTF-8, whose
+genome text does not hash to its ``genome_id`` (sha256 of the canonical text), or whose scores do
+not parse is reported by :meth:`ExperimentStore.ranking` and left out of the ranking, never used.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -26,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .lock import FileLock
 
-__all__ = ["CandidateRecord", "ExperimentStore", "SearchRecord", "SCHEMA_VERSION"]
+__all__ = ["CandidateRecord", "DamagedRow", "ExperimentStore", "Ranking", "SearchRecord",
+           "SCHEMA_VERSION", "StoreWarning"]
 
 #: Stored in ``PRAGMA user_version``; a file of another version is refused.
 SCHEMA_VERSION = 1
@@ -57,6 +67,7 @@ CREATE TABLE IF NOT EXISTS candidates (
 );
 """
 STATUSES = ("running", "done")
+_TABLES = ("searches", "candidates")
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,28 @@ class CandidateRecord:
     created: float = 0.0
 
 
+class StoreWarning(UserWarning):
+    """Damaged rows were left out of a ranking (the warning's text names the store and rows)."""
+
+
+@dataclass(frozen=True)
+class DamagedRow:
+    """A stored candidate that cannot be trusted: its ``genome_id`` as stored (undecodable bytes
+    replaced) and why."""
+
+    genome_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """:meth:`ExperimentStore.ranking`: the sound candidates, best first, and the damaged rows
+    left out."""
+
+    records: list[CandidateRecord]
+    damaged: list[DamagedRow]
+
+
 def _json_float(x: float):
     """JSON has no NaN/inf: store them as strings."""
     return x if math.isfinite(x) else repr(float(x))
@@ -102,12 +135,19 @@ class ExperimentStore:
 
     Args:
         path: the SQLite file (created with its schema when missing).
+        lock: hold the store's writer lock while open (default). ``False`` only reads what
+            another process may be writing (SQLite's WAL keeps that consistent).
     Raises:
-        StoreError: the file is not an SQLite database, or holds another schema version.
+        StoreError: the file is not an SQLite database, holds another schema version or lacks a
+            table; another process has it open for writing ("... is in use by process PID").
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, lock: bool = True):
         self.path = Path(path)
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"),
+                              f"experiment store {self.path}", StoreError)
+        if lock:
+            self._lock.acquire()
         try:
             self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -119,15 +159,39 @@ class ExperimentStore:
             if version == 0:  # executescript commits on its own; the statements are idempotent
                 self.conn.executescript(_SCHEMA)
                 self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            tables = {_text(r[0]) for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = [t for t in _TABLES if t not in tables]
+            if missing:
+                raise StoreError(f"{self.path}: the experiment store is damaged: table "
+                                 f"{', '.join(missing)} is missing")
         except sqlite3.DatabaseError as exc:
+            self._lock.release()
             raise StoreError(f"{self.path}: not a usable experiment store ({exc})") from None
+        except StoreError:
+            self._lock.release()
+            raise
+
+    def _q(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        """Execute; any SQLite failure (a table dropped since opening, a damaged page) becomes a
+        StoreError naming the file."""
+        try:
+            return self.conn.execute(sql, args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: the experiment store is damaged or unreadable "
+                             f"({exc})") from None
 
     # ----------------------------------------------------------------------- plumbing
     def _tx(self):
-        return _Transaction(self.conn)
+        return _Transaction(self)
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "ExperimentStore":
         return self
@@ -145,7 +209,7 @@ class ExperimentStore:
         now = time.time()
         try:
             with self._tx():
-                self.conn.execute(
+                self._q(
                     "INSERT INTO searches VALUES (?, ?, ?, 'running', 1, ?, ?)",
                     (search_id, json.dumps(config, sort_keys=True), int(seed), now, now))
         except sqlite3.IntegrityError:
@@ -153,15 +217,31 @@ class ExperimentStore:
         return self.search(search_id)
 
     def search(self, search_id: str) -> SearchRecord | None:
-        row = self.conn.execute("SELECT * FROM searches WHERE search_id = ?",
-                                (search_id,)).fetchone()
+        """The search ``search_id`` (None if not stored).
+
+        Raises:
+            StoreError: its row is damaged (config not UTF-8 JSON, fields of the wrong type).
+        """
+        # text columns as BLOB, decoded here: damaged UTF-8 must not fail the whole query
+        row = self._q("SELECT CAST(search_id AS BLOB), CAST(config AS BLOB), seed, "
+                      "CAST(status AS BLOB), attempts, created, updated FROM searches "
+                      "WHERE search_id = ?", (search_id,)).fetchone()
         if row is None:
             return None
         sid, config, seed, status, attempts, created, updated = row
-        return SearchRecord(sid, json.loads(config), seed, status, attempts, created, updated)
+        try:
+            data = json.loads(config.decode("utf-8") if isinstance(config, bytes) else config)
+            if not isinstance(data, dict) or type(seed) is not int or \
+                    type(attempts) is not int:
+                raise ValueError("fields of the wrong type")
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise StoreError(f"{self.path}: the stored search {search_id!r} is damaged "
+                             f"({exc})") from None
+        return SearchRecord(_text(sid), data, seed, _text(status), attempts, created, updated)
 
     def searches(self) -> list[SearchRecord]:
-        ids = [r[0] for r in self.conn.execute("SELECT search_id FROM searches ORDER BY created")]
+        ids = [_text(r[0]) for r in self._q("SELECT CAST(search_id AS BLOB) FROM searches "
+                                            "ORDER BY created")]
         return [self.search(i) for i in ids]
 
     def set_status(self, search_id: str, status: str) -> None:
@@ -169,7 +249,7 @@ class ExperimentStore:
         if status not in STATUSES:
             raise StoreError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         with self._tx():
-            n = self.conn.execute("UPDATE searches SET status = ?, updated = ? WHERE search_id = ?",
+            n = self._q("UPDATE searches SET status = ?, updated = ? WHERE search_id = ?",
                                   (status, time.time(), search_id)).rowcount
         if n != 1:
             raise StoreError(f"{self.path}: no search {search_id!r}")
@@ -177,9 +257,9 @@ class ExperimentStore:
     def begin_attempt(self, search_id: str) -> int:
         """Count a resume: status back to ``running``, ``attempts + 1``; returns the new count."""
         with self._tx():
-            self.conn.execute("UPDATE searches SET attempts = attempts + 1, status = 'running', "
+            self._q("UPDATE searches SET attempts = attempts + 1, status = 'running', "
                               "updated = ? WHERE search_id = ?", (time.time(), search_id))
-            row = self.conn.execute("SELECT attempts FROM searches WHERE search_id = ?",
+            row = self._q("SELECT attempts FROM searches WHERE search_id = ?",
                                     (search_id,)).fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no search {search_id!r}")
@@ -198,7 +278,7 @@ class ExperimentStore:
             with self._tx():
                 if self.search(search_id) is None:
                     raise StoreError(f"{self.path}: no search {search_id!r}")
-                self.conn.execute(
+                self._q(
                     "INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (search_id, c.genome_id, int(c.position), c.description, c.genome, score,
                      scores, float(c.seconds), int(c.attempt), c.created or time.time()))
@@ -207,40 +287,83 @@ class ExperimentStore:
                              f"{c.genome_id[:12]}") from None
 
     def genome_ids(self, search_id: str) -> set[str]:
-        """Ids of the candidates stored for ``search_id``."""
-        return {r[0] for r in self.conn.execute(
-            "SELECT genome_id FROM candidates WHERE search_id = ?", (search_id,))}
+        """Ids of the candidates stored for ``search_id`` (damaged rows included, as stored:
+        a resumed search does not score them again)."""
+        return {_text(r[0]) for r in self._q(
+            "SELECT CAST(genome_id AS BLOB) FROM candidates WHERE search_id = ?", (search_id,))}
 
     def count(self, search_id: str) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM candidates WHERE search_id = ?",
-                                 (search_id,)).fetchone()[0]
+        return self._q("SELECT COUNT(*) FROM candidates WHERE search_id = ?",
+                       (search_id,)).fetchone()[0]
 
-    def candidates(self, search_id: str) -> list[CandidateRecord]:
-        """Every stored candidate, ranked: highest score first, undefined (NaN) scores last, ties by
-        sample position."""
-        rows = self.conn.execute(
-            "SELECT genome_id, position, description, genome, score, scores, seconds, attempt, "
+    def ranking(self, search_id: str) -> Ranking:
+        """Every sound stored candidate, ranked: highest score first, undefined (NaN) scores
+        last, ties by sample position; and the damaged rows left out (text not UTF-8, genome text
+        not hashing to its id, scores not a JSON object of numbers, fields of the wrong type)."""
+        rows = self._q(  # text columns as BLOB: one damaged row must not fail the query
+            "SELECT CAST(genome_id AS BLOB), position, CAST(description AS BLOB), "
+            "CAST(genome AS BLOB), score, CAST(scores AS BLOB), seconds, attempt, "
             "created FROM candidates WHERE search_id = ? "
             "ORDER BY score IS NULL, score DESC, position", (search_id,)).fetchall()
-        out = []
-        for gid, pos, desc, text, score, scores, secs, attempt, created in rows:
-            out.append(CandidateRecord(
-                gid, pos, desc, text, float("nan") if score is None else float(score),
-                {k: _from_json_float(v) for k, v in json.loads(scores).items()}, secs, attempt,
-                created))
-        return out
+        good, damaged = [], []
+        for row in rows:
+            try:
+                good.append(_candidate(row))
+            except (UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+                damaged.append(DamagedRow(_text(row[0]), str(exc)))
+        return Ranking(good, damaged)
+
+    def candidates(self, search_id: str) -> list[CandidateRecord]:
+        """:meth:`ranking`'s candidates, refusing a store with damaged rows.
+
+        Raises:
+            StoreError: a row is damaged; the message names the first and counts them.
+        """
+        ranked = self.ranking(search_id)
+        if ranked.damaged:
+            first = ranked.damaged[0]
+            raise StoreError(f"{self.path}: {len(ranked.damaged)} damaged candidate row(s) in "
+                             f"search {search_id!r}, e.g. {first.genome_id[:12]}: {first.reason}")
+        return ranked.records
+
+
+def _candidate(row: tuple) -> CandidateRecord:
+    """A ``candidates`` row (TEXT as bytes), checked; ValueError (or a decode error) says what
+    is damaged."""
+    gid, pos, desc, text, score, scores, secs, attempt, created = row
+    gid, desc, scores = (v.decode("utf-8") for v in (gid, desc, scores))
+    genome = text.decode("utf-8", "surrogatepass")
+    if hashlib.sha256(genome.encode("utf-8", "surrogatepass")).hexdigest() != gid:
+        raise ValueError("the stored genome text does not hash to its genome_id (edited or "
+                         "damaged)")
+    parsed = json.loads(scores)
+    if not isinstance(parsed, dict):
+        raise ValueError("scores is not a JSON object")
+    values = {k: _from_json_float(v) for k, v in parsed.items()}
+    if type(pos) is not int or type(attempt) is not int or \
+            not all(isinstance(v, (int, float)) for v in (secs, created)) or \
+            not (score is None or isinstance(score, (int, float))):
+        raise ValueError("a field of the wrong type")
+    return CandidateRecord(gid, pos, desc, genome, float("nan") if score is None
+                           else float(score), values, secs, attempt, created)
 
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    def __init__(self, store: ExperimentStore):
+        self.store = store
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
+        self.store._q("BEGIN IMMEDIATE")
+        return self.store.conn
 
     def __exit__(self, exc_type, *_):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        self.store._q("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+def _text(value) -> str:
+    """A TEXT column read as BLOB, decoded; undecodable bytes shown as U+FFFD (for ids and names
+    in messages; :meth:`ExperimentStore.ranking` refuses such rows)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -38,7 +38,7 @@ from .data import Dataset, load_dataset, split
 from .evaluate import (Preprocess, check_fits, default_preprocess, limit_dataset, model_input,
                        predict, torch_dtype)
 from .loader import batches, derive_seed, num_batches
-from .runs import RunDir, set_rng_state
+from .runs import LOCK_FILE, RunDir, check_weights, set_rng_state
 
 __all__ = ["LOSSES", "OPTIMIZERS", "TrainConfig", "TrainResult", "ce_loss", "load_run_config",
            "tet_loss", "train"]
@@ -122,12 +122,24 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
     """
     t_start = time.perf_counter()
     run = RunDir(Path(run_dir))
+    lock = run.lock()
+    try:
+        # A second writer is refused before it reads anything (the lock file exists in every
+        # folder a run has started in; a folder of other files gets no lock file from us).
+        if run.path.is_dir() and (resume or (run.path / LOCK_FILE).exists()):
+            lock.acquire()
+        return _train_locked(run, lock, model_source, config, resume, progress, on_epoch,
+                             t_start)
+    finally:
+        lock.release()
+
+
+def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, resume: bool,
+                  progress: bool, on_epoch, t_start: float) -> TrainResult:
     if resume:
         config, graph, genome_text, fingerprint = _resume_setup(run, model_source, config)
     else:
-        if not run.is_empty():
-            raise RunError(f"{run.path}: the run folder is not empty; pass --resume to continue "
-                           f"the run in it, or choose another folder")
+        _check_fresh(run)
         if model_source is None:
             raise RunError("train: no model given (a genome file, a .snnir file or a Graph)")
         config = config or TrainConfig()
@@ -149,38 +161,31 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
         optimizer = _optimizer(module, config)
         scheduler = _scheduler(optimizer, config, steps)
         if not resume:  # (a resumed run's folder already holds its model and config)
-            run.create()
-            if genome_text is not None:
-                from ..atomic import atomic_write_text
-
-                atomic_write_text(run.genome, genome_text)
-            else:
-                from ..ir.artifact import save
-
-                save(graph, run.source)
-            run.write_config(config.to_dict(), fingerprint)
+            _start_run(run, lock, graph, genome_text, config, fingerprint)
         start, history = 0, []
         state = None
         if resume:
             run.remove_stale_temporaries()
-            state = run.load_checkpoint()
+            state = run.load_checkpoint(config.epochs)
         if state is not None:
             try:
                 module.load_state_dict(state["model"])
                 optimizer.load_state_dict(state["optimizer"])
                 if scheduler is not None:
                     scheduler.load_state_dict(state["scheduler"])
-            except (RuntimeError, KeyError, ValueError) as exc:
+                set_rng_state(state["rng"])
+            except (RuntimeError, KeyError, ValueError, TypeError, AttributeError,
+                    IndexError) as exc:
                 raise RunError(f"{run.checkpoint}: does not match the model or optimizer "
-                               f"({str(exc).splitlines()[0]})") from None
-            set_rng_state(state["rng"])
+                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                               ) from None
             start, history = int(state["epoch"]), list(state["history"])
             run.write_metrics(history)  # drop rows of an epoch that died before its checkpoint
         for epoch in range(start, config.epochs):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             loss, acc = _train_epoch(module, optimizer, scheduler, ds, pre, config, epoch, steps,
-                                     progress)
+                                     progress, run)
             if scheduler is not None and config.schedule_step == "epoch":
                 scheduler.step()
             last = epoch + 1 == config.epochs
@@ -191,11 +196,14 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
             row = {"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
                    "test_acc": test_acc, "lr": lr, "seconds": round(time.perf_counter() - t0, 3)}
             history.append(row)
+            problem = check_weights(module.state_dict())
+            if problem:  # e.g. a NaN that a finite loss did not show; keep the last checkpoint
+                raise RunError(f"training diverged in epoch {epoch + 1}: {problem}; "
+                               f"{_kept(run, epoch)}")
             run.save_checkpoint(epoch=epoch + 1, model=module.state_dict(),
                                 optimizer=optimizer.state_dict(),
                                 scheduler=scheduler.state_dict() if scheduler else {},
                                 history=history)
-            run.write_metrics(history)
             if on_epoch is not None:
                 on_epoch(row)
         module.eval()
@@ -207,6 +215,41 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
     last = history[-1]
     return TrainResult(run.path, run.model, history, last["test_acc"], last["val_acc"], trained,
                        module, start, time.perf_counter() - t_start)
+
+
+def _check_fresh(run: RunDir) -> None:
+    """A new run needs an empty folder, or one whose start was interrupted (restarted there)."""
+    if not run.is_empty() and not run.interrupted_start():
+        raise RunError(f"{run.path}: the run folder is not empty; pass --resume to continue "
+                       f"the run in it, or choose another folder")
+
+
+def _start_run(run: RunDir, lock, graph: Graph, genome_text: str | None, config: TrainConfig,
+               fingerprint: dict) -> None:
+    """First writes of a new run: lock, mark the start, then the model and config.json in one
+    commit (see "Interrupted start" in :mod:`snnc.runtime.runs`)."""
+    run.create()
+    lock.acquire()
+    if run.interrupted_start():
+        run.clear_interrupted_start()
+    _check_fresh(run)  # another process may have started a run here since the first check
+    run.begin()
+    files: dict[str, bytes | Path] = {"config.json": run.config_bytes(config.to_dict(),
+                                                                      fingerprint)}
+    if genome_text is not None:
+        files["genome.txt"] = genome_text.encode("utf-8")
+    else:
+        from ..ir.artifact import save
+
+        files["source.snnir"] = save(graph, run.staging_path("source.snnir"))
+    run.commit(files, complete=True)
+
+
+def _kept(run: RunDir, epoch: int) -> str:
+    """What survives a stop in (0-based) ``epoch``: the checkpoint of the epoch before."""
+    if epoch == 0:
+        return f"no checkpoint was written; {run.path} holds the untrained run"
+    return f"{run.checkpoint} keeps epoch {epoch}"
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
@@ -224,7 +267,7 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 
 # ---------------------------------------------------------------------- pieces
 def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: TrainConfig,
-                 epoch: int, steps: int, progress: bool) -> tuple[float, float]:
+                 epoch: int, steps: int, progress: bool, run: RunDir) -> tuple[float, float]:
     """One pass over the training set; returns (mean loss, accuracy) over its samples."""
     torch.manual_seed(derive_seed(_TORCH_RNG, config.seed, epoch))  # dropout masks
     module.train()
@@ -241,15 +284,16 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
                 loss = ce_loss(out, yb)
             else:
                 loss = tet_loss(out, yb, config.tet_lambda, config.tet_phi)
+            n, value = len(yb), float(loss.detach())
+            if not math.isfinite(value):  # before the step, which would spread it to the weights
+                raise RunError(f"the loss is {value} at epoch {epoch + 1}, batch {b + 1}; "
+                               f"training stopped ({_kept(run, epoch)}); lower the learning "
+                               f"rate (--lr)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if scheduler is not None and config.schedule_step == "step":
                 scheduler.step()
-            n, value = len(yb), float(loss.detach())
-            if not math.isfinite(value):
-                raise RunError(f"the loss is {value} at epoch {epoch + 1}, batch {b + 1}; "
-                               f"lower the learning rate (--lr)")
             total_loss += value * n
             correct += int((out.detach().mean(0).argmax(-1) == yb).sum())
             seen += n
@@ -275,7 +319,7 @@ def _finalise(run: RunDir, module, pre: Preprocess, config: TrainConfig,
                        "val_acc": last["val_acc"], "epochs": len(history),
                        "train_samples": int(len(ds.train_y))},
              "config": config.to_dict(), "preprocess": pre.to_dict()}
-    save(graph, run.model, extra=extra)
+    run.commit({"model.snnir": save(graph, run.staging_path("model.snnir"), extra=extra)})
     return graph
 
 
@@ -325,7 +369,11 @@ def _load_source(source: str | Path | Graph, seed: int) -> tuple[Graph, str | No
 def _resume_setup(run: RunDir, source, config: TrainConfig | None):
     """Config, graph, genome text and fingerprint of the run in ``run``, checked against what the
     caller passed."""
+    if run.path.is_dir() and run.interrupted_start():
+        raise RunError(f"{run.path}: the run's start was interrupted before anything was "
+                       f"trained; start it again without --resume (the folder is reused)")
     saved = load_run_config(run.path)
+    run.verify()
     stored = run.read_config()
     if config is not None:
         diff = saved.differences(config, ignore=RESUME_FREE)
@@ -341,6 +389,12 @@ def _resume_setup(run: RunDir, source, config: TrainConfig | None):
         graph, text, fingerprint = _load_source(run.source, config.seed)
     else:
         raise RunError(f"{run.path}: the run's model (genome.txt or source.snnir) is missing")
+    if fingerprint != stored["model"]:
+        model_file = run.genome if text is not None else run.source
+        raise RunError(f"{model_file}: is not the model config.json records (sha256 "
+                       f"{fingerprint.get('sha256', '')[:12]}..., config.json has "
+                       f"{str(stored['model'].get('sha256'))[:12]}...); it was changed after the "
+                       f"run started")
     if source is not None:
         given = _load_source(source, config.seed)[2]
         if given != stored["model"]:

@@ -22,6 +22,7 @@ import dataclasses
 import io
 import multiprocessing
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +32,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import SearchError
 from ..runtime.loader import derive_seed
-from ..runtime.store import CandidateRecord, ExperimentStore
+from ..runtime.store import CandidateRecord, DamagedRow, ExperimentStore, StoreWarning
 from .proxies import ALPHA, KINDS, PROTOCOLS
 from .spaces import SPACES, Candidate, make_space
 
@@ -134,6 +135,8 @@ class SearchResult:
     scored: int  # scored by this call (the rest were in the store)
     attempt: int
     paths: dict[str, Path] = field(default_factory=dict)
+    #: stored rows that could not be trusted and are not in ``ranking`` (also a StoreWarning)
+    damaged: list[DamagedRow] = field(default_factory=list)
 
     @property
     def best(self) -> CandidateRecord:
@@ -211,7 +214,7 @@ def stored_config(out_dir: str | Path, search_id: str = "snasnet") -> SearchConf
     path = Path(out_dir) / STORE_FILE
     if not path.exists():
         raise SearchError(f"{out_dir}: no search to resume (no {STORE_FILE})")
-    with ExperimentStore(path) as store:
+    with ExperimentStore(path, lock=False) as store:  # a read; the search itself locks
         rec = store.search(search_id)
     if rec is None:
         raise SearchError(f"{path}: no search {search_id!r} to resume")
@@ -305,9 +308,20 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         elif pending:
             _run_pool(pending, config, batches, classes, workers, commit)
         store.set_status(search_id, "done")
-        ranking = store.candidates(search_id)
-    _write_outputs(ranking, config, paths)
-    return SearchResult(search_id, config, ranking, sampled, total, len(pending), attempt, paths)
+        ranked = store.ranking(search_id)
+        if ranked.damaged:
+            warnings.warn(_damage_report(paths["store"], ranked.damaged), StoreWarning,
+                          stacklevel=2)
+        _write_outputs(ranked.records, config, paths)  # still under the store's writer lock
+    return SearchResult(search_id, config, ranked.records, sampled, total, len(pending), attempt,
+                        paths, ranked.damaged)
+
+
+def _damage_report(store: Path, damaged: list[DamagedRow]) -> str:
+    shown = "; ".join(f"{d.genome_id[:12]}: {d.reason}" for d in damaged[:5])
+    more = f" (and {len(damaged) - 5} more)" if len(damaged) > 5 else ""
+    return (f"{store}: {len(damaged)} damaged candidate row(s) left out of the ranking: "
+            f"{shown}{more}")
 
 
 def _run_pool(pending, config, batches, classes, workers, commit) -> None:
@@ -349,7 +363,7 @@ def _write_outputs(ranking: list[CandidateRecord], config: SearchConfig,
     """``best.genome`` and ``ranking.csv`` (rank, genome_id, position, description, score, every
     score, seconds), both written atomically."""
     if not ranking:
-        raise SearchError("the search holds no candidate")
+        raise SearchError(f"{paths['store']}: the search holds no sound candidate")
     atomic_write_text(paths["genome"], ranking[0].genome)
     kinds = sorted({k for c in ranking for k in c.scores})
     buf = io.StringIO()

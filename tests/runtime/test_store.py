@@ -1,4 +1,5 @@
 """Experiment store: schema, ranking order, refusals, WAL mode, and survival of SIGKILL."""
+import hashlib
 import json
 import math
 import os
@@ -18,8 +19,13 @@ from snnc.runtime.store import SCHEMA_VERSION, CandidateRecord, ExperimentStore
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cand(gid, score, pos=0, **kw):
-    return CandidateRecord(gid, pos, f"desc {gid}", f"genome {gid}\n", score,
+def gid(name: str) -> str:
+    """The id a store expects: sha256 of the (here made-up) canonical genome text."""
+    return hashlib.sha256(f"genome {name}\n".encode()).hexdigest()
+
+
+def cand(name, score, pos=0, **kw):
+    return CandidateRecord(gid(name), pos, f"desc {name}", f"genome {name}\n", score,
                            {"sahd": score, "hd": 1.5}, 0.25, **kw)
 
 
@@ -35,12 +41,12 @@ def test_round_trip_and_ranking(tmp_path):
         st.set_status("a", "done")
     with ExperimentStore(path) as st:  # reopened: everything persisted
         ranked = st.candidates("a")
-        assert [c.genome_id for c in ranked] == ["g3", "g4", "g1", "g5", "g2"]
+        assert [c.genome_id for c in ranked] == [gid(n) for n in ("g3", "g4", "g1", "g5", "g2")]
         assert math.isnan(ranked[-1].score) and math.isnan(ranked[-1].scores["sahd"])
         assert ranked[-2].score == float("-inf") and ranked[-2].scores["sahd"] == float("-inf")
-        assert ranked[0] == CandidateRecord("g3", 3, "desc g3", "genome g3\n", 5.0,
+        assert ranked[0] == CandidateRecord(gid("g3"), 3, "desc g3", "genome g3\n", 5.0,
                                             {"sahd": 5.0, "hd": 1.5}, 0.25, 1, ranked[0].created)
-        assert st.genome_ids("a") == {"g1", "g2", "g3", "g4", "g5"} and st.count("a") == 5
+        assert st.genome_ids("a") == {gid(f"g{i}") for i in range(1, 6)} and st.count("a") == 5
         assert st.search("a").status == "done" and st.search("b") is None
         assert st.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert st.begin_attempt("a") == 2 and st.search("a").status == "running"
@@ -52,7 +58,7 @@ def test_refusals(tmp_path):
         with pytest.raises(StoreError, match="exists already"):
             st.create_search("a", {}, seed=0)
         st.add_candidate("a", cand("g1", 1.0))
-        with pytest.raises(StoreError, match="already holds candidate g1"):
+        with pytest.raises(StoreError, match=f"already holds candidate {gid('g1')[:12]}"):
             st.add_candidate("a", cand("g1", 9.0))
         assert st.candidates("a")[0].score == 1.0  # the first result is kept
         with pytest.raises(StoreError, match="no search 'zz'"):
@@ -81,12 +87,14 @@ def test_every_committed_candidate_survives_sigkill(tmp_path):
     """A writer killed at a random moment leaves complete rows only, readable on reopening."""
     path = tmp_path / "s.sqlite"
     script = textwrap.dedent(f"""
-        import itertools
+        import hashlib, itertools
         from snnc.runtime.store import CandidateRecord, ExperimentStore
         st = ExperimentStore({str(path)!r})
         st.create_search("a", {{"k": 1}}, seed=0)
         for i in itertools.count():
-            st.add_candidate("a", CandidateRecord(f"g{{i}}", i, "d" * 500, "t" * 5000, float(i),
+            text = f"{{i}}" + "t" * 5000
+            st.add_candidate("a", CandidateRecord(hashlib.sha256(text.encode()).hexdigest(), i,
+                                                  "d" * 500, text, float(i),
                                                   {{"sahd": float(i)}}, 0.1))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
@@ -112,7 +120,7 @@ def test_every_committed_candidate_survives_sigkill(tmp_path):
         assert len(rows) >= 20
         assert sorted(c.position for c in rows) == list(range(len(rows)))  # no gap, no torn row
         for c in rows:
-            assert c.genome == "t" * 5000 and c.scores == {"sahd": float(c.position)}
+            assert c.genome == f"{c.position}" + "t" * 5000 and c.scores == {"sahd": float(c.position)}
         st.add_candidate("a", cand("after", 0.0, len(rows)))  # still writable
     assert json.loads(sqlite3.connect(path).execute(
         "SELECT config FROM searches").fetchone()[0]) == {"k": 1}

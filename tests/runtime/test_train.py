@@ -3,6 +3,7 @@ STTS genome and scikit-learn's 8x8 digits."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -87,7 +88,12 @@ def test_run_folder_layout(trained, genome_file):
     run = RunDir(trained.run_dir)
     names = {p.name for p in run.path.iterdir()}
     assert names == {"genome.txt", "config.json", "metrics.csv", "metrics.json", "checkpoint.pt",
-                     "model.snnir"}
+                     "model.snnir", "manifest.json", ".snnc.lock"}
+    manifest = json.loads(run.manifest.read_text())
+    assert manifest["complete"] and sorted(manifest["files"]) == sorted(names - {
+        "manifest.json", ".snnc.lock"})
+    for name, digests in manifest["files"].items():  # one digest each once a commit is done
+        assert digests == [hashlib.sha256((run.path / name).read_bytes()).hexdigest()], name
     assert run.genome.read_text() == genome_file.read_text()
     stored = json.loads(run.config.read_text())
     assert TrainConfig.from_dict(stored["config"]) == TrainConfig(**FAST)
@@ -250,6 +256,9 @@ def test_damaged_checkpoint(tmp_path, genome_file):
     cfg = TrainConfig(**{**FAST, "epochs": 1, "limit_train": 64, "limit_test": 32})
     train(genome_file, cfg, tmp_path / "r", progress=False)
     (tmp_path / "r" / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(RunError, match="checkpoint.pt: changed or damaged since snnc wrote it"):
+        train(None, None, tmp_path / "r", resume=True, progress=False)
+    RunDir(tmp_path / "r").commit({"checkpoint.pt": b"garbage"})  # as if snnc had written it
     with pytest.raises(RunError, match="damaged checkpoint"):
         train(None, None, tmp_path / "r", resume=True, progress=False)
 
