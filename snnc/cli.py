@@ -723,7 +723,10 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.progress import TimeRemainingColumn
 
-    from .search.snasnet import SearchConfig, run_search, stored_config
+    import warnings
+
+    from .runtime.store import StoreWarning
+    from .search.snasnet import SearchConfig, damage_report, run_search, stored_config
 
     options["also"] = tuple(options["also"])
     if resume:
@@ -736,11 +739,17 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
     con = Console(stderr=True)
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=con, transient=True,
-                  disable=not progress or not con.is_terminal) as bar:
+                  disable=not progress or not con.is_terminal) as bar, \
+            warnings.catch_warnings():
+        # damaged store rows are reported below as one line, not as a Python warning
+        warnings.simplefilter("ignore", StoreWarning)
         task = bar.add_task("scoring", total=None)
         result = run_search(config, out_dir, resume=resume, workers=workers, search_id=search_id,
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
+    if result.damaged:
+        click.echo(f"snnc: warning: {damage_report(result.paths['store'], result.damaged)}",
+                   err=True)
     best = result.best
     if fmt == "json":
         _echo_json({"search_id": result.search_id, "config": config.to_dict(),

@@ -310,14 +310,14 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         store.set_status(search_id, "done")
         ranked = store.ranking(search_id)
         if ranked.damaged:
-            warnings.warn(_damage_report(paths["store"], ranked.damaged), StoreWarning,
+            warnings.warn(damage_report(paths["store"], ranked.damaged), StoreWarning,
                           stacklevel=2)
         _write_outputs(ranked.records, config, paths)  # still under the store's writer lock
     return SearchResult(search_id, config, ranked.records, sampled, total, len(pending), attempt,
                         paths, ranked.damaged)
 
 
-def _damage_report(store: Path, damaged: list[DamagedRow]) -> str:
+def damage_report(store: Path, damaged: list[DamagedRow]) -> str:
     shown = "; ".join(f"{d.genome_id[:12]}: {d.reason}" for d in damaged[:5])
     more = f" (and {len(damaged) - 5} more)" if len(damaged) > 5 else ""
     return (f"{store}: {len(damaged)} damaged candidate row(s) left out of the ranking: "

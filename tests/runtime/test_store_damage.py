@@ -160,3 +160,25 @@ def test_a_search_resumed_on_a_damaged_store_ranks_the_sound_rows(tmp_path):
     assert third.best.genome_id == first.ranking[2].genome_id
     assert hashlib.sha256((tmp_path / "best.genome").read_bytes()).hexdigest() == \
         third.best.genome_id
+
+
+def test_the_cli_reports_damaged_rows_in_one_line(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from click.testing import CliRunner
+
+    from snnc.cli import cli
+
+    args = ["search", "snasnet", "--out", str(tmp_path), "--data", "digits", "--candidates", "3",
+            "--channels", "4", "--T", "2", "--batch-size", "24", "--workers", "0"]
+    r = CliRunner(mix_stderr=False)
+    assert r.invoke(cli, args).exit_code == 0
+    _sql(tmp_path / "store.sqlite", "UPDATE candidates SET genome = CAST(? AS TEXT) "
+         "WHERE rowid = (SELECT min(rowid) FROM candidates)", (b"\xff\n",))
+    res = r.invoke(cli, ["search", "snasnet", "--out", str(tmp_path), "--resume",
+                         "--workers", "0"])
+    lines = [ln for ln in res.stderr.splitlines() if "damaged" in ln]
+    assert res.exit_code == 0, res.stderr
+    assert len(lines) == 1 and lines[0].startswith("snnc: warning: ")
+    assert "1 damaged candidate row(s) left out of the ranking" in lines[0]
+    assert "StoreWarning" not in res.stderr
