@@ -220,17 +220,19 @@ class LavaNetwork:
         (measured here: 2.3 ms and 7.2 ms per step at 256 units, and over 1 s per step at 3,136
         units, which made delayed convolutions the bottleneck of a whole network); an identity hop
         costs a matrix-vector product."""
-        key = (name, k)
-        if key not in self._taps:
-            shape = self.plan.neurons[name].shape
+        shape = self.plan.neurons[name].shape
+        # built from the shortest missing tap up, in a loop: a recursion would reach Python's
+        # limit on long delays
+        start = next((i for i in range(k, 0, -1) if (name, i) in self._taps), 0)
+        for i in range(start + 1, k + 1):
             hop = self._connection(syn.identity(shape))
-            if k == 1:
+            if i == 1:
                 _flat(self.lif[name].s_out, shape).connect(hop.s_in)
             else:
-                self._tap(name, k - 1).a_out.connect(hop.s_in)
-            self._taps[key] = hop
+                self._taps[(name, i - 1)].a_out.connect(hop.s_in)
+            self._taps[(name, i)] = hop
             self.conns.append(hop)
-        return self._taps[key]
+        return self._taps[(name, k)]
 
     def _tie_components(self) -> None:
         """Lava compiles only what is connected to the process it runs: join separate parts

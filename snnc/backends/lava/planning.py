@@ -53,6 +53,10 @@ from .optable import RULES
 
 #: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
 NEURON = "LIF"
+#: Longest delay line built for one neuron: a synapse's extra delay ``e`` is ``e`` identity hops,
+#: each a Lava process and so an OS process (see :mod:`.build`); a longer one is refused before
+#: anything forks.
+MAX_DELAY_LINE = 64
 
 
 @dataclass
@@ -368,12 +372,30 @@ def _quiet_windows(neurons, synapses) -> dict[str, int]:
     return Q
 
 
+def _check_delay_lines(graph: Graph, synapses: list[Synapse]) -> None:
+    """Refuse a synapse whose extra delay needs more than :data:`MAX_DELAY_LINE` hops, naming it
+    and the IR edges that carry its delay."""
+    worst = max((s for s in synapses if not s.direct), key=lambda s: s.extra, default=None)
+    if worst is None or worst.extra <= MAX_DELAY_LINE:
+        return
+    path = (worst.src,) + tuple(worst.via) + (worst.dst,)
+    delayed = [f"{e.src} -> {e.dst} @{e.delay}" for a, b in zip(path, path[1:])
+               for e in graph.out_edges(a) if e.dst == b and e.delay]
+    raise LavaMappingError(
+        f"synapse {' -> '.join(path)} (IR delay {worst.delay}"
+        f"{': ' + ', '.join(delayed) if delayed else ''}) needs a Lava delay line of "
+        f"{worst.extra} steps, one identity process (an OS process) per step; the limit is "
+        f"{MAX_DELAY_LINE} (snnc.backends.lava.planning.MAX_DELAY_LINE)",
+        node=worst.dst, rule="lava delays")
+
+
 def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
         LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :data:`.optable.RULES`),
-            neuron parameter, synapse chain or cycle Lava cannot express.
+            neuron parameter, synapse chain or cycle Lava cannot express, or a synaptic delay
+            longer than :data:`MAX_DELAY_LINE` steps.
         GraphError: ``graph`` does not verify.
     """
     graph = verify(graph.copy())
@@ -393,6 +415,8 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     L, direct = assign_latency(list(neurons), [f[:4] for f in flat])
     synapses = [Synapse(u, j, op, d, L[j] - L[u] - (0 if i in direct else 1) + d, via,
                         direct=i in direct) for i, (u, j, d, op, via) in enumerate(flat)]
+
+    _check_delay_lines(graph, synapses)
 
     g = nx.DiGraph()
     g.add_nodes_from(neurons)

@@ -138,6 +138,30 @@ def test_resnet_backward_connection_refusal_names_real_edges_and_delay():
     assert "unit identity r18.s1.b0.lif2 -> r18.s1.b1.lif2 a port connection" in msg
 
 
+def _long_delay_graph(delay):
+    """skip_delays with its ``sk -> l3`` edge delayed by ``delay`` steps."""
+    g, _ = build("skip_delays")
+    (e,) = [e for e in g.edges if e.src == "sk"]
+    g.remove_edge(e)
+    g.add_edge("sk", "l3", delay=delay)
+    return verify(g)
+
+
+def test_long_delay_is_refused_by_edge_and_limit():
+    """A delay of 1500 steps would be a delay line of 1501 Lava (OS) processes: refused before
+    anything is built, naming the synapse, the IR edge and the limit (it was a RecursionError)."""
+    from snnc.backends.lava.planning import MAX_DELAY_LINE
+
+    with pytest.raises(LavaMappingError) as e:
+        plan(_long_delay_graph(1500))
+    msg = str(e.value)
+    assert "synapse l1 -> sk -> l3 (IR delay 1500: sk -> l3 @1500)" in msg
+    assert "delay line of 1501 steps" in msg and f"the limit is {MAX_DELAY_LINE}" in msg
+    assert e.value.node == "l3" and e.value.rule == "lava delays"
+    p = plan(_long_delay_graph(MAX_DELAY_LINE - 1))  # extra = delay + 1: at the limit, planned
+    assert max(s.extra for s in p.synapses) == MAX_DELAY_LINE
+
+
 def test_other_refusals():
     g = _cycle_graph(2)
     g["l2"].attrs["reset"] = "soft"
