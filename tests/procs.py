@@ -48,8 +48,8 @@ def kill_parent_and_wait(code: str, sig: int, ready: str, *, min_children: int,
     """Run ``python -c code``, wait until it prints ``ready`` and has at least ``min_children``
     descendants, send it ``sig``, and return ``(descendants seen, those alive after grace
     seconds, stderr)``. ``group``: the child leads a new process group and ``sig`` goes to the
-    whole group, as a terminal's Ctrl-C does. Output goes through files, not pipes: children left alive would hold a
-    pipe open forever. Survivors are SIGKILLed before returning."""
+    whole group, as a terminal's Ctrl-C does. Output goes through files, not pipes: children
+    left alive would hold a pipe open forever. Survivors are SIGKILLed before returning."""
     with tempfile.TemporaryDirectory() as tmp:
         out_path, err_path = Path(tmp, "out"), Path(tmp, "err")
         with open(out_path, "w") as out, open(err_path, "w") as err:
