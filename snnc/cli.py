@@ -475,7 +475,8 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
              fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
-    report accuracy, agreement with the PyTorch backend and per-layer spike counts."""
+    report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
+    element by element; counts shown)."""
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -493,15 +494,16 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     out = _console()
     t = Table(title=f"per-layer spikes on Lava vs PyTorch (float64 deploy graph), "
                     f"{report.samples} images", show_edge=False)
-    for col in ("layer", "neurons", "Lava spikes", "reference spikes", "equal"):
+    for col in ("layer", "neurons", "Lava spikes", "reference spikes", "mismatches", "equal"):
         t.add_column(col, justify="left" if col == "layer" else "right")
     for layer in report.layers:
         t.add_row(layer.name, f"{layer.neurons:,}", f"{layer.lava_spikes:,}",
-                  f"{layer.reference_spikes:,}", "yes" if layer.equal else "[red]NO[/red]")
+                  f"{layer.reference_spikes:,}", f"{layer.mismatches:,}",
+                  "yes" if layer.equal else "[red]NO[/red]")
     out.print(t)
     out.print(f"Lava accuracy {report.lava_accuracy:.2%}   PyTorch accuracy "
               f"{report.torch_accuracy:.2%}   prediction agreement "
-              f"{report.prediction_agreement:.2%}   layers with equal spike counts "
+              f"{report.prediction_agreement:.2%}   layers with equal spike trains "
               f"{report.layers_equal}/{len(report.layers)}   "
               f"{report.seconds_per_image * 1e3:.0f} ms/image (latency {report.latency_steps} steps)")
 

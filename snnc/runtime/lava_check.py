@@ -1,5 +1,5 @@
 """Run a trained model on Lava (Loihi 2 simulation) over real test images and compare it with the
-PyTorch backend: prediction agreement and per-layer spike counts.
+PyTorch backend: prediction agreement and per-layer spike trains, element by element.
 
 The model is prepared for the ``lava`` target first (BatchNorm, depthwise and the sink mean folded,
 Dropout dropped; :mod:`snnc.passes.targets`), as Loihi would run it. Two references run on the same inputs:
@@ -7,7 +7,8 @@ Dropout dropped; :mod:`snnc.passes.targets`), as Loihi would run it. Two referen
 - the PyTorch backend on the model as trained (float32): **prediction agreement** says how often
   Loihi's class equals the class the trained model predicts;
 - the PyTorch backend on the deploy graph in float64, whose spikes equal the reference interpreter's
-  (tested in ``tests/backends/torch``): **per-layer spike counts** must be equal, layer by layer.
+  (tested in ``tests/backends/torch``): every layer's **spike trains** must be equal element by
+  element (sample, step, neuron); equal counts alone could hide spikes moved in time or space.
 """
 from __future__ import annotations
 
@@ -29,21 +30,43 @@ _RATE_LAVA = 6  # derive_seed stream tag of rate-encoded inputs for the Lava com
 
 @dataclass
 class LayerAgreement:
-    """Spikes emitted by one neuron layer over all samples and steps, on Lava and the reference."""
+    """One neuron layer's spikes over all samples and steps, on Lava and on the reference.
+
+    ``lava_spikes``/``reference_spikes``: spike counts; ``elements``: spike-train elements
+    compared (samples x T x neurons); ``mismatches``: elements where the two trains differ.
+    """
 
     name: str
     neurons: int
     lava_spikes: int
     reference_spikes: int
+    elements: int = 0
+    mismatches: int = 0
 
     @property
     def equal(self) -> bool:
-        return self.lava_spikes == self.reference_spikes
+        """The spike trains are equal element by element (not merely in count)."""
+        return self.mismatches == 0
+
+    def add(self, lava: np.ndarray, reference: np.ndarray) -> None:
+        """Compare one batch's trains ``[T, B, *shape]`` (0/1) and add them to the totals.
+
+        Raises:
+            RunError: the two trains differ in shape.
+        """
+        if lava.shape != reference.shape:
+            raise RunError(f"layer {self.name!r}: Lava spikes {lava.shape} and reference spikes "
+                           f"{reference.shape} differ in shape")
+        self.lava_spikes += int(lava.sum())
+        self.reference_spikes += int(reference.sum())
+        self.elements += int(lava.size)
+        self.mismatches += int(np.count_nonzero(lava != reference))
 
 
 @dataclass
 class LavaReport:
-    """Result of :func:`lava_check`. Accuracies and agreement are fractions in ``[0, 1]``."""
+    """Result of :func:`lava_check`. Accuracies and agreement are fractions in ``[0, 1]``;
+    ``layers_equal``: layers whose spike trains are equal element by element."""
 
     model: str
     dataset: str
@@ -95,7 +118,9 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     folded, _ = prepare(graph, "lava")
     reference = compile_torch(folded, dtype=torch.float64).eval()
     torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
-    lava_pred, counts_lava, counts_ref = [], {}, {}
+    lava_pred, layers = [], {n.name: LayerAgreement(n.name, int(np.prod(n.shape)), 0, 0)
+                             for n in folded.nodes_of("LIF")}
+    seen: set[str] = set()
     t0, latency, done = time.perf_counter(), 0, 0
     with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch
         for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean,
@@ -108,15 +133,13 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                 reference(xin, T=pre.T)
                 rec = {k: v.numpy() for k, v in reference.records.items()}
             for name, spikes in res.spikes.items():
-                counts_lava[name] = counts_lava.get(name, 0) + int(spikes.sum())
-                counts_ref[name] = counts_ref.get(name, 0) + int(rec[name].sum())
+                layers[name].add(spikes, rec[name])
+                seen.add(name)
             done += len(xb)
             if progress:
                 progress(done, len(x))
     seconds = (time.perf_counter() - t0) / max(len(x), 1)
     lava_pred = np.concatenate(lava_pred)
-    layers = [LayerAgreement(n.name, int(np.prod(n.shape)), counts_lava[n.name], counts_ref[n.name])
-              for n in folded.nodes_of("LIF") if n.name in counts_lava]
     return LavaReport(label, ds.name, len(x), float((lava_pred == y).mean()),
                       float((torch_pred == y).mean()), float((lava_pred == torch_pred).mean()),
-                      layers, seconds, latency)
+                      [a for n, a in layers.items() if n in seen], seconds, latency)

@@ -21,6 +21,8 @@ import csv
 import dataclasses
 import io
 import multiprocessing
+import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..atomic import atomic_write_text
+from ..children import die_with_parent
 from ..errors import SearchError
 from ..runtime.loader import derive_seed
 from ..runtime.store import CandidateRecord, DamagedRow, ExperimentStore, StoreWarning
@@ -175,7 +178,11 @@ def search_batches(config: SearchConfig) -> tuple[list[tuple[np.ndarray, np.ndar
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(config: dict[str, Any], batches, classes: int) -> None:
+def _init_worker(config: dict[str, Any], batches, classes: int, parent: int) -> None:
+    # a worker must not outlive the search (SIGKILL, SIGTERM, out of memory), and Ctrl-C in a
+    # terminal, which reaches every worker too, is the parent's to handle
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(int(config["threads"]))
@@ -330,7 +337,8 @@ def _run_pool(pending, config, batches, classes, workers, commit) -> None:
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
     todo = iter(pending)
     with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(config.to_dict(), batches, classes)) as pool:
+                                initargs=(config.to_dict(), batches, classes,
+                                          os.getpid())) as pool:
         running: dict[cf.Future, tuple[int, Candidate, str]] = {}
 
         def submit() -> bool:
@@ -353,8 +361,10 @@ def _run_pool(pending, config, batches, classes, workers, commit) -> None:
                     commit(i, cand, text, *fut.result())
                     submit()
         except BaseException:
-            for fut in running:
-                fut.cancel()
+            # the workers would finish their candidates first; nothing of theirs is kept anyway
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 

@@ -1,5 +1,7 @@
-"""A model trained on real digits runs on Lava: same predictions as PyTorch, equal spike counts."""
+"""A model trained on real digits runs on Lava: same predictions as PyTorch, equal spike trains."""
 import json
+
+import numpy as np
 
 import pytest
 from click.testing import CliRunner
@@ -59,3 +61,27 @@ def test_lava_cli_json(run_dir):
 def test_lava_cli_missing_model_is_one_message(tmp_path):
     res = CliRunner(mix_stderr=False).invoke(cli, ["lava", str(tmp_path / "nope")])
     assert res.exit_code == 1 and "nope" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_spike_trains_compared_element_by_element(run_dir, monkeypatch):
+    """Lava's spikes shifted by one step keep every count but not the trains: the layers must
+    not be reported equal, and the mismatches are counted per element."""
+    from snnc.backends.lava.build import LavaNetwork
+
+    real_run = LavaNetwork.run
+
+    def shifted(self, x):
+        res = real_run(self, x)
+        res.spikes = {k: np.roll(v, 1, axis=0) for k, v in res.spikes.items()}
+        return res
+
+    monkeypatch.setattr(LavaNetwork, "run", shifted)
+    report = lava_check(run_dir, samples=10)
+    moved = [a for a in report.layers if a.lava_spikes]
+    assert moved and all(a.lava_spikes == a.reference_spikes for a in report.layers)
+    assert all(not a.equal and a.mismatches > 0 for a in moved)
+    d = report.to_dict()
+    assert d["layers_equal"] == len(report.layers) - len(moved)
+    row = d["layers"][0]
+    assert row["elements"] == 10 * 3 * row["neurons"] and "mismatches" in row

@@ -19,12 +19,14 @@ Lava's processes are OS processes; nothing here imports lava until :class:`LavaN
 """
 from __future__ import annotations
 
+import multiprocessing
 import time
 import types
 import warnings
 
 import numpy as np
 
+from ...children import ForkGuard
 from ...optional import require
 from . import compat
 from . import synapses as syn
@@ -220,17 +222,19 @@ class LavaNetwork:
         (measured here: 2.3 ms and 7.2 ms per step at 256 units, and over 1 s per step at 3,136
         units, which made delayed convolutions the bottleneck of a whole network); an identity hop
         costs a matrix-vector product."""
-        key = (name, k)
-        if key not in self._taps:
-            shape = self.plan.neurons[name].shape
+        shape = self.plan.neurons[name].shape
+        # built from the shortest missing tap up, in a loop: a recursion would reach Python's
+        # limit on long delays
+        start = next((i for i in range(k, 0, -1) if (name, i) in self._taps), 0)
+        for i in range(start + 1, k + 1):
             hop = self._connection(syn.identity(shape))
-            if k == 1:
+            if i == 1:
                 _flat(self.lif[name].s_out, shape).connect(hop.s_in)
             else:
-                self._tap(name, k - 1).a_out.connect(hop.s_in)
-            self._taps[key] = hop
+                self._taps[(name, i - 1)].a_out.connect(hop.s_in)
+            self._taps[(name, i)] = hop
             self.conns.append(hop)
-        return self._taps[key]
+        return self._taps[(name, k)]
 
     def _tie_components(self) -> None:
         """Lava compiles only what is connected to the process it runs: join separate parts
@@ -267,8 +271,16 @@ class LavaNetwork:
 
     def _start(self) -> None:
         t0 = time.perf_counter()
-        self._runtime_proc.create_runtime(run_cfg=self._cfg)
-        self._started = True
+        # Lava forks its processes here: they must die with this process and leave Ctrl-C to it
+        self._guard = ForkGuard().open()
+        before = set(multiprocessing.active_children())
+        try:
+            self._runtime_proc.create_runtime(run_cfg=self._cfg)
+            self._started = True
+        finally:
+            self._children = [p for p in multiprocessing.active_children() if p not in before]
+            if not self._started:
+                self._kill_children()
         self.timing["compile_s"] = time.perf_counter() - t0
 
     def _clear_buffers(self) -> None:
@@ -322,19 +334,57 @@ class LavaNetwork:
         return {n: np.zeros((self.plan.T, B) + tuple(v.shape))
                 for n, v in self.plan.neurons.items()}
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         """Stop Lava's runtime (its OS processes); the network cannot run again. Safe to call
-        twice."""
-        if self._started:
-            self._runtime_proc.stop()
+        twice. ``abort``: kill the processes instead of asking the runtime to stop (after an
+        interrupted or failed run, when the runtime may never answer)."""
+        try:
+            if self._started and not abort:
+                self._runtime_proc.stop()
+        finally:
             self._started = False
-        self._closed = True
+            self._closed = True
+            self._kill_children()
+
+    def _kill_children(self) -> None:
+        """SIGKILL whatever Lava forked that is still alive, reap it, and close the guard.
+
+        The process models go first; then the shared-memory manager is asked to shut down, so
+        that it unlinks its segments (killed, it would leave them to the resource tracker)."""
+        children = getattr(self, "_children", [])
+        runtime = getattr(self._runtime_proc, "_runtime", None)
+        infra = getattr(runtime, "_messaging_infrastructure", None)
+        actors = [p for p in getattr(infra, "actors", ()) if p in children]
+        rest = [p for p in children if p not in actors]
+        for k, group in enumerate((actors, rest)):
+            group = [p for p in group if _alive(p)]
+            for p in group:
+                p.kill()
+            for p in group:  # Lava's SystemProcess.join takes no timeout
+                multiprocessing.Process.join(p, 5)
+            if k == 0 and group and getattr(infra, "smm", None) is not None:
+                try:
+                    infra.smm.shutdown()
+                except Exception:  # noqa: BLE001 - a manager already gone needs nothing more
+                    pass
+        self._children = []
+        if getattr(self, "_guard", None) is not None:
+            self._guard.close()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(abort=exc_type is not None)
+
+
+def _alive(proc) -> bool:
+    """``proc.is_alive()``, False for a process object already closed (Lava closes its own
+    after joining them)."""
+    try:
+        return proc.is_alive()
+    except ValueError:
+        return False
 
 
 def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse") -> LavaNetwork:

@@ -53,6 +53,10 @@ from .optable import RULES
 
 #: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
 NEURON = "LIF"
+#: Longest delay line built for one neuron: a synapse's extra delay ``e`` is ``e`` identity hops,
+#: each a Lava process and so an OS process (see :mod:`.build`); a longer one is refused before
+#: anything forks.
+MAX_DELAY_LINE = 64
 
 
 @dataclass
@@ -256,9 +260,12 @@ def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]
     delay, its direct-capable terms become direct connections.
 
     Raises:
-        LavaMappingError: a cycle whose total IR delay is below its number of synapse hops.
+        LavaMappingError: a cycle whose total IR delay is below its number of synapse hops
+            (named with its real edges, hops and delay; if port connections were tried, also the
+            path that contradicts them).
     """
     direct: set[int] = set()
+    first = None  # the first unbalanced cycle: made of real terms, all of them synapses
     while True:
         links = [(u, j, (0 if i in direct else 1) - d, i in direct)
                  for i, (u, j, d, _) in enumerate(terms)]
@@ -266,24 +273,74 @@ def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]
             return balance_latency(neurons, links), direct
         except _Unbalanced as exc:
             cyc = exc.cycle
+        if first is None:
+            first = cyc
         pairs = set(zip(cyc, cyc[1:]))
         new = {i for i, (u, j, _, op) in enumerate(terms)
                if (u, j) in pairs and i not in direct and _is_direct_capable(op)}
-        if new:
-            direct |= new
+        if not new:
+            break
+        direct |= new
+    # ``first`` was found with no direct term, so each of its steps is a real synapse term
+    steps = [_tightest(terms, set(), a, b) for a, b in zip(first, first[1:])]
+    hops, delay = len(steps), sum(terms[i][2] for i in steps)
+    msg = (f"backward cycle {_path(first, terms, steps)} cannot be balanced for Lava: it has "
+           f"{hops} synapse hop(s) (each Lava Dense/Conv/Sparse adds one step) but only {delay} "
+           f"step(s) of IR delay; a cycle needs total delay >= hops")
+    if direct and cyc != first:
+        msg += "; " + _port_conflict(cyc, terms, direct)
+    raise LavaMappingError(msg, node=first[0], rule="lava cycles")
+
+
+def _tightest(terms, direct, a, b) -> int:
+    """Index of the term ``a -> b`` with the tightest constraint (least delay per hop)."""
+    cands = [((0 if i in direct else 1) - d, i) for i, (u, j, d, _) in enumerate(terms)
+             if (u, j) == (a, b)]
+    return max(cands)[1]
+
+
+def _path(nodes, terms, idx) -> str:
+    """``a -> b @2 -> c``: neurons along real terms, with each term's IR delay when nonzero."""
+    out = [nodes[0]]
+    for i, n in zip(idx, nodes[1:]):
+        out.append(f"{'@' + str(terms[i][2]) + ' ' if terms[i][2] else ''}-> {n}")
+    return " ".join(out)
+
+
+def _port_conflict(cyc, terms, direct) -> str:
+    """Explain a cycle of the latency constraints that runs against a port connection.
+
+    A port connection ``u -> j`` (delay ``D``) pins ``L_j = L_u - D``; the negative cycle then
+    holds the reversed step ``j -> u`` and a real path ``u -> ... -> j``, which needs ``j`` later.
+    """
+    steps = []  # (a, b, term index, reversed?)
+    for a, b in zip(cyc, cyc[1:]):
+        fwd = [((0 if i in direct else 1) - d, i, False) for i, (u, j, d, _) in enumerate(terms)
+               if (u, j) == (a, b)]
+        rev = [(d, i, True) for i, (u, j, d, _) in enumerate(terms)
+               if (u, j) == (b, a) and i in direct]
+        _, i, back = max(fwd + rev)
+        steps.append((a, b, i, back))
+    k = next(n for n, s in enumerate(steps) if s[3])
+    steps = steps[k + 1:] + steps[:k + 1]  # start right after a reversed step
+    parts, seg = [], []
+    for a, b, i, back in steps:
+        if not back:
+            seg.append((a, b, i))
             continue
-        hops = delay = 0
-        for a, b in zip(cyc, cyc[1:]):  # the tightest term per step of the cycle
-            cands = [(1 - d if i not in direct else -d, i) for i, (u, j, d, _) in enumerate(terms)
-                     if (u, j) == (a, b)]
-            if cands:
-                i = max(cands)[1]
-                hops += 0 if i in direct else 1
-                delay += terms[i][2]
-        raise LavaMappingError(
-            f"backward cycle {' -> '.join(cyc)} cannot be balanced for Lava: it has {hops} synapse "
-            f"hop(s) (each Lava Dense/Conv adds one step) but only {delay} step(s) of IR delay; a "
-            f"cycle needs total delay >= hops", node=cyc[0], rule="lava cycles")
+        u, j, d = terms[i][0], terms[i][1], terms[i][2]
+        if seg:
+            nodes = [seg[0][0]] + [s[1] for s in seg]
+            idx = [s[2] for s in seg]
+            hops = sum(s[2] not in direct for s in seg)
+            dl = sum(terms[s[2]][2] for s in seg)
+            parts.append(
+                f"making the unit identity {u} {'@' + str(d) + ' ' if d else ''}-> {j} a port "
+                f"connection (no step) to save a hop would put {j} at {u}'s step"
+                f"{f' - {d}' if d else ''}, but the path {_path(nodes, terms, idx)} has {hops} "
+                f"synapse hop(s) and {dl} step(s) of IR delay")
+        seg = []
+    return "; ".join(parts) or f"port connections tried: {sorted(direct)}"
 
 
 def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
@@ -315,12 +372,30 @@ def _quiet_windows(neurons, synapses) -> dict[str, int]:
     return Q
 
 
+def _check_delay_lines(graph: Graph, synapses: list[Synapse]) -> None:
+    """Refuse a synapse whose extra delay needs more than :data:`MAX_DELAY_LINE` hops, naming it
+    and the IR edges that carry its delay."""
+    worst = max((s for s in synapses if not s.direct), key=lambda s: s.extra, default=None)
+    if worst is None or worst.extra <= MAX_DELAY_LINE:
+        return
+    path = (worst.src,) + tuple(worst.via) + (worst.dst,)
+    delayed = [f"{e.src} -> {e.dst} @{e.delay}" for a, b in zip(path, path[1:])
+               for e in graph.out_edges(a) if e.dst == b and e.delay]
+    raise LavaMappingError(
+        f"synapse {' -> '.join(path)} (IR delay {worst.delay}"
+        f"{': ' + ', '.join(delayed) if delayed else ''}) needs a Lava delay line of "
+        f"{worst.extra} steps, one identity process (an OS process) per step; the limit is "
+        f"{MAX_DELAY_LINE} (snnc.backends.lava.planning.MAX_DELAY_LINE)",
+        node=worst.dst, rule="lava delays")
+
+
 def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
         LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :data:`.optable.RULES`),
-            neuron parameter, synapse chain or cycle Lava cannot express.
+            neuron parameter, synapse chain or cycle Lava cannot express, or a synaptic delay
+            longer than :data:`MAX_DELAY_LINE` steps.
         GraphError: ``graph`` does not verify.
     """
     graph = verify(graph.copy())
@@ -340,6 +415,8 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     L, direct = assign_latency(list(neurons), [f[:4] for f in flat])
     synapses = [Synapse(u, j, op, d, L[j] - L[u] - (0 if i in direct else 1) + d, via,
                         direct=i in direct) for i, (u, j, d, op, via) in enumerate(flat)]
+
+    _check_delay_lines(graph, synapses)
 
     g = nx.DiGraph()
     g.add_nodes_from(neurons)

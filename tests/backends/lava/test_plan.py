@@ -76,9 +76,90 @@ def _cycle_graph(delay):
 
 def test_unbalanceable_cycle_is_refused_by_name():
     plan(_cycle_graph(2))  # 2 hops, delay 2: fine
-    with pytest.raises(LavaMappingError, match=r"cycle l\d -> l\d -> l\d cannot be balanced") as e:
+    with pytest.raises(LavaMappingError,
+                       match=r"cycle l\d (@1 )?-> l\d (@1 )?-> l\d cannot be balanced") as e:
         plan(_cycle_graph(1))
     assert "2 synapse hop(s)" in str(e.value) and "only 1 step(s)" in str(e.value)
+
+
+_RESNET_BC = """snnc-genome 1
+name "r-bc"
+T 2
+input 1x8x8
+classes 4
+neuron lif leak=0.5
+surrogate triangle gamma=1
+
+resnet r18 depth=18 channels=4 {
+  back 4 -> 1 @2
+}
+classifier
+"""
+
+
+def _real_neuron_path(g, a, b):
+    """IR delay of a path a -> ... -> b that passes no other neuron (None if there is none)."""
+    stack, seen = [(a, 0)], set()
+    while stack:
+        n, d = stack.pop()
+        for e in g.out_edges(n):
+            if e.dst == b:
+                return d + e.delay
+            if g[e.dst].op != "LIF" and (e.dst, d + e.delay) not in seen:
+                seen.add((e.dst, d + e.delay))
+                stack.append((e.dst, d + e.delay))
+    return None
+
+
+def test_resnet_backward_connection_refusal_names_real_edges_and_delay():
+    """A same-resolution backward connection at delay 2 whose cycle passes a residual skip:
+    the skip cannot become a port connection (its block's two convs need 2 steps), and the
+    message names the cycle by its real edges with the real delay (it used to name a reversed
+    skip edge and say "0 step(s) of IR delay")."""
+    import re
+
+    from snnc.compiler import compile_genome
+    from snnc.genome import parse
+
+    g = compile_genome(parse(_RESNET_BC), target="lava").graph
+    with pytest.raises(LavaMappingError) as e:
+        plan(g)
+    msg = str(e.value)
+    head = msg.split(" cannot be balanced")[0].removeprefix("backward cycle ")
+    assert head == ("r18.s1.b1.lif2 @2 -> r18.s1.b0.lif1 -> r18.s1.b0.lif2 -> r18.s1.b1.lif2")
+    assert "3 synapse hop(s)" in msg and "only 2 step(s) of IR delay" in msg
+    assert "0 step(s) of IR delay" not in msg.split(";")[0]
+    # every named step, in the cycle and in the conflicting path, is a real IR path with that delay
+    for chain in (head, msg.split("but the path ")[1].split(" has ")[0]):
+        nodes = re.findall(r"(r18\.[\w.]+)", chain)
+        delays = [int(m) if m else 0 for m in re.findall(r"(?:@(\d+) )?->", chain)]
+        for a, b, d in zip(nodes, nodes[1:], delays):
+            assert _real_neuron_path(g, a, b) == d, (a, b, d)
+    assert "unit identity r18.s1.b0.lif2 -> r18.s1.b1.lif2 a port connection" in msg
+
+
+def _long_delay_graph(delay):
+    """skip_delays with its ``sk -> l3`` edge delayed by ``delay`` steps."""
+    g, _ = build("skip_delays")
+    (e,) = [e for e in g.edges if e.src == "sk"]
+    g.remove_edge(e)
+    g.add_edge("sk", "l3", delay=delay)
+    return verify(g)
+
+
+def test_long_delay_is_refused_by_edge_and_limit():
+    """A delay of 1500 steps would be a delay line of 1501 Lava (OS) processes: refused before
+    anything is built, naming the synapse, the IR edge and the limit (it was a RecursionError)."""
+    from snnc.backends.lava.planning import MAX_DELAY_LINE
+
+    with pytest.raises(LavaMappingError) as e:
+        plan(_long_delay_graph(1500))
+    msg = str(e.value)
+    assert "synapse l1 -> sk -> l3 (IR delay 1500: sk -> l3 @1500)" in msg
+    assert "delay line of 1501 steps" in msg and f"the limit is {MAX_DELAY_LINE}" in msg
+    assert e.value.node == "l3" and e.value.rule == "lava delays"
+    p = plan(_long_delay_graph(MAX_DELAY_LINE - 1))  # extra = delay + 1: at the limit, planned
+    assert max(s.extra for s in p.synapses) == MAX_DELAY_LINE
 
 
 def test_other_refusals():

@@ -59,6 +59,24 @@ def test_delay_lines_are_shared_identity_hops():
         _assert_same(net.run(x), membranes(g, x)[0], g)
 
 
+def test_long_delay_line_builds_without_recursion(monkeypatch):
+    """With the delay-line limit raised, a 1501-hop line is built in a loop (it hit Python's
+    recursion limit); only built, not run: 1501 processes would fork."""
+    from snnc.backends.lava import planning
+
+    monkeypatch.setattr(planning, "MAX_DELAY_LINE", 5000, raising=False)
+    g, _ = build_graph("skip_delays")
+    (e,) = [e for e in g.edges if e.src == "sk"]
+    g.remove_edge(e)
+    g.add_edge("sk", "l3", delay=1500)
+    net = build(g)
+    try:
+        assert max(k for src, k in net._taps if src == "l1") == 1501
+        assert all((src, k - 1) in net._taps for src, k in net._taps if k > 1)
+    finally:
+        net.close()
+
+
 def test_network_reused_across_batches_and_sequences():
     g, x = build_graph("skip_delays")
     seq = np.random.default_rng(5).uniform(0, 1, (g.meta["T"],) + x.shape)  # [T, B, C, H, W]
