@@ -21,11 +21,11 @@ For each synaptic layer (:func:`~.count.count_layers`), per sample (one inferenc
 
 * input ``"spikes"``: ``SOP = rate * T * MACs`` (eq. C.1; synaptic events for ``lava``),
   energy ``E_AC * SOP``;
-* input ``"input"`` (the analog first layer): ``E_MAC * T * MACs`` by default
-  (``first_layer="per_step"``: direct encoding feeds the image at every step and the backends
-  compute the layer every step), or ``E_MAC * MACs`` with ``first_layer="once"`` — eq. C.2 as
-  printed (``E_MAC * FLOPs^1``, no ``T``; exact only for an implementation that computes the first
-  layer once and reuses it, which direct encoding allows);
+* input ``"input"`` (the analog first layer): ``E_MAC * MACs`` with ``first_layer="once"`` (the
+  ``paper`` target: eq. C.2 as printed, ``E_MAC * FLOPs^1``, no ``T``; direct encoding feeds the
+  same image at every step, so the layer's output can be computed once and reused, as the torch
+  backend does for a static stem), or ``E_MAC * T * MACs`` with ``first_layer="per_step"`` (the
+  ``lava`` target: the host computes the currents the first layer injects at every step);
 * input ``"dense"`` (non-binary, not the Input): ``E_MAC * T * MACs``.
 
 ``ann_over_snn`` is the ANN equivalent's energy divided by the SNN's.
