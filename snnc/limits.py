@@ -74,10 +74,9 @@ class Limits:
 
 
 def _show(value: int) -> str:
-    s = str(value) if abs(value) < 10 ** 30 else f"a {len(str(abs(value)))}-digit number"
-    if len(s) > 6 and s.lstrip("-").isdigit():
-        return f"{value:,}"
-    return s
+    if abs(value) >= 10 ** 30:
+        return f"a {len(str(abs(value)))}-digit number"
+    return f"{value:,}"
 
 
 def resolve(limits: "Limits | Mapping[str, int | None] | str | None" = None,

@@ -108,9 +108,10 @@ def load(path: str | os.PathLike, *, verify: bool = True,
          limits: Limits | dict | str | None = None) -> Graph:
     """Read a ``.snnir`` file back into a :class:`Graph` (verified unless ``verify=False``).
 
-    Every JSON member is checked for its nesting depth and field types, and the graph is verified with the sizes of ``limits`` (see :func:`snnc.limits.resolve`;
-    default: the environment's) and every attribute range of its ops, so no backend sees a crafted
-    threshold of NaN, a padding of 1e9 or a ``T`` of 0.
+    Every JSON member is checked for its nesting depth and field types, and the graph is
+    verified with the sizes of ``limits`` (see :func:`snnc.limits.resolve`; default: the
+    environment's) and every attribute range of its ops, so no backend sees a crafted threshold of
+    NaN, a padding of 1e9 or a ``T`` of 0.
 
     float64 params come back bit-exact, float32 ones stay float32.
 
