@@ -69,8 +69,9 @@ def lower(genome: Genome, *, seed: int = 0, limits: Limits | dict | str | None =
         GraphError: the verifier's error, prefixed with the genome line of the offending node.
         LimitError: the genome is over a resource limit of ``limits`` (see
             :func:`snnc.limits.resolve`; default: the environment's): its stated sizes, or the
-            parameters, IR nodes, edges or MACs per step of the graph, each found before the
-            weights of the node that crosses it are drawn (MACs: before the graph is returned).
+            parameters, IR nodes, edges or MACs per step of the graph, all found by a first
+            lowering that draws no weights (zero-memory parameter views), so before any weight is
+            drawn.
         TypeError: ``genome`` is not a :class:`Genome` (e.g. unparsed text).
     """
     if not isinstance(genome, Genome):
@@ -83,6 +84,10 @@ def lower(genome: Genome, *, seed: int = 0, limits: Limits | dict | str | None =
     if over is not None:
         raise LimitError(over.message, *_loc_of(genome, over.at), limit=over.limit,
                          value=over.value)
+    if not _dry and lim != Limits.off():
+        # the whole model is measured before any weight is drawn: a model just under the
+        # parameter limit would otherwise spend seconds drawing weights it then throws away
+        lower(genome, seed=seed, limits=lim, _dry=True)
     b = Builder(genome, seed, lim, dry=_dry)
     b.graph.meta.update(_meta(genome, seed))
     b.exit = b.node("input", "Input", {"shape": tuple(genome.input_shape)})

@@ -208,7 +208,8 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise ArtifactError(f"{path}: is a directory, expected a .snnir file")
     try:
         return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, zlib.error):
+        # NotImplementedError: a damaged directory can claim an unknown zip version
         raise ArtifactError(f"{path}: not a .snnir artifact (not a ZIP archive, or "
                             f"truncated)") from None
     except OSError as exc:
