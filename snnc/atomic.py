@@ -18,8 +18,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
     Raises:
         OSError: the folder is missing or unwritable, the disk is full, ...; nothing is left behind.
+            Its ``filename`` is ``path`` (never the temporary file, which the user never named).
     """
     path = Path(path)
+    try:
+        return _atomic_write(path, write)
+    except OSError as exc:
+        if exc.filename == str(path) or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     tmp = None
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",

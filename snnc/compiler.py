@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import ArtifactError, GenomeSyntaxError, SnncError
+from .errors import ArtifactError, GenomeSyntaxError, LimitError, SnncError
 from .genome import Genome, genome_id, parse
 from .frontend import lower
 from .ir import Graph, verify
+from .limits import Limits, resolve
 from .passes import PassManager, parse_pipeline
 from .passes.targets import TARGETS, get_target, prepare
 from .readlimit import read_bytes
@@ -43,7 +44,8 @@ class CompileResult:
 
 def compile_genome(source: str | Genome, *, target: str = "lava", passes: str | None = None,
                    seed: int = 0, filename: str = "<genome>",
-                   hook: Callable | None = None) -> CompileResult:
+                   hook: Callable | None = None,
+                   limits: Limits | dict | str | None = None) -> CompileResult:
     """Compile a genome to a verified IR graph ready for ``target``.
 
     Args:
@@ -55,23 +57,38 @@ def compile_genome(source: str | Genome, *, target: str = "lava", passes: str | 
         seed: seed of the weight initialisation (PyTorch's default init, drawn with numpy).
         filename: shown in parse errors (``file:line:col``).
         hook: called as ``hook(record, graph)`` after each pass (``--print-after``).
+        limits: resource limits (:mod:`snnc.limits`): a :class:`~snnc.limits.Limits`, ``"off"``,
+            or overrides such as ``{"params": 10**9, "macs": None}``; default: the environment's
+            (``SNNC_LIMITS``, ``SNNC_LIMIT_<NAME>``), else the defaults.
     Raises:
-        GenomeSyntaxError, LoweringError, GraphError, PassError (all :class:`SnncError`).
+        GenomeSyntaxError, LimitError, LoweringError, GraphError, PassError (all
+        :class:`SnncError`); ``SnncError`` for a seed that is not an integer >= 0.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise SnncError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    if isinstance(source, Genome):
-        genome = source
-    else:
-        try:
-            genome = parse(source, filename=filename)
-        except GenomeSyntaxError as exc:
-            raise exc.with_filename(filename) if exc.filename != filename else exc
-    times["parse"] = (time.perf_counter() - t0) * 1e3
-    pipeline = parse_pipeline(passes) if passes is not None else None
-    get_target(target)  # an unknown target fails before the lowering
-    t0 = time.perf_counter()
-    graph = lower(genome, seed=seed)
+    lim = resolve(limits)
+    text = None if isinstance(source, Genome) else source
+    try:
+        if isinstance(source, Genome):
+            genome = source
+        else:
+            try:
+                genome = parse(source, filename=filename, limits=lim)
+            except GenomeSyntaxError as exc:
+                raise exc.with_filename(filename) if exc.filename != filename else exc
+        times["parse"] = (time.perf_counter() - t0) * 1e3
+        pipeline = parse_pipeline(passes) if passes is not None else None
+        get_target(target)  # an unknown target fails before the lowering
+        t0 = time.perf_counter()
+        graph = lower(genome, seed=seed, limits=lim)
+    except LimitError as exc:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        if isinstance(text, str):
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        raise exc.located(filename, text) from None
     graph.meta.setdefault("genome_id", genome_id(genome))
     times["lower"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
@@ -130,4 +147,34 @@ def load_model(path: str | Path, *, target: str = "train", seed: int = 0) -> Gra
         raise ArtifactError(f"{path}: no such file")
     if is_artifact(path):
         return load(path)
+    if path.suffix == ".snnir" or _looks_binary(path):
+        raise ArtifactError(f"{path}: not a .snnir artifact (a .snnir file is a zip archive; "
+                            f"this one {_what_it_is(path)}) and not a genome text")
     return compile_file(path, target=target, seed=seed).graph
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return b""
+
+
+def _looks_binary(path: Path) -> bool:
+    """A NUL byte or undecodable UTF-8 near the start: not a genome, whatever the name."""
+    head = _head(path)
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # a character cut at the end of the sample is fine
+    return False
+
+
+def _what_it_is(path: Path) -> str:
+    head = _head(path, 8)
+    if not head:
+        return "is empty"
+    return f"starts with bytes {head.hex(' ')}"

@@ -61,12 +61,68 @@ class IRSyntaxError(SnncError):
         super().__init__(_render_located(filename, line, column, message, source_line))
 
 
+#: Widest source line an error echoes; longer lines are cut around the column (a generated genome
+#: may hold its whole body on one line of hundreds of kilobytes).
+ECHO_WIDTH = 160
+
+
 def _render_located(filename: str, line: int, column: int, message: str, source_line: str) -> str:
     head = f"{filename}:{line}:{column}: {message}"
     if not source_line:
         return head
-    caret = " " * (max(column, 1) - 1) + "^"
-    return f"{head}\n    {source_line}\n    {caret}"
+    shown, caret_at = cut_line(source_line, max(column, 1) - 1)
+    return f"{head}\n    {shown}\n    {' ' * caret_at}^"
+
+
+def cut_line(text: str, index: int, width: int = ECHO_WIDTH) -> tuple[str, int]:
+    """``(shown, caret)``: ``text`` cut to about ``width`` characters around ``index`` (0-based),
+    with ``...`` where something was cut, and the caret's position in the shown text."""
+    if len(text) <= width:
+        return text, index
+    start = max(0, min(index - width // 2, len(text) - width))
+    end = start + width
+    shown = text[start:end]
+    caret = index - start
+    if start > 0:
+        shown, caret = "..." + shown, caret + 3
+    if end < len(text):
+        shown += "..."
+    return shown, caret
+
+
+class LimitError(SnncError):
+    """A genome or graph asks for more than a resource limit allows (:mod:`snnc.limits`):
+    parameters, MACs, nodes, edges, a name's length, channels, classes, input size, T, a delay.
+
+    ``str(exc)`` is ``file:line:col: message`` plus the source line and a caret when the genome
+    position is known; ``.limit`` is the limit's name and ``.value`` the value asked for.
+    """
+
+    def __init__(self, message: str, line: int = 0, column: int = 0, source_line: str = "",
+                 filename: str = "<genome>", *, limit: str | None = None, value: int | None = None):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+        self.filename = filename
+        self.limit = limit
+        self.value = value
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if self.line <= 0:
+            return f"{self.filename}: {self.message}"
+        return _render_located(self.filename, self.line, self.column, self.message,
+                               self.source_line)
+
+    def located(self, filename: str, text: str | None = None) -> "LimitError":
+        """The same error naming ``filename``, with its source line taken from ``text``."""
+        src = self.source_line
+        if text is not None and self.line > 0 and not src:
+            lines = text.split("\n")
+            src = lines[self.line - 1].rstrip("\r") if self.line <= len(lines) else ""
+        return LimitError(self.message, self.line, self.column, src, filename, limit=self.limit,
+                          value=self.value)
 
 
 class LoweringError(SnncError):

@@ -19,10 +19,13 @@ from __future__ import annotations
 from typing import Callable
 
 from .. import genome as genome_pkg
-from ..errors import GraphError, LoweringError
+from ..errors import GraphError, LimitError, LoweringError
+from ..genome import sizes
 from ..genome.ast import Block, Genome
 from ..ir.graph import Graph
+from ..ir.ops import OPS
 from ..ir.verify import verify
+from ..limits import Limits, resolve
 from . import cell, dhs
 from .builder import Builder, fail
 from .classifier import lower_classifier
@@ -44,10 +47,11 @@ LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}
 
-__all__ = ["lower", "verify_lowered", "LOWERERS"]
+__all__ = ["check_genome", "lower", "verify_lowered", "LOWERERS"]
 
 
-def lower(genome: Genome, *, seed: int = 0) -> Graph:
+def lower(genome: Genome, *, seed: int = 0, limits: Limits | dict | str | None = None,
+          _dry: bool = False) -> Graph:
     """Lower ``genome`` to a verified IR graph with PyTorch-default initial weights.
 
     Args:
@@ -63,6 +67,11 @@ def lower(genome: Genome, *, seed: int = 0) -> Graph:
             genome without a classifier or with blocks after it, and inconsistent blocks (see
             :func:`~snnc.frontend.stages.lower_stage`).
         GraphError: the verifier's error, prefixed with the genome line of the offending node.
+        LimitError: the genome is over a resource limit of ``limits`` (see
+            :func:`snnc.limits.resolve`; default: the environment's): its stated sizes, or the
+            parameters, IR nodes, edges or MACs per step of the graph, all found by a first
+            lowering that draws no weights (zero-memory parameter views), so before any weight is
+            drawn.
         TypeError: ``genome`` is not a :class:`Genome` (e.g. unparsed text).
     """
     if not isinstance(genome, Genome):
@@ -70,7 +79,16 @@ def lower(genome: Genome, *, seed: int = 0) -> Graph:
                         f"{type(genome).__name__}")
     if not isinstance(genome.classes, int) or genome.classes < 1:
         raise LoweringError(f"<genome>: classes must be an integer >= 1, got {genome.classes!r}")
-    b = Builder(genome, seed)
+    lim = resolve(limits)
+    over = sizes.check(genome, lim)
+    if over is not None:
+        raise LimitError(over.message, *_loc_of(genome, over.at), limit=over.limit,
+                         value=over.value)
+    if not _dry and lim != Limits.off():
+        # the whole model is measured before any weight is drawn: a model just under the
+        # parameter limit would otherwise spend seconds drawing weights it then throws away
+        lower(genome, seed=seed, limits=lim, _dry=True)
+    b = Builder(genome, seed, lim, dry=_dry)
     b.graph.meta.update(_meta(genome, seed))
     b.exit = b.node("input", "Input", {"shape": tuple(genome.input_shape)})
     used: set[str] = set()
@@ -92,7 +110,40 @@ def lower(genome: Genome, *, seed: int = 0) -> Graph:
     if b.exit != "output":
         raise LoweringError("<genome>: no classifier block; a genome ends with "
                             "'classifier NAME channels=... vote=...'")
-    return verify_lowered(b.graph)
+    graph = verify_lowered(b.graph)
+    _check_macs(b, graph)
+    return graph
+
+
+def check_genome(genome: Genome, *, limits: Limits | dict | str | None = None) -> None:
+    """Raise what :func:`lower` would raise for ``genome`` (LimitError, LoweringError,
+    GraphError) without drawing any weight: the parameters are zero-memory views."""
+    lower(genome, limits=limits, _dry=True)
+
+
+def _check_macs(b: Builder, graph: Graph) -> None:
+    if b.limits.macs is None:
+        return
+    total = 0
+    for name in graph.topological_order():
+        node = graph.nodes[name]
+        opd = OPS[node.op]
+        ins = graph.in_edges(name)
+        in_shape = None if not ins or opd.multi_port else tuple(graph.nodes[ins[0].src].shape)
+        total += int(opd.macs(node.attrs, in_shape, tuple(node.shape)))
+        if total > b.limits.macs:
+            b.check("macs", total, f"the MACs per step up to node {name!r}", node.loc)
+
+
+def _loc_of(genome: Genome, at: tuple) -> tuple[int, int]:
+    """(line, column) of a :class:`snnc.genome.sizes.Over` position; (0, 0) when unknown."""
+    loc = None
+    if at[0] == "block":
+        loc = genome.blocks[at[1]].loc
+    elif at[0] == "edge":
+        block = genome.blocks[at[1]]
+        loc = block.edges[at[2]].loc or block.loc
+    return (loc.line, loc.column) if loc is not None else (0, 0)
 
 
 def _default_name(kind: str, n: int) -> str:

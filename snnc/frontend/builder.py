@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from .. import genome as genome_pkg
-from ..errors import LoweringError
+from ..errors import LimitError, LoweringError
 from ..genome.ast import Block, Genome, Loc, Spec
 from ..ir.graph import FORWARD, Graph
+from ..limits import Limits
 from ..ir.ops import OPS, SURROGATES
 from . import init
 
@@ -47,11 +48,20 @@ class Builder:
     Args:
         genome: the genome being lowered (its ``T``, ``classes``, neuron/surrogate defaults).
         seed: seed of ``numpy.random.default_rng`` for the weight initialisation.
+        limits: resource limits (:class:`snnc.limits.Limits`) on parameters, nodes, edges and
+            name lengths, checked before each node is added and before its weights are drawn
+            (``LimitError`` at the genome position of the node).
+        dry: draw no weights: parameters are read-only zero views of the right shape that take no
+            memory (to measure a genome against the limits without building it).
     """
 
-    def __init__(self, genome: Genome, seed: int = 0):
+    def __init__(self, genome: Genome, seed: int = 0, limits: Limits | None = None,
+                 dry: bool = False):
         self.genome = genome
         self.rng = np.random.default_rng(seed)
+        self.limits = limits if limits is not None else Limits()
+        self.dry = dry
+        self.num_params = 0
         self.graph = Graph()
         self.exit: str | None = None
         self.shape: tuple[int, ...] = tuple(genome.input_shape)
@@ -63,12 +73,40 @@ class Builder:
     def node(self, name: str, op: str, attrs: dict[str, Any] | None = None,
              params: dict[str, np.ndarray] | None = None, loc: Loc | None = None) -> str:
         """Add a node (``loc`` recorded as ``"line:col"``) and return its name."""
+        self.check("nodes", len(self.graph.nodes) + 1, "the number of IR nodes", loc)
+        self.check("name", len(name), f"the length of IR node name {name[:40]!r}...", loc)
         self.graph.add_node(name, op, attrs, params, loc=str(loc) if loc is not None else None)
         return name
 
     def edge(self, src: str, dst: str, delay: int = 0, kind: str = FORWARD) -> None:
         """Add ``src -> dst @delay`` (STTS eq. 8: ``dst`` reads ``src[t - delay]``)."""
+        if self.limits.edges is not None and len(self.graph.edges) >= self.limits.edges:
+            node = self.graph.nodes.get(dst)
+            self.check("edges", len(self.graph.edges) + 1, "the number of IR edges",
+                       node.loc if node is not None else None)
         self.graph.add_edge(src, dst, delay=int(delay), kind=kind)
+
+    def check(self, limit: str, value: int, what: str, loc: "Loc | str | None") -> None:
+        """Raise LimitError when ``value`` is over ``limit``, located at ``loc``."""
+        if not self.limits.exceeded(limit, value):
+            return
+        line = col = 0
+        if loc is not None:
+            line, _, col = str(loc).partition(":")
+            line, col = int(line), int(col or 0)
+        raise LimitError(self.limits.message(limit, value, what), line, col, limit=limit,
+                         value=value)
+
+    def reserve(self, count: int, what: str, loc: Loc | None) -> None:
+        """Count ``count`` parameters of the node ``what`` about to be drawn; over the limit,
+        LimitError before anything is allocated."""
+        self.num_params += count
+        self.check("params", self.num_params, f"{what}: the parameter count so far", loc)
+
+    def _draw(self, make, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+        if self.dry:
+            return {k: np.broadcast_to(np.float64(0.0), shape) for k, shape in shapes.items()}
+        return make()
 
     def chain(self, *names: str) -> None:
         """Zero-delay forward edges ``a -> b -> c ...``."""
@@ -82,20 +120,37 @@ class Builder:
         W/stride]``, PyTorch-default initialised."""
         attrs = {"in_channels": in_channels, "out_channels": out_channels, "kernel": kernel,
                  "stride": stride, "padding": kernel // 2, "groups": groups, "bias": bias}
-        params = init.conv2d_params(self.rng, in_channels, out_channels, kernel, groups, bias)
+        shapes = {"weight": (out_channels, in_channels // max(groups, 1), kernel, kernel)}
+        if bias:
+            shapes["bias"] = (out_channels,)
+        self.reserve(sum(int(np.prod(s, dtype=object)) for s in shapes.values()), name, loc)
+        params = self._draw(lambda: init.conv2d_params(self.rng, in_channels, out_channels,
+                                                       kernel, groups, bias), shapes)
         return self.node(name, "Conv2d", attrs, params, loc)
 
     def batchnorm(self, name: str, channels: int, loc: Loc | None = None) -> str:
         """``BatchNorm2d`` over ``channels`` in its initial state (identity up to ``eps``)."""
+        self.reserve(4 * channels, name, loc)
+        shapes = {k: (channels,) for k in ("weight", "bias", "running_mean", "running_var")}
         return self.node(name, "BatchNorm2d", {"num_features": channels},
-                         init.batchnorm_params(channels), loc)
+                         self._draw(lambda: init.batchnorm_params(channels), shapes), loc)
 
     def linear(self, name: str, in_features: int, out_features: int,
                loc: Loc | None = None) -> str:
         """``Linear`` ``[F_in] -> [F_out]`` with bias, PyTorch-default initialised."""
         return self.node(name, "Linear", {"in_features": in_features,
                                           "out_features": out_features, "bias": True},
-                         init.linear_params(self.rng, in_features, out_features), loc)
+                         self.linear_params(name, in_features, out_features, True, loc), loc)
+
+    def linear_params(self, name: str, in_features: int, out_features: int, bias: bool,
+                      loc: Loc | None) -> dict[str, np.ndarray]:
+        """``weight [O, I]`` (and ``bias [O]``), counted against the limits before drawing."""
+        shapes = {"weight": (out_features, in_features)}
+        if bias:
+            shapes["bias"] = (out_features,)
+        self.reserve(out_features * in_features + (out_features if bias else 0), name, loc)
+        return self._draw(lambda: init.linear_params(self.rng, in_features, out_features, bias),
+                          shapes)
 
     def neuron(self, name: str, block: Block, loc: Loc | None = None) -> str:
         """The block's neuron (its override, else the genome default) as a node of its op

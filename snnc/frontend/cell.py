@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from ..genome.ast import Block, Edge
 from ..genome.cells import live_nodes
 from ..ir.graph import BACKWARD, FORWARD
-from . import init
 from .builder import Builder, fail
 
 #: Convolution operations: name -> kernel size.
@@ -254,7 +253,7 @@ def lower_skeleton(b: Builder, block: Block, name: str) -> None:
     if hidden:
         head.append(b.node("head.fc1", "Linear", {"in_features": features, "out_features": hidden,
                                                   "bias": False},
-                           init.linear_params(b.rng, features, hidden, bias=False), loc))
+                           b.linear_params("head.fc1", features, hidden, False, loc), loc))
         head.append(lif("head.lif"))
         features = hidden
     classes = b.genome.classes

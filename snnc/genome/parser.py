@@ -22,8 +22,10 @@ from typing import Any
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
-from ..errors import GenomeSyntaxError, SnncError
+from ..errors import GenomeSyntaxError, LimitError, SnncError
+from ..limits import Limits, resolve
 from . import schema as S
+from . import sizes
 from . import validate as V
 from .ast import Block, Edge, Genome, Loc, Spec
 from .build import default_spec
@@ -40,13 +42,18 @@ def _lark() -> lark.Lark:
 
 
 class _Located(Exception):
-    """A fault at a known position (converted to GenomeSyntaxError by :func:`parse`)."""
+    """A fault at a known position (converted to GenomeSyntaxError, or LimitError when ``limit``
+    is ``(name, value)``, by :func:`parse`)."""
 
-    def __init__(self, message: str, line: int, column: int):
-        self.message, self.line, self.column = message, line, column
+    def __init__(self, message: str, line: int, column: int, limit: tuple | None = None):
+        self.message, self.line, self.column, self.limit = message, line, column, limit
+
+    def with_limit(self, name: str, value: int) -> "_Located":
+        self.limit = (name, value)
+        return self
 
 
-def _at(tok: Token, message: str, offset: int = 0) -> _Located:
+def _at(tok: Token, message: str, offset: int = 0) -> "_Located":
     return _Located(message, tok.line, tok.column + offset)
 
 
@@ -55,11 +62,17 @@ def _loc(tok: Token) -> Loc:
 
 
 # ----------------------------------------------------------------------------- entry points
-def parse(text: str | bytes, filename: str = "<genome>") -> Genome:
+def parse(text: str | bytes, filename: str = "<genome>", *,
+          limits: Limits | dict | str | None = None) -> Genome:
     """Parse genome ``text`` (str, or UTF-8 bytes) into a complete, validated :class:`Genome`.
+
+    Line ends are ``\\n``, ``\\r\\n`` or a lone ``\\r`` (one rule for every command, whatever
+    reads the file). ``limits`` (see :func:`snnc.limits.resolve`; default: the environment's)
+    bound what the genome states: ``T``, input size, classes, widths, node and edge counts, names.
 
     Raises:
         GenomeSyntaxError: ``file:line:col: message`` plus the source line and a caret.
+        LimitError: a value over a resource limit, located the same way.
     """
     if isinstance(text, (bytes, bytearray)):
         text = _decode(bytes(text), filename)
@@ -68,21 +81,28 @@ def parse(text: str | bytes, filename: str = "<genome>") -> Genome:
                                 filename=filename)
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lim = resolve(limits)
     try:
         _check_version_first(text)
+        _count_edges(text, lim)
         try:
             tree = _lark().parse(text)
         except UnexpectedInput as e:
             raise _syntax(e, text) from None
-        return _Walker().genome([c for c in tree.children if c is not None])
+        return _Walker(lim).genome([c for c in tree.children if c is not None])
     except _Located as e:
         lines = text.split("\n")
-        src = lines[e.line - 1].rstrip("\r") if 0 < e.line <= len(lines) else ""
+        src = lines[e.line - 1] if 0 < e.line <= len(lines) else ""
         message = e.message if len(e.message) <= 400 else e.message[:400] + "..."
+        if e.limit is not None:
+            raise LimitError(message, e.line, e.column, src, filename, limit=e.limit[0],
+                             value=e.limit[1]) from None
         raise GenomeSyntaxError(message, e.line, e.column, src, filename) from None
 
 
-def parse_file(path: str | Path) -> Genome:
+def parse_file(path: str | Path, *, limits: Limits | dict | str | None = None) -> Genome:
     """Parse a genome file (UTF-8); errors name the file.
 
     Raises:
@@ -93,7 +113,7 @@ def parse_file(path: str | Path) -> Genome:
         data = path.read_bytes()
     except OSError as e:
         raise SnncError(f"{path}: cannot read genome ({e.strerror or e})") from None
-    return parse(data, filename=str(path))
+    return parse(data, filename=str(path), limits=limits)
 
 
 def _decode(data: bytes, filename: str) -> str:
@@ -107,17 +127,37 @@ def _decode(data: bytes, filename: str) -> str:
                                 f"text", line, col, filename=filename) from None
 
 
-_VERSION = re.compile(r"(?:[\t ]*(?:#[^\n]*)?\r?\n)*[\t ]*snnc-genome[\t ]+([0-9]{1,30})\b")
+_VERSION = re.compile(r"(?:[\t ]*(?:#[^\n]*)?\n)*[\t ]*snnc-genome[\t ]+([0-9]+)\b")
+_EDGE_LINE = re.compile(r"^[\t ]*(?:back[\t ]+)?-?[0-9]+[\t ]*->", re.M)
 
 
 def _check_version_first(text: str) -> None:
     """A newer genome may use syntax this grammar lacks: report its version, not a syntax error."""
     m = _VERSION.match(text)
-    if m and int(m.group(1)) > S.FORMAT_VERSION:
+    if m is None:
+        return
+    digits = m.group(1).lstrip("0") or "0"
+    if len(digits) > 1 or int(digits) > S.FORMAT_VERSION:
+        shown = digits if len(digits) <= 20 else f"{digits[:12]}... ({len(digits)} digits)"
         line = text.count("\n", 0, m.start(1)) + 1
         col = m.start(1) - text.rfind("\n", 0, m.start(1))
-        raise _Located(f"genome format version {int(m.group(1))} is newer than this snnc supports "
+        raise _Located(f"genome format version {shown} is newer than this snnc supports "
                        f"({S.FORMAT_VERSION})", line, col)
+
+
+def _count_edges(text: str, lim: Limits) -> None:
+    """Refuse a text with more edge lines than the edge limit before the parser builds a tree of
+    them (a sampled genome can hold millions; parsing it alone would take minutes)."""
+    if lim.edges is None or text.count("->") <= lim.edges:
+        return
+    for n, m in enumerate(_EDGE_LINE.finditer(text), start=1):
+        if n > lim.edges:
+            start = m.start() + len(m.group()) - len(m.group().lstrip())
+            line = text.count("\n", 0, start) + 1
+            col = start - text.rfind("\n", 0, start)
+            count = n + sum(1 for _ in _EDGE_LINE.finditer(text, m.end()))
+            raise _Located(lim.message("edges", count, "the number of edges in this genome"),
+                           line, col, limit=("edges", count))
 
 
 def _syntax(e: UnexpectedInput, text: str) -> _Located:
@@ -210,7 +250,11 @@ _EXAMPLES = {"name": '"my-net"', "T": "4", "input": "3x32x32", "classes": "10"}
 
 
 class _Walker:
-    """Turns statements into a Genome, applying :mod:`snnc.genome.validate`."""
+    """Turns statements into a Genome, applying :mod:`snnc.genome.validate` and the size limits
+    of :mod:`snnc.genome.sizes`."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
 
     def genome(self, trees: list[lark.Tree]) -> Genome:
         if not trees:
@@ -221,6 +265,7 @@ class _Walker:
             raise _at(first.keyword, f"a genome starts with 'snnc-genome {S.FORMAT_VERSION}', not "
                                      f"{str(first.keyword)!r}")
         header: dict[str, Any] = {}
+        header_stmts: dict[str, _Stmt] = {}
         blocks: list[Block] = []
         block_stmts: list[_Stmt] = []
         for st in stmts:
@@ -233,6 +278,7 @@ class _Walker:
                 if S.HEADERS[kw].field in header:
                     raise _at(st.keyword, f"{kw!r} is given twice")
                 header[S.HEADERS[kw].field] = self.header(st)
+                header_stmts[S.HEADERS[kw].field] = st
             elif kw in S.BLOCKS:
                 blocks.append(self.block(st))
                 block_stmts.append(st)
@@ -256,7 +302,27 @@ class _Walker:
             raise _at(tok, p.message) from None
         header.setdefault("neuron", default_spec("neuron"))
         header.setdefault("surrogate", default_spec("surrogate"))
-        return Genome(blocks=tuple(blocks), **header)
+        genome = Genome(blocks=tuple(blocks), **header)
+        over = sizes.check(genome, self.limits)
+        if over is not None:
+            tok = self._token_of(over.at, genome, header_stmts, block_stmts)
+            if isinstance(tok, Loc):
+                raise _Located(over.message, tok.line, tok.column, (over.limit, over.value))
+            raise _at(tok, over.message).with_limit(over.limit, over.value)
+        return genome
+
+    @staticmethod
+    def _token_of(at: tuple, genome: Genome, header_stmts: dict, block_stmts: list) -> Any:
+        if at[0] == "header":
+            st = header_stmts[at[1]]
+            return st.words[0] if st.words else st.keyword
+        if at[0] == "edge":
+            loc = genome.blocks[at[1]].edges[at[2]].loc
+            return loc if loc is not None else block_stmts[at[1]].keyword
+        st = block_stmts[at[1]]
+        if at[2] == "name" and st.words:
+            return st.words[0]
+        return next((v for k, v in st.attrs if str(k) == at[2]), st.keyword)
 
     def header(self, st: _Stmt) -> Any:
         kw = str(st.keyword)

@@ -45,6 +45,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -55,6 +56,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_write
 from ..errors import ArtifactError, GraphError
+from ..limits import Limits, resolve
 from ..readlimit import format_bytes, max_bytes
 from .graph import Graph
 from .serialize import (check_param_dtypes, from_json_value, graph_arrays, graph_from_dict,
@@ -103,8 +105,14 @@ def save(graph: Graph, path: str | os.PathLike, *, extra: dict[str, Any] | None 
     return path
 
 
-def load(path: str | os.PathLike, *, verify: bool = True) -> Graph:
+def load(path: str | os.PathLike, *, verify: bool = True,
+         limits: Limits | dict | str | None = None) -> Graph:
     """Read a ``.snnir`` file back into a :class:`Graph` (verified unless ``verify=False``).
+
+    Every JSON member is checked for its nesting depth and field types, and the graph is
+    verified with the sizes of ``limits`` (see :func:`snnc.limits.resolve`; default: the
+    environment's) and every attribute range of its ops, so no backend sees a crafted threshold of
+    NaN, a padding of 1e9 or a ``T`` of 0.
 
     float64 params come back bit-exact, float32 ones stay float32.
 
@@ -131,7 +139,7 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Graph:
         raise ArtifactError(f"{path}: {exc}") from None
     if verify:
         try:
-            verify_graph(graph)
+            verify_graph(graph, limits=resolve(limits))
         except GraphError as exc:
             raise ArtifactError(f"{path}: the stored graph is invalid: {exc}") from None
     return graph
@@ -203,7 +211,8 @@ def _open(path: Path) -> zipfile.ZipFile:
         raise ArtifactError(f"{path}: not a regular file, expected a .snnir file")
     try:
         return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, zlib.error):
+        # NotImplementedError: a damaged directory can claim an unknown zip version
         raise ArtifactError(f"{path}: not a .snnir artifact (not a ZIP archive, or "
                             f"truncated)") from None
     except OSError as exc:
@@ -232,11 +241,40 @@ def _member(zf: zipfile.ZipFile, path: Path, name: str) -> bytes:
         raise ArtifactError(f"{path}: member {name} is corrupt ({why})") from None
 
 
+#: Deepest nesting of arrays and objects a member may hold; the format itself needs 6 (meta
+#: values are scalars, short lists and small dicts), and readers recurse.
+MAX_JSON_DEPTH = 32
+
+
 def _parse_json(path: Path, name: str, data: bytes):
+    depth = _nesting(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ArtifactError(f"{path}: {name} nests arrays/objects {depth} deep; the format allows "
+                            f"{MAX_JSON_DEPTH}")
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ArtifactError(f"{path}: {name} is not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ArtifactError(f"{path}: {name} is not valid JSON ({str(exc)[:200]})") from None
+
+
+def _nesting(data: bytes) -> int:
+    """Deepest ``[``/``{`` nesting of a JSON text, brackets inside strings skipped; counted without
+    recursion, before the parser (which recurses) sees the text."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub(b"", data)):
+        if m.group() in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 def _read(path: Path) -> tuple[dict, dict[str, bytes]]:

@@ -21,6 +21,7 @@ are training-only.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, ClassVar
 
 from ..errors import GraphError
@@ -52,6 +53,9 @@ class Op:
     name: ClassVar[str]
     kind: ClassVar[str]  # io | synapse | norm | neuron | pool | shape | training | merge
     attrs: ClassVar[dict[str, tuple[type, Any]]] = {}
+    #: attribute -> (lo, hi) closed bounds (None: unbounded) that :meth:`check_attrs` enforces on
+    #: top of the types; every float attribute must also be finite.
+    ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
     stateful: ClassVar[bool] = False
     spiking: ClassVar[bool] = False  # emits binary spikes
     multi_port: ClassVar[bool] = False  # inputs distinguished by port (else summed)
@@ -84,8 +88,22 @@ class Op:
                                  rule="attribute types")
             if typ is float and node.attrs[key] is not None:
                 node.attrs[key] = float(node.attrs[key])
+                if not math.isfinite(node.attrs[key]):
+                    raise GraphError(f"node {node.name!r} ({cls.name}): attribute {key!r} must be "
+                                     f"finite, got {node.attrs[key]!r}", node=node.name,
+                                     rule="attribute ranges")
             if typ is tuple:
                 node.attrs[key] = tuple(int(v) for v in node.attrs[key])
+            lo, hi = cls.ranges.get(key, (None, None))
+            value = node.attrs[key]
+            if typ is tuple:
+                bad = any((lo is not None and v < lo) or (hi is not None and v > hi) for v in value)
+            else:
+                bad = (lo is not None and value < lo) or (hi is not None and value > hi)
+            if bad:
+                span = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+                raise GraphError(f"node {node.name!r} ({cls.name}): attribute {key!r} must be in "
+                                 f"{span}, got {value!r}", node=node.name, rule="attribute ranges")
 
     @classmethod
     def param_shapes(cls, attrs: dict) -> dict[str, tuple[int, ...]]:
@@ -144,6 +162,7 @@ class Input(Op):
 
     name, kind = "Input", "io"
     attrs = {"shape": (tuple, REQUIRED)}
+    ranges = {"shape": (1, None)}
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -192,6 +211,10 @@ class Conv2d(Op):
     attrs = {"in_channels": (int, REQUIRED), "out_channels": (int, REQUIRED),
              "kernel": (int, REQUIRED), "stride": (int, 1), "padding": (int, 0),
              "groups": (int, 1), "bias": (bool, False)}
+    # padding beyond the kernel only adds zeros around zeros (and lets a crafted file ask
+    # torch for a map of 1e9 x 1e9)
+    ranges = {"in_channels": (1, None), "out_channels": (1, None), "kernel": (1, None),
+              "stride": (1, None), "padding": (0, 4096), "groups": (1, None)}
 
     @classmethod
     def param_shapes(cls, a):
@@ -236,6 +259,7 @@ class Linear(Op):
 
     name, kind = "Linear", "synapse"
     attrs = {"in_features": (int, REQUIRED), "out_features": (int, REQUIRED), "bias": (bool, True)}
+    ranges = {"in_features": (1, None), "out_features": (1, None)}
 
     @classmethod
     def param_shapes(cls, a):
@@ -277,6 +301,7 @@ class BatchNorm2d(Op):
 
     name, kind = "BatchNorm2d", "norm"
     attrs = {"num_features": (int, REQUIRED), "eps": (float, 1e-5), "momentum": (float, 0.1)}
+    ranges = {"num_features": (1, None), "eps": (0.0, None), "momentum": (0.0, 1.0)}
 
     @classmethod
     def param_shapes(cls, a):
@@ -334,6 +359,7 @@ class LIF(Op):
              "v_reset": (float, 0.0), "v_rest": (float, 0.0), "reset": (str, "hard"),
              "detach_reset": (bool, False), "surrogate": (str, "atan"),
              "surrogate_arg": (float, 2.0)}
+    ranges = {"beta": (0.0, 1.0), "alpha": (0.0, None), "surrogate_arg": (0.0, None)}
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -372,6 +398,7 @@ class ALIF(LIF):
 
     name = "ALIF"
     attrs = {**LIF.attrs, "rho": (float, 0.2), "adapt": (float, 1.8)}
+    ranges = {**LIF.ranges, "rho": (0.0, 1.0), "adapt": (0.0, None)}
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -456,6 +483,7 @@ class AvgPool2d(Op):
 
     name, kind = "AvgPool2d", "pool"
     attrs = {"kernel": (int, REQUIRED), "stride": (int, 0), "padding": (int, 0)}
+    ranges = {"kernel": (1, None), "stride": (0, None), "padding": (0, 4096)}
 
     @classmethod
     def check_attrs(cls, node):
@@ -520,7 +548,7 @@ class Upsample(Op):
     """
 
     name, kind = "Upsample", "shape"
-    attrs = {"scale": (int, REQUIRED)}
+    attrs = {"scale": (int, REQUIRED)}  # its range: infer_shape
 
     @classmethod
     def infer_shape(cls, node, inputs):
@@ -543,6 +571,7 @@ class Dropout(Op):
 
     name, kind = "Dropout", "training"
     attrs = {"p": (float, 0.5)}
+    ranges = {"p": (0.0, 1.0)}
 
 
 class Vote(Op):
@@ -556,6 +585,7 @@ class Vote(Op):
 
     name, kind = "Vote", "pool"
     attrs = {"classes": (int, REQUIRED)}
+    ranges = {"classes": (1, None)}
 
     @classmethod
     def infer_shape(cls, node, inputs):

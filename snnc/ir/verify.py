@@ -4,28 +4,40 @@ Invariants: exactly one Input and one Output; known ops with well-typed attribut
 edges; edge kinds forward/backward, integer delays >= 0, backward edges with delay >= 1; every cycle
 contains an edge with delay >= 1 (the zero-delay subgraph is acyclic); ports only on multi-port ops;
 shapes agree on every edge; params present with the shapes their op expects; Input has no in-edges,
-Output no out-edges.
+Output no out-edges; attribute values in their op's ranges (finite thresholds, 0 <= beta <= 1, ...);
+``meta["T"]`` and ``meta["classes"]`` integers >= 1 where present; sizes (node and edge counts,
+delays, name lengths, channels and features) within :mod:`snnc.limits`.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
 
 from ..errors import GraphError
+from ..limits import Limits, resolve
 from .graph import BACKWARD, EDGE_KINDS, Graph
 from .ops import op_def
 from .shapes import infer_shapes
 
 
-def verify(graph: Graph) -> Graph:
+def verify(graph: Graph, *, limits: Limits | dict | str | None = None) -> Graph:
     """Check ``graph`` in place (inferring shapes and filling attribute defaults) and return it.
+
+    ``limits``: also check node and edge counts, delays, name lengths and layer sizes against
+    these limits (see :func:`snnc.limits.resolve`; ``{}`` means the environment's). ``None``
+    (default) skips that check: passes and backends verify graphs that were already bounded when
+    lowered or loaded.
 
     Raises:
         GraphError: the first violated rule, with ``.node`` and ``.rule`` set and a message that
             names the node or edge, e.g. ``node 's3.n4.conv' (Conv2d): input has 96 channels,
             in_channels is 192``.
     """
+    _check_meta(graph)
+    if limits is not None:
+        _check_sizes(graph, resolve(limits))
     for op in ("Input", "Output"):
         found = graph.nodes_of(op)
         if len(found) != 1:
@@ -62,6 +74,52 @@ def verify(graph: Graph) -> Graph:
                              rule="inputs")
         _check_params(node)
     return graph
+
+
+def _check_meta(graph: Graph) -> None:
+    for key in ("T", "classes"):
+        if key not in graph.meta:
+            continue
+        v = graph.meta[key]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise GraphError(f"meta[{key!r}] must be an integer >= 1, got {v!r}", rule="meta")
+
+
+_SIZE_ATTRS = ("in_channels", "out_channels", "in_features", "out_features", "num_features",
+               "classes")
+
+
+def _check_sizes(graph: Graph, lim: Limits) -> None:
+    """Counts and sizes within the limits, before shapes are inferred or anything is run."""
+    if lim.exceeded("nodes", len(graph.nodes)):
+        raise GraphError(lim.message("nodes", len(graph.nodes), "the number of nodes"),
+                         rule="limits")
+    if lim.exceeded("edges", len(graph.edges)):
+        raise GraphError(lim.message("edges", len(graph.edges), "the number of edges"),
+                         rule="limits")
+    T = graph.meta.get("T")
+    if isinstance(T, int) and lim.exceeded("T", T):
+        raise GraphError(lim.message("T", T, "meta['T']"), rule="limits")
+    for name, node in graph.nodes.items():
+        if isinstance(name, str) and lim.exceeded("name", len(name)):
+            raise GraphError(lim.message("name", len(name), f"the length of node name "
+                                         f"{name[:40]!r}..."), node=name[:60], rule="limits")
+        for key in _SIZE_ATTRS:
+            v = node.attrs.get(key)
+            which = "classes" if key == "classes" else "channels"
+            if isinstance(v, int) and lim.exceeded(which, v):
+                raise GraphError(f"node {name!r} ({node.op}): " + lim.message(which, v, key),
+                                 node=name, rule="limits")
+        shape = node.attrs.get("shape") if node.op == "Input" else None
+        if isinstance(shape, (tuple, list)) and all(isinstance(d, int) for d in shape):
+            size = math.prod(shape)
+            if lim.exceeded("input", size):
+                raise GraphError(f"node {name!r} (Input): " + lim.message("input", size, "the "
+                                 "input size"), node=name, rule="limits")
+    for e in graph.edges:
+        if isinstance(e.delay, int) and lim.exceeded("delay", e.delay):
+            raise GraphError(f"edge {e}: " + lim.message("delay", e.delay, "the delay"),
+                             node=e.dst, rule="limits")
 
 
 def _check_params(node) -> None:

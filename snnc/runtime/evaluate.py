@@ -10,6 +10,7 @@ channel mean and std are used.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import RunError
+from ..errors import ArtifactError, RunError
 from ..ir.graph import Graph
+from ..limits import resolve
 from .data import Dataset, load_dataset
 from .encoding import rate_encode
 from .loader import batches, derive_seed
@@ -45,11 +47,33 @@ class Preprocess:
                 "std": None if self.std is None else list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
-        def tup(v):
-            return None if v is None else tuple(float(x) for x in v)
+    def from_dict(cls, d: Any, label: str = "extra.json") -> "Preprocess":
+        """Read what :meth:`to_dict` wrote. Raises ArtifactError naming ``label`` and the field
+        for anything else (a crafted or damaged ``extra.json``)."""
+        where = f"{label}: extra.json: preprocess"
+        if not isinstance(d, dict):
+            raise ArtifactError(f"{where} must be an object, got {type(d).__name__}")
+        enc, T = d.get("encoding"), d.get("T")
+        if enc not in ("direct", "rate"):
+            raise ArtifactError(f"{where}.encoding must be 'direct' or 'rate', got {enc!r:.60}")
+        if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= (resolve().T or T):
+            raise ArtifactError(f"{where}.T must be an integer >= 1 within the T limit, got "
+                                f"{T!r:.60}")
 
-        return cls(str(d["encoding"]), int(d["T"]), tup(d.get("mean")), tup(d.get("std")))
+        def tup(key):
+            v = d.get(key)
+            if v is None:
+                return None
+            if (not isinstance(v, list) or not 1 <= len(v) <= 4096
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                               and math.isfinite(x) for x in v)):
+                raise ArtifactError(f"{where}.{key} must be null or a list of finite numbers, got "
+                                    f"{v!r:.60}")
+            if key == "std" and any(x <= 0 for x in v):
+                raise ArtifactError(f"{where}.std must be positive, got {v!r:.60}")
+            return tuple(float(x) for x in v)
+
+        return cls(enc, T, tup("mean"), tup("std"))
 
 
 @dataclass
@@ -180,13 +204,26 @@ def model_data(model: str | Path | Graph, dataset: str | None = None,
     when the model does not fit the data."""
     graph, extra, label = load_trained(model)
     if dataset is None:
-        dataset = (extra.get("config") or {}).get("dataset")
+        config = extra.get("config") or {}
+        if not isinstance(config, dict):
+            raise ArtifactError(f"{label}: extra.json: config must be an object, got "
+                                f"{type(config).__name__}")
+        dataset = config.get("dataset")
         if dataset is None:
             raise RunError(f"{label}: {missing}")
+        if not isinstance(dataset, str):
+            raise ArtifactError(f"{label}: extra.json: config.dataset must be a dataset name, "
+                                f"got {dataset!r:.60}")
     ds = load_dataset(dataset, data_root)
     check_fits(graph, ds, label)
-    pre = (Preprocess.from_dict(extra["preprocess"]) if "preprocess" in extra
+    pre = (Preprocess.from_dict(extra["preprocess"], label) if "preprocess" in extra
            else default_preprocess(graph, ds))
+    if pre.mean is not None and len(pre.mean) != ds.input_shape[0]:
+        raise ArtifactError(f"{label}: extra.json: preprocess.mean has {len(pre.mean)} values for "
+                            f"{ds.input_shape[0]} channels")
+    if pre.std is not None and len(pre.std) != ds.input_shape[0]:
+        raise ArtifactError(f"{label}: extra.json: preprocess.std has {len(pre.std)} values for "
+                            f"{ds.input_shape[0]} channels")
     return ModelData(graph, extra, label, ds, pre)
 
 
@@ -250,5 +287,7 @@ def load_trained(model: str | Path | Graph) -> tuple[Graph, dict[str, Any], str]
                            else f"{path}: not a run folder (no model.snnir)")
         path = trained
     extra = read_extra(path) if is_artifact(path) else {}
+    if not isinstance(extra, dict):
+        raise ArtifactError(f"{path}: extra.json must hold an object, got {type(extra).__name__}")
     return load_model(path), extra, str(path)
 

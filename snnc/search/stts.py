@@ -34,13 +34,16 @@ Table 2's 25M parameters leave no room for a population over 1000 classes (10 pe
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 import networkx as nx
 import numpy as np
 
-from ..errors import SnncError
+from ..errors import LimitError, SnncError
+from ..frontend import check_genome
 from ..genome import Edge, Genome, make_block, make_spec
+from ..limits import Limits, resolve
 
 MODELS = ("ws", "ba", "er")
 
@@ -177,13 +180,21 @@ def sample_delays(edges: list[tuple[int, int]], p: float, rng: np.random.Generat
     return delays
 
 
-def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None = None) -> Genome:
+def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None = None,
+                limits: Limits | dict | str | None = None) -> Genome:
     """Sample one architecture of ``space`` (a :class:`SpaceSpec` or a preset name) with ``seed``.
 
     The same seed gives the same genome (byte-identical canonical text) for a given networkx
     version; different seeds give different topologies and delays. ``variant_name`` (``"paper"``
     or ``"code"``, see the module docstring) changes the neuron and the head, never the sampled
     topology or delays.
+
+    Raises:
+        SnncError: an unknown preset or variant, a bad delay probability, a seed that is not an
+            integer >= 0.
+        LimitError: the space, or the sampled genome, is over a resource limit (``limits``, see
+            :func:`snnc.limits.resolve`) that compiling it would hit; a space whose graphs must be
+            too large is refused before sampling them.
     """
     if isinstance(space, str):
         if space not in PRESETS:
@@ -193,6 +204,10 @@ def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None =
         space = variant(space, variant_name)
     if not 0.0 <= space.delay_p <= 1.0:
         raise SnncError(f"delay probability must be in [0, 1], got {space.delay_p}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise SnncError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    lim = resolve(limits)
+    _check_space(space, lim)
     rng = np.random.default_rng(seed)
     blocks = []
     for i, st in enumerate(space.stages, start=1):
@@ -211,7 +226,7 @@ def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None =
     used = {"ws": ("nodes", "k", "p"), "ba": ("nodes", "m"), "er": ("nodes", "p")}
     params = " ".join(f"{k}={v}" for g in graphs.values() for k, v in asdict(g).items()
                       if k == "model" or k in used[g.model])
-    return Genome(
+    genome = Genome(
         name=f"{space.name}-s{seed}", T=space.T, input_shape=tuple(space.input_shape),
         classes=space.classes, neuron=make_spec("lif", tau=space.tau, decay_input=space.decay_input,
                                                 detach_reset=space.detach_reset),
@@ -219,6 +234,45 @@ def sample_stts(space: SpaceSpec | str, seed: int, *, variant_name: str | None =
         provenance=(f"snnc sample stts preset={space.name} variant={space.variant} {params} "
                     f"delay_p={space.delay_p} keep_undelayed={str(space.keep_undelayed).lower()} "
                     f"seed={seed}"))
+    try:
+        check_genome(genome, limits=lim)
+    except LimitError as exc:
+        raise exc.located(f"<sampled {space.name} seed={seed}>") from None
+    return genome
+
+
+def _expected_edges(g: GraphModel) -> tuple[float, float]:
+    """(expected edges, a count the sample stays above but for odds under 1e-20)."""
+    n = g.nodes
+    if g.model == "ws":
+        e = n * min(g.k, n - 1) // 2
+        return e, e
+    if g.model == "ba":
+        m = min(g.m, n - 1)
+        e = m * (n - m)
+        return e, e
+    mean = g.p * n * (n - 1) / 2
+    return mean, mean - 10 * math.sqrt(mean * (1 - g.p))
+
+
+def _check_space(space: SpaceSpec, lim: Limits) -> None:
+    """Refuse a space whose graphs are over the node or edge limit before sampling them (an
+    Erdos-Renyi graph of 4096 nodes holds about 5.9M edges and takes long to draw)."""
+    nodes = edges = 0.0
+    for i, st in enumerate(space.stages, start=1):
+        if st.graph is None:
+            continue
+        nodes += st.graph.nodes
+        mean, low = _expected_edges(st.graph)
+        edges += low
+        where = f"<{space.name}> stage s{i} ({st.graph.model}, nodes={st.graph.nodes})"
+        if lim.exceeded("nodes", int(nodes)):
+            raise LimitError(lim.message("nodes", int(nodes), "the graph nodes so far"),
+                             filename=where, limit="nodes", value=int(nodes))
+        if lim.exceeded("edges", int(edges)):
+            raise LimitError(lim.message("edges", int(edges), f"the edges so far (this stage "
+                                         f"expects about {int(mean):,})"), filename=where,
+                             limit="edges", value=int(edges))
 
 
 @dataclass(frozen=True)

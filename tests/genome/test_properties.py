@@ -16,7 +16,7 @@ FAST = dict(derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(genomes())
 def test_random_genomes_round_trip_and_print_stably(g):
     text = to_text(g)
-    back = parse(text)
+    back = parse(text, limits="off")  # any valid value round-trips, within the limits or not
     assert back == g
     assert to_text(back) == text
     assert genome_id(back) == genome_id(g)

@@ -54,6 +54,11 @@ def load_dataset(name: str, root: str | Path | None = None, **options: object) -
         DatasetError: unknown name, unexpected options, data missing (the message says how to install
             or where to put it) or malformed.
     """
+    if not isinstance(name, str):
+        raise DatasetError(f"a dataset name is a string, one of {', '.join(DATASETS)}; got "
+                           f"{type(name).__name__} {name!r:.40}")
+    if root is not None and not isinstance(root, (str, Path)):
+        raise DatasetError(f"{name}: a dataset root is a folder path, got {type(root).__name__}")
     key = name.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
