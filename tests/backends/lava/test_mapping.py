@@ -28,9 +28,16 @@ def test_reset_and_rest_potentials_become_shift_bias_and_start():
     assert p.bias == pytest.approx(0.25 * 0.3)      # (1 - beta)(v_rest - v_reset)
 
 
+def test_a_leak_outside_0_1_never_reaches_the_mapping():
+    """beta = 1.5 (Lava's dv = 1 - beta < 0) is refused by the IR's attribute ranges already."""
+    from snnc.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"'beta' must be in \[0.0, 1.0\], got 1.5"):
+        _lif(beta=1.5)
+
+
 @pytest.mark.parametrize("attrs, words", [
     ({"reset": "soft"}, "reset='soft'"),
-    ({"beta": 1.5}, "beta=1.5"),
 ])
 def test_refusals_name_the_neuron_and_the_parameter(attrs, words):
     with pytest.raises(LavaMappingError, match="neuron 'n'") as exc:
