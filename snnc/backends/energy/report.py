@@ -311,8 +311,9 @@ def build_report(graph: Graph, rates: Rates, table: str | EnergyTable | None = N
     spike_rates = {n.name: rates.mean(n.name) for n in graph
                    if OPS[n.op].spiking and n.name in rates}
     ann_macs, counted_on = None, "the counted graph"
-    if ann_graph is not None and ann_graph is not graph:
-        ann_macs = sum(layer.macs for layer in count_layers(ann_graph, enc))
+    if ann_graph is not None:  # the caller's unfolded architecture (the counted graph for paper)
+        ann_macs = (sum(r.macs_per_step for r in rows) if ann_graph is graph
+                    else sum(layer.macs for layer in count_layers(ann_graph, enc)))
         counted_on = "the unfolded graph (IR target energy)"
     return EnergyReport(model or str(graph.meta.get("name") or "model"), T, tab, rows,
                         first_layer, enc, passes, spike_rates, rates.backend, rates.samples,
