@@ -8,6 +8,7 @@ from typing import ClassVar
 from ..errors import PassError
 from ..ir.choices import NOTHING, argmax_port, check_assignment, choice_nodes
 from ..ir.graph import Graph
+from ..ir.ops import op_def
 from .base import Pass, bypass_edges, check_choice, plural, replace_by_edges
 from .dead_code import RemoveDead
 
@@ -140,7 +141,7 @@ def _drop(graph: Graph, name: str) -> None:
     for o in graph.out_edges(name):
         rest = [e for e in graph.in_edges(o.dst) if e.port == o.port and e.src != name]
         if not rest:
-            where = f"port {o.port} of " if o.port else ""
+            where = f"port {o.port} of " if op_def(graph[o.dst]).multi_port else ""
             raise PassError(f"choice node {name!r} is assigned -1 (nothing), which would leave "
                             f"{where}node {o.dst!r} ({graph[o.dst].op}) without inputs; an "
                             f"optional Choice must feed a node that has other inputs")

@@ -70,7 +70,7 @@ def test_spec_round_trip():
 
 @pytest.mark.parametrize("spec, match", [
     ("fold-bm", r"unknown pass 'fold-bm'; did you mean 'fold-bn'\? known passes: drop-training, "
-                r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale; pipelines: "
+                r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale, resolve-choices; pipelines: "
                 r"deploy, none"),
     ("frobnicate", r"unknown pass 'frobnicate' known passes: drop-training"),
     ("fold-scale{volts=1}", r"pass fold-scale: unknown option 'volts'; options: mode"),
