@@ -139,6 +139,16 @@ class GraphError(SnncError):
         super().__init__(message)
 
 
+class AssignmentError(SnncError, ValueError):
+    """An assignment of a supernet's choice points (node name -> selected port) that does not fit
+    the graph: a Choice without an entry, a port out of range, a name that is no choice point.
+    ``.node`` names the node (or the unknown name)."""
+
+    def __init__(self, message: str, node: str | None = None):
+        self.node = node
+        super().__init__(message)
+
+
 class PassError(SnncError):
     """A pass failed or left an invalid graph: 'error in pass X after passes [A, B]: ...'."""
 

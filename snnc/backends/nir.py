@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NirError, SnncError
+from ..ir.choices import UNRESOLVED
 from ..ir.graph import BACKWARD, Graph
 from ..ir.verify import verify
 from ..optable import OpTable
@@ -268,6 +269,7 @@ EXPORT.refuse("NIR neurons spike; ReLU is a non-spiking unit with analog output"
 EXPORT.refuse("nearest upsampling has no NIR node", "Upsample")
 EXPORT.refuse("a NIR node sums its inputs, it cannot stack them along channels", "Concat")
 EXPORT.refuse("run the 'deploy' pipeline first, it removes Dropout", "Dropout")
+EXPORT.refuse(UNRESOLVED, "Choice", "WeightedMix")
 
 
 def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool = False):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OnnxError
+from ..ir.choices import UNRESOLVED
 from ..ir.graph import Graph
 from ..ir.inputs import input_layout
 from ..ir.verify import verify
@@ -208,6 +209,7 @@ RULES.refuse("the export writes the canonical LIF's state only, not the adaptati
              "an adaptive threshold", "ALIF")
 RULES.refuse("run the 'deploy' pipeline first, its freeze-plif pass makes a trained PLIF the LIF "
              "with its learned leak", "PLIF")
+RULES.refuse(UNRESOLVED, "Choice", "WeightedMix")
 
 
 def _emit_lif(w: _Writer, node, x, v) -> tuple[str, str]:

@@ -49,6 +49,12 @@ Consequence, tested: at ``t < d`` the chain reads silent spikes, so the connecti
 constant ``BN(conv(0))`` (the BN shift; 0 at initialisation) rather than nothing, as a
 step-by-step implementation with a zero-initialised buffer of layer ``j``'s last spikes does.
 
+**Supernets** (BCNAS-SNN section 4.2.3): ``back j -> i @d choice`` makes the connection optional:
+the chain ends in ``{p}.choice``, a ``Choice`` with ``k = 1`` and ``optional``, before LIF ``i``,
+so it chooses whether the connection's current is added. The trainer's assignment (port 0: the
+connection; -1: none) selects the architecture per batch, the torch backend then skips the whole
+chain when it is left out, and ``resolve-choices`` makes one candidate a plain graph.
+
 The nearest interpolation needs layer ``i``'s resolution to be an integer multiple of layer ``j``'s,
 the same factor for H and W (true for inputs whose size the strides divide, e.g. 32x32).
 """
@@ -148,7 +154,7 @@ def _backward(b: Builder, block: Block, name: str, e: Edge, ports: list[Port]) -
     if not e.backward or e.src < e.dst or e.delay < 1:
         raise fail(block, f"{label}: a resnet edge is a backward connection from a later (or the "
                           f"same) LIF layer to an earlier one with delay >= 1", e.loc)
-    if e.op is not None:
+    if e.op not in (None, "choice"):
         raise fail(block, f"{label}: backward connections carry no operation (got {e.op!r}); "
                           f"theirs is fixed: upsample, 1x1 conv, BN", e.loc)
     src, dst = ports[e.src], ports[e.dst]
@@ -165,5 +171,7 @@ def _backward(b: Builder, block: Block, name: str, e: Edge, ports: list[Port]) -
         chain.append(b.node(f"{p}.up", "Upsample", {"scale": scale}, loc=loc))
     chain.append(b.conv(f"{p}.conv", c_j, c_i, 1, bias=False, loc=loc))
     chain.append(b.batchnorm(f"{p}.bn", c_i, loc=loc))
+    if e.op == "choice":  # last, so that leaving it out leaves the whole chain unused
+        chain.append(b.node(f"{p}.choice", "Choice", {"k": 1, "optional": True}, loc=loc))
     b.edge(src.node, chain[0], e.delay, BACKWARD)
     b.chain(*chain, dst.node)

@@ -105,7 +105,9 @@ class EdgeRules:
     Ids run over ``[min_src, block[nodes])`` for sources and ``[0, block[nodes])`` for destinations
     (``nodes=None``: no upper bound). Forward edges go from a lower to a higher id, backward edges from
     a higher or the same id to a lower one with delay >= 1. ``ops=None``: edges carry no operation;
-    otherwise every edge names one of ``ops``. ``what`` is how messages call an id.
+    otherwise every edge names one of ``ops``. ``markers``: words an edge may carry in the
+    operation's place where ``ops`` is None (the ResNet family's ``choice``: an optional backward
+    connection of a supernet). ``what`` is how messages call an id.
     """
 
     nodes: str | None = "nodes"
@@ -114,6 +116,7 @@ class EdgeRules:
     backward: bool = True
     forward_delays: bool = True
     ops: tuple[str, ...] | None = None
+    markers: tuple[str, ...] = ()
     what: str = "node"
 
 
@@ -301,9 +304,9 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
     BlockKind("resnet", (
         _i("depth", lo=1),
         _i("channels", lo=1, doc="width of the first stage"),
-    ), (Form(edges=EdgeRules(nodes=None, forward=False, what="port")),),
+    ), (Form(edges=EdgeRules(nodes=None, forward=False, markers=("choice",), what="port")),),
         doc="ResNet with global backward connections between LIF layers (BCNAS-SNN); ports are "
-            "LIF-layer indices"),
+            "LIF-layer indices; `back j -> i @1 choice` makes a connection optional (a supernet)"),
     BlockKind("layer", (
         Param("cell", "name", ref="cell"),
         _i("level", lo=0, hi=3, doc="resolution level: 1/4, 1/8, 1/16, 1/32"),

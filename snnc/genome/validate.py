@@ -265,9 +265,11 @@ def edges(bk: S.BlockKind, form: S.Form, name: str | None, attrs: dict[str, Any]
             if e.delay and not rules.forward_delays:
                 raise Problem(f"{owner}edge {text}: forward edges of '{bk.keyword} {form.name}' "
                               f"carry no delay", ("edge", i, "delay"))
-        if rules.ops is None and e.op is not None:
-            raise Problem(f"{owner}edge {text}: edges here carry no operation, got {show(e.op)}",
-                          ("edge", i, "op"))
+        if rules.ops is None and e.op is not None and e.op not in rules.markers:
+            also = f" (only the marker{'s' if len(rules.markers) > 1 else ''} "\
+                   f"{', '.join(rules.markers)})" if rules.markers else ""
+            raise Problem(f"{owner}edge {text}: edges here carry no operation{also}, got "
+                          f"{show(e.op)}", ("edge", i, "op"))
         if rules.ops is not None and e.op not in rules.ops:
             got = "none" if e.op is None else show(e.op)
             raise Problem(f"{owner}edge {text} needs an operation, one of "

@@ -9,6 +9,10 @@ Small, slow, obviously correct numpy (float64). Every pass and backend is tested
 Each op is one method ``op_<name>`` of :class:`Interpreter` (torch.fx style), so analyses and probes
 can subclass it and override one op. Batch is the leading axis of every per-step value: a node's
 value at step t has shape ``[B, *node.shape]``.
+
+A supernet (a graph with Choice or WeightedMix nodes) runs under an *assignment*, node name ->
+selected port (:mod:`snnc.ir.choices`): ``Interpreter(graph, assignment={...})``. Every node is
+computed, the unselected paths too: this is the reference, not the fast path.
 """
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .choices import check_assignment, softmax
 from .graph import Graph
 from .inputs import input_layout
+from .ops import op_def
 from .verify import verify
 
 
@@ -69,10 +75,15 @@ def avg_pool2d(x: np.ndarray, kernel: int, stride: int, padding: int = 0) -> np.
 class Interpreter:
     """Runs a verified graph over ``T`` steps. Override ``op_<name>`` to change one op."""
 
-    def __init__(self, graph: Graph, *, check: bool = True):
+    def __init__(self, graph: Graph, *, check: bool = True,
+                 assignment: dict[str, int] | None = None):
+        """Raises GraphError (the graph does not verify) or AssignmentError (``assignment`` does
+        not fit its choice nodes: see :func:`snnc.ir.choices.check_assignment`)."""
         self.graph = verify(graph) if check else graph
+        self.assignment = check_assignment(self.graph, assignment)
         self.order = [self.graph.nodes[n] for n in self.graph.topological_order()]
         self.inputs = {n.name: self.graph.in_edges(n.name) for n in self.order}
+        self.multi = {n.name for n in self.order if op_def(n).multi_port}
 
     # ----------------------------------------------------------------- driver
     def run(self, x: np.ndarray, T: int | None = None) -> Trace:
@@ -111,7 +122,7 @@ class Interpreter:
             else:
                 val = out[e.src][t - e.delay]
             ports[e.port] = ports[e.port] + val if e.port in ports else val
-        if node.op == "Concat":
+        if node.name in self.multi:
             return [ports[p] for p in sorted(ports)]
         return ports.get(0)
 
@@ -215,6 +226,22 @@ class Interpreter:
     def op_concat(self, node, inp, t):
         return np.concatenate(inp, axis=1)
 
+    def op_choice(self, node, inp, t):
+        """The assigned port's input, or zero for ``-1`` (an optional Choice left out)."""
+        p = self.assignment[node.name]
+        return inp[p] if p >= 0 else np.zeros_like(inp[0])
+
+    def op_weightedmix(self, node, inp, t):
+        """``sum_j softmax(alpha)_j in_j`` (SpikeDHS eq. 13-16), or the assigned port alone."""
+        p = self.assignment.get(node.name)
+        if p is not None:
+            return inp[p]
+        w = softmax(node.params["alpha"])
+        out = w[0] * inp[0]
+        for j in range(1, len(inp)):
+            out = out + w[j] * inp[j]
+        return out
+
 
 def plif_gain(attrs: dict) -> float:
     """Input gain of a PLIF node: ``alpha (1 - beta)`` with ``decay_input`` (Fang et al. 2021's
@@ -225,11 +252,14 @@ def plif_gain(attrs: dict) -> float:
     return attrs["alpha"]
 
 
-def interpret(graph: Graph, x: np.ndarray, T: int | None = None) -> np.ndarray:
-    """Reference output of ``graph`` on ``x``: ``[T, B, *output_shape]`` (see :meth:`Interpreter.run`)."""
-    return Interpreter(graph).run(x, T).output
+def interpret(graph: Graph, x: np.ndarray, T: int | None = None, *,
+              assignment: dict[str, int] | None = None) -> np.ndarray:
+    """Reference output of ``graph`` on ``x``: ``[T, B, *output_shape]`` (see :meth:`Interpreter.run`);
+    a supernet runs the path ``assignment`` selects."""
+    return Interpreter(graph, assignment=assignment).run(x, T).output
 
 
-def run(graph: Graph, x: np.ndarray, T: int | None = None) -> Trace:
+def run(graph: Graph, x: np.ndarray, T: int | None = None, *,
+        assignment: dict[str, int] | None = None) -> Trace:
     """Like :func:`interpret` but returns the whole :class:`Trace` (every node, every membrane)."""
-    return Interpreter(graph).run(x, T)
+    return Interpreter(graph, assignment=assignment).run(x, T)

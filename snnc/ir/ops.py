@@ -51,7 +51,7 @@ class Op:
     :meth:`infer_shape`, :meth:`param_shapes` and :meth:`macs` where they differ."""
 
     name: ClassVar[str]
-    kind: ClassVar[str]  # io | synapse | norm | neuron | pool | shape | training | merge
+    kind: ClassVar[str]  # io | synapse | norm | neuron | pool | shape | training | merge | choice
     attrs: ClassVar[dict[str, tuple[type, Any]]] = {}
     #: attribute -> (lo, hi) closed bounds (None: unbounded) that :meth:`check_attrs` enforces on
     #: top of the types; every float attribute must also be finite.
@@ -120,6 +120,12 @@ class Op:
     def macs(cls, attrs: dict, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> int:
         """Multiply-accumulate operations per sample per time step (0 for ops without synapses)."""
         return 0
+
+    @classmethod
+    def check_ports(cls, node, ports: set[int]) -> None:
+        """Raise GraphError unless ``ports``, the ports of all of the node's in-edges, are what the
+        op needs. Called by the verifier once every edge is known (:meth:`infer_shape` may see a
+        cycle's inputs only in part). Default: no rule beyond ``multi_port``."""
 
 
 def _fail(node, msg: str, rule: str = "shapes agree"):
@@ -627,16 +633,121 @@ class Concat(Op):
         return (sum(s[0] for s in shapes),) + shapes[0][1:]
 
 
+def _alternatives(node, inputs) -> tuple[int, ...]:
+    """Shape rule of the choice ops: ports in ``0..k-1``, every input of one shape (the chosen or
+    mixed value replaces any one of them)."""
+    if not inputs:
+        _fail(node, "has no inputs", rule="inputs")
+    k = node.attrs["k"]
+    bad = sorted({p for p, _ in inputs if not 0 <= p < k})
+    if bad:
+        _fail(node, f"ports {bad} are outside 0..{k - 1} (k={k} alternatives)", rule="ports")
+    return _same(node, inputs)
+
+
+def _all_ports(node, ports: set[int]) -> None:
+    k = node.attrs["k"]
+    if sorted(ports) != list(range(k)):
+        missing = sorted(set(range(k)) - set(ports))
+        _fail(node, f"k={k} alternatives need in-edges on ports 0..{k - 1} without gaps; "
+                    f"port(s) {missing} have none", rule="ports")
+
+
+class Choice(Op):
+    """Single-path choice point of a one-shot supernet (BCNAS-SNN section 4.2.3): one of ``k``
+    alternatives, or, when ``optional``, nothing, selected per batch by an *assignment*::
+
+        out[t] = in_p[t]        p = assignment[node] in 0..k-1   (in_p: the sum of port p's edges)
+        out[t] = 0              p = -1, allowed only when optional
+
+    The assignment (node name -> port) is not part of the graph: the trainer passes it to each
+    run (``Interpreter(graph, assignment={...})``, ``module(x, assignment={...})``), so one
+    supernet holds every candidate and each batch trains one path. A Choice without an entry is an
+    error naming the node. An *optional edge* (BCNAS-SNN's sampled backward connections) is a
+    Choice with ``k = 1`` and ``optional``: port 0 carries the edge's value, ``-1`` drops it.
+    Units and shape are those of the alternatives: all ports have one shape, which is the output
+    shape; placed before a neuron it chooses among input currents, after neurons among spikes.
+    The ``resolve-choices`` pass turns a supernet plus an assignment into a plain graph
+    (the selected input wired straight through, or the optional edge removed); every backend but
+    torch refuses an unresolved Choice. 0 MACs; no state, no params.
+
+    Attributes:
+        k: number of alternatives, >= 1; the in-edges use ports ``0..k-1`` without gaps;
+            required.
+        optional: whether the assignment may select nothing (port ``-1``, output zero)
+            (default False).
+    """
+
+    name, kind = "Choice", "choice"
+    multi_port = True
+    attrs = {"k": (int, REQUIRED), "optional": (bool, False)}
+    ranges = {"k": (1, None)}
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        return _alternatives(node, inputs)
+
+    @classmethod
+    def check_ports(cls, node, ports):
+        _all_ports(node, ports)
+
+
+class WeightedMix(Op):
+    """Weighted mix of ``k`` alternatives for differentiable search (SpikeDHS eq. 13-16, DARTS),
+    weights a softmax over the architecture parameters ``alpha``::
+
+        w_j    = exp(alpha_j) / sum_l exp(alpha_l)                 (eq. 13)
+        out[t] = sum over j = 0..k-1 of w_j in_j[t]                (in_j: the sum of port j's edges)
+
+    Where the mix sits is where the frontend puts the node: before a neuron it mixes input
+    currents, so the neuron integrates the mixed membrane input (SpikeDHS eq. 16, the paper's
+    choice); after neurons it mixes their spikes (eq. 14, what the released code does), and the
+    output is no longer binary. An assignment entry for a WeightedMix (a port ``0..k-1``) makes
+    it pass that port through alone, as a :class:`Choice` (one path of a differentiable supernet,
+    and what ``resolve-choices`` makes of it); without one the node mixes. ``resolve-choices``
+    keeps, by default, the input of the largest ``alpha`` (DARTS's discretisation, the first on a
+    tie), which changes the output: the pass says so in its notes. All ports have one shape,
+    the output shape; dimensionless weights; 0 MACs (the ``k`` products are counted nowhere, as
+    in the papers).
+
+    Attributes:
+        k: number of alternatives, >= 1; the in-edges use ports ``0..k-1`` without gaps;
+            required.
+
+    Params: ``alpha [k]``, the architecture parameters (trained by the torch backend as an
+    ``nn.Parameter``, written back by ``to_ir``).
+    """
+
+    name, kind = "WeightedMix", "choice"
+    multi_port = True
+    attrs = {"k": (int, REQUIRED)}
+    ranges = {"k": (1, None)}
+
+    @classmethod
+    def param_shapes(cls, a):
+        return {"alpha": (a["k"],)}
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        return _alternatives(node, inputs)
+
+    @classmethod
+    def check_ports(cls, node, ports):
+        _all_ports(node, ports)
+
+
 #: The registry: op name -> definition, grouped by kind in declaration order.
 OPS: dict[str, type[Op]] = {op.name: op for op in (
     Input, Output, Conv2d, Linear, BatchNorm2d, LIF, ALIF, PLIF, ReLU, Scale, AvgPool2d,
-    GlobalAvgPool, Flatten, Upsample, Dropout, Vote, Concat)}
+    GlobalAvgPool, Flatten, Upsample, Dropout, Vote, Concat, Choice, WeightedMix)}
 
 NEURON_OPS = tuple(n for n, o in OPS.items() if o.kind == "neuron")
 #: Neuron ops that emit binary spikes and have a membrane potential (the canonical neuron's family).
 SPIKING_NEURON_OPS = tuple(n for n in NEURON_OPS if OPS[n].spiking)
 SYNAPSE_OPS = tuple(n for n, o in OPS.items() if o.kind == "synapse")
 TRAINING_ONLY_OPS = tuple(n for n, o in OPS.items() if o.kind == "training")
+#: The choice points of a supernet (Choice, WeightedMix): the ``resolve-choices`` pass removes them.
+CHOICE_OPS = tuple(n for n, o in OPS.items() if o.kind == "choice")
 
 
 def op_def(node) -> type[Op]:

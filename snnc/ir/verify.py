@@ -2,7 +2,8 @@
 
 Invariants: exactly one Input and one Output; known ops with well-typed attributes; no dangling
 edges; edge kinds forward/backward, integer delays >= 0, backward edges with delay >= 1; every cycle
-contains an edge with delay >= 1 (the zero-delay subgraph is acyclic); ports only on multi-port ops;
+contains an edge with delay >= 1 (the zero-delay subgraph is acyclic); ports only on multi-port ops,
+and on the choice ops (Choice, WeightedMix) exactly ports ``0..k-1``;
 shapes agree on every edge; params present with the shapes their op expects; Input has no in-edges,
 Output no out-edges; attribute values in their op's ranges (finite thresholds, 0 <= beta <= 1, ...);
 ``meta["T"]`` and ``meta["classes"]`` integers >= 1 where present; sizes (node and edge counts,
@@ -73,6 +74,7 @@ def verify(graph: Graph, *, limits: Limits | dict | str | None = None) -> Graph:
             raise GraphError(f"node {node.name!r} ({node.op}) has no inputs", node=node.name,
                              rule="inputs")
         _check_params(node)
+        op_def(node).check_ports(node, {e.port for e in graph.in_edges(node.name)})
     return graph
 
 

@@ -19,9 +19,10 @@ from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
 from .manager import (PASSES, PIPELINES, PassManager, PassRecord, parse_pipeline, passes_run,
                       run_pipeline)
+from .resolve_choices import ResolveChoices, resolve_choices
 from .targets import TARGETS, Target, get_target, prepare
 
 __all__ = ["Pass", "PassResult", "PassManager", "PassRecord", "PASSES", "PIPELINES",
            "parse_pipeline", "run_pipeline", "DropTraining", "RemoveDead", "FoldBatchNorm",
-           "FoldDepthwise", "FoldScale", "FreezePLIF", "TARGETS", "Target", "get_target", "prepare",
-           "passes_run"]
+           "FoldDepthwise", "FoldScale", "FreezePLIF", "ResolveChoices", "resolve_choices",
+           "TARGETS", "Target", "get_target", "prepare", "passes_run"]

@@ -23,7 +23,8 @@ Running ``deploy`` twice changes nothing the second time (tested).
 
 Spec syntax for :func:`parse_pipeline` (``snnc compile --passes ...``): a pipeline name
 (``deploy``, ``none``) or comma-separated pass or pipeline names, each pass with optional options
-in braces: ``"drop-training,fold-scale{mode=input}"``.
+in braces: ``"drop-training,fold-scale{mode=input}"``. ``resolve-choices{assignment=a:0;b:-1}`` turns a
+supernet into one candidate; it is in no pipeline, since only the caller knows the assignment.
 """
 from __future__ import annotations
 
@@ -42,10 +43,12 @@ from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
+from .resolve_choices import ResolveChoices
 
 #: Every pass by name.
 PASSES: dict[str, type[Pass]] = {p.name: p for p in (
-    DropTraining, FreezePLIF, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale)}
+    DropTraining, FreezePLIF, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale,
+    ResolveChoices)}
 
 #: Named pipelines: name -> pass names in order (see the module docstring for the order).
 PIPELINES: dict[str, list[str]] = {

@@ -28,14 +28,18 @@ target      passes                                            why
 An artifact records the passes already run on it (``graph.meta["passes"]``); :func:`prepare` runs
 only the target's passes that are not recorded yet, so nothing is folded twice, and it refuses a
 graph that a pass the target must not see has already changed (``fold-depthwise`` for ``energy``),
-since no pass undoes a fold.
+since no pass undoes a fold. Only ``train`` takes a supernet (Choice or WeightedMix nodes, which the
+torch backend runs under an assignment); every other target refuses one, naming the node, until
+``resolve-choices`` has made it one plain candidate.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..errors import PassError
+from ..ir.choices import UNRESOLVED
 from ..ir.graph import Graph
+from ..ir.ops import CHOICE_OPS
 from .manager import PIPELINES, Hook, PassRecord, passes_run, run_pipeline
 
 
@@ -85,9 +89,15 @@ def prepare(graph: Graph, target: str, *, hook: Hook | None = None
     Raises:
         PassError: an unknown target, a graph that has been through a pass the target forbids
             (``"... was folded by fold-depthwise; the energy target counts separable convolutions
-            ..."``), or a pass that failed (see :class:`~.manager.PassManager`).
+            ..."``), a supernet for any target but ``train`` (the message names a choice node),
+            or a pass that failed (see :class:`~.manager.PassManager`).
     """
     tgt = get_target(target)
+    choices = graph.nodes_of(*CHOICE_OPS) if tgt.name != "train" else []
+    if choices:
+        more = f" (and {len(choices) - 1} more)" if len(choices) > 1 else ""
+        raise PassError(f"node {choices[0].name!r} ({choices[0].op}){more}: the {tgt.name} target "
+                        f"({tgt.purpose}) takes no supernet: {UNRESOLVED}")
     base = {p.split("{", 1)[0] for p in passes_run(graph)}
     changed = {p.split("{", 1)[0] for p in passes_run(graph, changed=True)}
     bad = [p for p in tgt.forbids if p in changed]

@@ -69,16 +69,16 @@ def test_table_covers_the_catalogue(module, attr, run):
 
 
 def _tiny(op: str) -> Graph:
-    """Input (1, 4, 4) -> conv -> LIF -> ``op`` -> LIF -> flatten -> Output; a Concat also reads
-    the conv on port 1."""
+    """Input (1, 4, 4) -> conv -> LIF -> ``op`` -> LIF -> flatten -> Output; a multi-port op
+    (Concat, Choice, WeightedMix) also reads the conv on port 1."""
     g = Graph({"name": "tiny", "T": 2})
     g.add_node("in", "Input", {"shape": (1, 4, 4)})
     g.add_node("conv", "Conv2d", {"in_channels": 1, "out_channels": 1, "kernel": 1, "bias": False},
                {"weight": np.ones((1, 1, 1, 1))})
     g.add_node("lif1", "LIF", {"beta": 0.5})
-    attrs = {"Upsample": {"scale": 2}}.get(op, {})
+    attrs = {"Upsample": {"scale": 2}, "Choice": {"k": 2}, "WeightedMix": {"k": 2}}.get(op, {})
     attrs.update({k: 0.5 for k in ("beta",) if k in OPS[op].attrs})
-    g.add_node("x", op, attrs)
+    g.add_node("x", op, attrs, {"alpha": np.zeros(2)} if op == "WeightedMix" else None)
     g.add_node("lif2", "LIF", {"beta": 0.5})
     g.add_node("flat", "Flatten")
     g.add_node("out", "Output")

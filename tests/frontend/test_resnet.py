@@ -301,3 +301,43 @@ def test_hand_built_block_errors():
     empty = dataclasses.replace(g, blocks=(Block("resnet", "r", loc=Loc(8, 1)),) + g.blocks[1:])
     with pytest.raises(LoweringError, match=r"line 8:1: resnet r: depth None is not lowered"):
         lower(empty)
+
+
+# ----------------------------------------------------------------------------- supernets
+def test_choice_marker_makes_an_optional_backward_connection():
+    """``back j -> i @d choice`` round-trips and lowers to a Choice (k=1, optional) at the end of
+    the connection's chain; -1 leaves the chain unused, and resolve-choices then removes it."""
+    import torch
+
+    from snnc.backends.torch import compile
+    from snnc.passes import resolve_choices
+
+    src = text(18, "back 4 -> 1 @1 choice; back 16 -> 0 @2", inp="3x8x8")
+    genome = parse(src)
+    assert to_text(genome) == to_text(parse(to_text(genome)))
+    assert "back 4 -> 1 @1 choice" in to_text(genome)
+    g = lower(genome)
+    c = g["r.back4_1.choice"]
+    assert (c.op, c.attrs) == ("Choice", {"k": 1, "optional": True})
+    assert [e.src for e in g.in_edges("r.s1.b0.lif1")] == ["r.s1.b0.bn1", c.name]
+    assert g.in_edges("r.back4_1.conv")[0].kind == "backward"
+    assert not g.nodes_of("Choice")[1:]  # the other connection stays fixed
+    x = np.random.default_rng(0).normal(0.5, 1.0, (2, 3, 8, 8))
+    m = compile(g, dtype=torch.float64).eval()
+    for port in (0, -1):
+        want = run(g, x, assignment={c.name: port})
+        plain = resolve_choices(g, {c.name: port})
+        assert ("r.back4_1.conv" in plain.nodes) == (port == 0)
+        np.testing.assert_allclose(run(plain, x).output, want.output, rtol=1e-12, atol=1e-12)
+        with torch.no_grad(), m.probing():
+            y = m(torch.as_tensor(x), assignment={c.name: port})
+        np.testing.assert_allclose(y.numpy(), want.output, rtol=1e-12, atol=1e-12)
+        assert ("r.back4_1.conv" in m.records) == (port == 0)
+
+
+def test_other_words_on_a_resnet_edge_are_refused():
+    from snnc.errors import GenomeSyntaxError
+
+    with pytest.raises(GenomeSyntaxError, match=r"edges here carry no operation \(only the "
+                                                r"marker choice\), got 'conv3x3'"):
+        parse(text(18, "back 4 -> 1 @1 conv3x3"))

@@ -82,6 +82,19 @@ def _concat():
     return g
 
 
+def _choice(op, attrs, params=None):
+    def build():
+        g = Graph({"T": 2})
+        g.add_node("in", "Input", {"shape": (3,)})
+        g.add_node("x", op, attrs, params or {})
+        g.add_node("out", "Output")
+        g.add_edge("in", "x", port=1, delay=2)
+        g.add_edge("in", "x", port=0)
+        g.add_edge("x", "out")
+        return g
+    return build
+
+
 OP_CASES = {
     "Input": lambda: _wrap("ReLU", (5,)),
     "Output": lambda: _wrap("Dropout", (2, 1, 1)),
@@ -100,6 +113,8 @@ OP_CASES = {
     "Dropout": lambda: _wrap("Dropout", (4,), {"p": 0.25}),
     "Vote": lambda: _wrap("Vote", (6,), {"classes": 2}),
     "Concat": _concat,
+    "Choice": _choice("Choice", {"k": 2, "optional": True}),
+    "WeightedMix": _choice("WeightedMix", {"k": 2}, {"alpha": np.array([0.25, -1.5])}),
 }
 
 

@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ...ir.choices import UNRESOLVED
 from ...ir.graph import Graph
 from ...ir.ops import OPS
 from ...ir.verify import verify
@@ -82,13 +83,15 @@ def _op_table() -> OpTable:
     t["Linear"] = EnergyOp("dense", lambda a, i, o: a["in_features"] * a["out_features"])
     t["AvgPool2d"] = EnergyOp("carrier", lambda a, i, o: _window_synapses(1, a, i, o))
     t["GlobalAvgPool"] = EnergyOp("carrier", lambda a, i, o: int(np.prod(i)))
+    t.refuse(UNRESOLVED, "Choice", "WeightedMix")  # which path would be counted is the question
     return t
 
 
 #: The energy backend's op table (one entry per op of the catalogue; the op-coverage test checks).
 ENERGY_OPS = _op_table()
 #: Ops that carry events unchanged in sparsity: no weights, 0 -> 0 (see the module docstring).
-EVENT_PRESERVING = tuple(op for op, e in ENERGY_OPS.items() if e.role == "carrier")
+EVENT_PRESERVING = tuple(op for op, e in ENERGY_OPS.items()
+                         if isinstance(e, EnergyOp) and e.role == "carrier")
 
 
 def synapse_count(op: str, attrs: dict, in_shape, out_shape) -> int:
@@ -98,7 +101,7 @@ def synapse_count(op: str, attrs: dict, in_shape, out_shape) -> int:
         EnergyError: an op with MACs but no synapse rule (named).
     """
     entry = ENERGY_OPS.get(op)
-    if entry is None or entry.synapses is None:
+    if not isinstance(entry, EnergyOp) or entry.synapses is None:
         raise EnergyError(f"the energy count has no synapse rule for op {op}")
     return int(entry.synapses(attrs, tuple(in_shape), tuple(out_shape)))
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir.ops import OPS
+from ...ir.choices import UNRESOLVED
+from ...ir.ops import CHOICE_OPS, OPS
 from ...optable import OpTable
 from . import synapses as syn
 from .mapping import LavaMappingError
@@ -136,3 +137,4 @@ RULES.refuse("it is a non-spiking unit with analog output, and Lava's LIF emits 
 RULES.refuse(f"nearest upsampling (the resampling of BCNAS-SNN's cross-resolution backward "
              f"connections) has no Lava synapse mapping yet (the backend maps LIF neurons and the "
              f"affine ops {', '.join(AFFINE_OPS)} between them)", "Upsample")
+RULES.refuse(UNRESOLVED, *CHOICE_OPS)

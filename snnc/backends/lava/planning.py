@@ -47,7 +47,7 @@ from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
 from ...ir.verify import verify
 from . import synapses as syn
-from ...ir.ops import NEURON_OPS
+from ...ir.ops import CHOICE_OPS, NEURON_OPS
 from .mapping import LavaLIF, LavaMappingError, map_lif
 from .optable import RULES
 
@@ -400,8 +400,8 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """
     graph = verify(graph.copy())
     T = int(T if T is not None else graph.meta.get("T", 1))
-    for node in graph:  # a neuron model Lava lacks is refused wherever it sits, even in the head
-        if node.op in NEURON_OPS:
+    for node in graph:  # a neuron model Lava lacks, or a choice point, is refused wherever it sits
+        if node.op in NEURON_OPS or node.op in CHOICE_OPS:
             RULES.lookup(node)
     lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
     if not lifs:

@@ -40,6 +40,29 @@ class TimeDropout(nn.Module):
         return f"p={self.p}"
 
 
+class MixWeights(nn.Module):
+    """The architecture parameters of a WeightedMix node: ``alpha [k]``, an ``nn.Parameter``
+    (DARTS trains it with its own optimizer: :meth:`SpikingModule.arch_parameters`).
+
+    ``forward(xs)`` with the ``k`` port values (any equal shapes) returns
+    ``sum_j softmax(alpha)_j xs[j]``, summed in port order as the interpreter does.
+    """
+
+    def __init__(self, alpha: np.ndarray, dtype=None, device=None):
+        super().__init__()
+        self.alpha = nn.Parameter(_param(alpha, dtype or torch.get_default_dtype(), device))
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        w = torch.softmax(self.alpha, dim=0)
+        out = w[0] * xs[0]
+        for j in range(1, len(xs)):
+            out = out + w[j] * xs[j]
+        return out
+
+    def extra_repr(self) -> str:
+        return f"k={self.alpha.numel()}"
+
+
 _EMPTY = nn.ModuleDict()  # attribute names a key must avoid
 
 

@@ -30,6 +30,14 @@ Training-time behaviour the interpreter (an inference semantics) does not define
 * **Dead nodes** (that cannot reach the Output) are skipped unless ``prune_dead=False`` or probes
   are on; they cannot change the output.
 
+**Supernets.** A graph with choice nodes runs under an assignment, node name -> selected port
+(:mod:`snnc.ir.choices`), given per forward (``module(x, assignment={...})``) or kept by
+:meth:`SpikingModule.assign`. An assigned Choice or WeightedMix passes its selected port through
+(zero for ``-1``); every node that feeds only unselected ports (and whatever only it feeds) is not
+run at all, in whichever unit it sits, so an unselected path costs nothing. An unassigned
+WeightedMix mixes its ports with ``softmax(alpha)``, ``alpha`` an ``nn.Parameter``
+(:meth:`SpikingModule.arch_parameters`) that ``to_ir`` writes back.
+
 No state survives a forward call (every neuron starts at ``V[-1] = v_rest``), so there is nothing to
 reset between batches.
 """
@@ -42,6 +50,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ...ir.choices import check_assignment, choice_nodes, skipped_under
 from ...ir.graph import Edge, Graph
 from ...ir.inputs import input_layout
 from ...ir.ops import OPS
@@ -124,6 +133,11 @@ class SpikingModule(nn.Module):
         self.membranes: dict[str, Tensor] = {}
         self._probe, self._probe_v, self._probe_ops = False, False, None
         self._static: set[str] = set()  # per forward: nodes whose value is [B, ...]
+        self._supernet = bool(choice_nodes(self.graph))
+        self.assignment: dict[str, int] | None = None  # the default of forward's assignment
+        self._picks: dict[str, int] = {}  # per forward: choice node -> selected port
+        self._skip: frozenset[str] = frozenset()  # per forward: nodes not run under the picks
+        self._skips: dict[tuple, frozenset[str]] = {}  # assignment -> its skipped nodes
 
     # ------------------------------------------------------------------ public API
     @property
@@ -166,6 +180,23 @@ class SpikingModule(nn.Module):
         finally:
             self._probe, self._probe_v, self._probe_ops = saved
 
+    def assign(self, assignment: dict[str, int] | None) -> "SpikingModule":
+        """Keep ``assignment`` (node name -> port) for every later forward that passes none;
+        ``None`` clears it. Returns ``self``.
+
+        Raises:
+            AssignmentError: it does not fit the graph's choice nodes (names the node).
+        """
+        self.assignment = (None if assignment is None
+                           else check_assignment(self.graph, assignment))
+        return self
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters (every WeightedMix's ``alpha``), in node order: what a
+        differentiable search trains with its own optimizer."""
+        return [self.layers[self.module_names[n]].alpha for n in choice_nodes(self.graph)
+                if self.graph[n].op == "WeightedMix"]
+
     def to_ir(self) -> Graph:
         """A copy of the source graph with the current weights, biases and BatchNorm parameters
         and running statistics written back as float64 numpy arrays, and neuron attributes from
@@ -180,7 +211,8 @@ class SpikingModule(nn.Module):
         return verify(g)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x, T: int | None = None) -> Tensor:
+    def forward(self, x, T: int | None = None, *,
+                assignment: dict[str, int] | None = None) -> Tensor:
         """Run the network.
 
         Args:
@@ -189,12 +221,17 @@ class SpikingModule(nn.Module):
                cast to the module's dtype and device.
             T: number of time steps; default ``graph.meta["T"]`` for direct encoding, ``x.shape[0]``
                for a sequence.
+            assignment: for a supernet, node name -> selected port (default: the one kept by
+               :meth:`assign`); see the module docstring.
         Returns:
             The Output node's value ``[T, B, *output_shape]`` (per-step class scores).
         Raises:
             InputShapeError: ``x`` fits neither shape, or has fewer than ``T`` steps (a
                 ``ValueError``).
+            AssignmentError: the assignment does not fit the graph (e.g. a Choice without an
+                entry; names the node).
         """
+        self._select(assignment if assignment is not None else self.assignment)
         x = torch.as_tensor(x).to(dtype=self.dtype, device=self.device)
         layout = input_layout(self._exec[self._input].shape, x.shape, T, default_T=self.T)
         T, B = layout.T, layout.batch
@@ -210,17 +247,20 @@ class SpikingModule(nn.Module):
         vals: dict[str, Tensor] = {self._input: x}
         self._record(self._input, self._timed(self._input, vals, T))
         run_dead = probe or not self.prune_dead
+        skip = self._skip
         for unit in self._plan:
             if unit.live or run_dead:
                 if unit.cyclic:
-                    self._run_component(unit.members, vals, T, B)
+                    members = [m for m in unit.members if m not in skip]
+                    if members:
+                        self._run_component(members, vals, T, B)
                 else:
                     name = unit.members[0]
-                    if name == self._input:
+                    if name == self._input or name in skip:
                         pass
                     elif name in self._static_ok and all(e.src in static
-                                                         for e in self._exec[name].in_edges):
-                        vals[name] = self._run_static(self._exec[name], vals, T)
+                                                         for e in self._edges(self._exec[name])):
+                        vals[name] = self._run_static(self._exec[name], vals, T, B)
                         static.add(name)
                     else:
                         vals[name] = self._run_multi(self._exec[name], vals, T, B)
@@ -228,18 +268,38 @@ class SpikingModule(nn.Module):
                 vals.pop(name, None)
         return self._timed(self._output, vals, T)
 
+    def _select(self, assignment: dict[str, int] | None) -> None:
+        """Set this forward's picks and the nodes they leave unused."""
+        if not self._supernet:
+            return
+        picks = check_assignment(self.graph, assignment)
+        key = tuple(sorted(picks.items()))
+        skip = self._skips.get(key)
+        if skip is None:
+            if len(self._skips) >= 4096:  # one-shot training samples many paths; bound the cache
+                self._skips.clear()
+            skip = self._skips[key] = frozenset(skipped_under(self.graph, picks))
+        self._picks, self._skip = picks, skip
+
+    def _edges(self, ex: _Exec) -> list[Edge]:
+        """The in-edges whose values ``ex`` reads: an assigned choice point's selected port only."""
+        p = self._picks.get(ex.name)
+        if p is None:
+            return ex.in_edges
+        return [e for e in ex.in_edges if e.port == p]
+
     def _timed(self, name: str, vals: dict[str, Tensor], T: int) -> Tensor:
         """``vals[name]`` as ``[T, B, ...]`` (a broadcast view of a static value)."""
         v = vals[name]
         return v.unsqueeze(0).expand((T,) + tuple(v.shape)) if name in self._static else v
 
-    def _run_static(self, ex: _Exec, vals: dict[str, Tensor], T: int) -> Tensor:
+    def _run_static(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int) -> Tensor:
         """A stateless op on inputs that are the same at every step, computed once."""
         ports: dict[int, Tensor] = {}
-        for e in ex.in_edges:
+        for e in self._edges(ex):
             v = vals[e.src]
             ports[e.port] = ports[e.port] + v if e.port in ports else v
-        inp = [ports[p] for p in range(ex.ports)] if ex.multi_port else ports[0]
+        inp = self._fill_ports(ex, ports, (B,))
         if ex.spec.role == "dropout":  # one mask per sample for all steps, as in multi-step mode
             mod = self.layers[ex.module]
             out = inp * mod.mask(inp) if mod.training and mod.p > 0 else inp
@@ -258,7 +318,7 @@ class SpikingModule(nn.Module):
     # multi-step -----------------------------------------------------------------
     def _gather_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int):
         ports: dict[int, Tensor] = {}
-        for e in ex.in_edges:
+        for e in self._edges(ex):
             v = self._timed(e.src, vals, T)
             if e.delay:
                 if e.delay >= T:
@@ -268,7 +328,11 @@ class SpikingModule(nn.Module):
         return self._fill_ports(ex, ports, (T, B))
 
     def _fill_ports(self, ex: _Exec, ports: dict[int, Tensor], lead: tuple[int, ...]):
-        """Zeros for ports whose every input is still in the zero-padded past."""
+        """Zeros for ports whose every input is still in the zero-padded past; an assigned choice
+        point's selected port alone (zeros for ``-1``)."""
+        if ex.name in self._picks:
+            v = ports.get(self._picks[ex.name])
+            return v if v is not None else self._anchor.new_zeros(lead + ex.shape)
         if len(ports) < ex.ports:
             for e in ex.in_edges:
                 if e.port not in ports:
@@ -305,7 +369,7 @@ class SpikingModule(nn.Module):
         for t in range(T):
             for ex in exs:
                 ports: dict[int, Tensor] = {}
-                for e in ex.in_edges:
+                for e in self._edges(ex):
                     td = t - e.delay
                     if td < 0:
                         continue
@@ -342,6 +406,8 @@ class SpikingModule(nn.Module):
     def _op(self, ex: _Exec, x, lead: int) -> Tensor:
         """A stateless op (or BatchNorm/conv module) on ``x`` with ``lead`` leading batch axes
         (1 = ``[B, ...]``, 2 = ``[T, B, ...]``; folded ops always get 1)."""
+        if ex.name in self._picks:  # an assigned choice point: its selected port, as gathered
+            return x
         return ex.spec.apply(self.layers[ex.module] if ex.module else None, ex.attrs, x, lead)
 
 

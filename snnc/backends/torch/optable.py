@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...optable import OpTable
-from .layers import TimeDropout, load_params, to_numpy
+from ...errors import AssignmentError
+from .layers import MixWeights, TimeDropout, load_params, to_numpy
 from .variants import NEURON_MODULES
 
 Tensor = torch.Tensor
@@ -40,6 +41,9 @@ class TorchOp:
             running variance sees ``B`` instead of ``T * B`` samples in its unbiased estimate.
         role: ``"neuron"`` (state across steps: ``module(x)`` multi-step, ``module.step`` step by
             step), ``"dropout"`` (one mask per sample for all steps), ``"input"``, or ``""``.
+        choice: a choice point (Choice, WeightedMix): an assignment entry makes the executor pass
+            the selected port through (zero for ``-1``) without calling ``apply``, and skip what
+            feeds only the other ports.
     """
 
     apply: Callable | None = None
@@ -48,6 +52,7 @@ class TorchOp:
     fold: bool = False
     static: bool = False
     role: str = ""
+    choice: bool = False
 
 
 def _call(mod, a, x, lead):
@@ -93,6 +98,14 @@ def _save_neuron(node, mod):
     node.attrs.update(mod.attrs())
 
 
+def _unassigned(mod, a, x, lead):
+    raise AssignmentError("a Choice ran without an assignment entry")  # check_assignment prevents it
+
+
+def _save_mix(node, mod):
+    node.params["alpha"] = to_numpy(mod.alpha)
+
+
 def _upsample(mod, a, x, lead):  # nearest; repeat_interleave is exact for any number of lead axes
     return x.repeat_interleave(a["scale"], dim=-2).repeat_interleave(a["scale"], dim=-1)
 
@@ -118,6 +131,9 @@ TORCH_OPS = OpTable("torch", {
     "Vote": TorchOp(lambda mod, a, x, lead: x.reshape(tuple(x.shape[:-1]) + (a["classes"], -1))
                     .mean(dim=-1), static=True),
     "Concat": TorchOp(lambda mod, a, x, lead: torch.cat(x, dim=lead), static=True),
+    "Choice": TorchOp(_unassigned, static=True, choice=True),
+    "WeightedMix": TorchOp(_call, lambda node, dtype, device: MixWeights(
+        node.params["alpha"], dtype, device), _save_mix, static=True, choice=True),
 })
 
 
