@@ -653,7 +653,22 @@ def _all_ports(node, ports: set[int]) -> None:
                     f"port(s) {missing} have none", rule="ports")
 
 
-class Choice(Op):
+class _ChoicePoint(Op):
+    """What every choice point shares: ports ``0..k-1`` without gaps, all of one shape, which is
+    the output shape."""
+
+    multi_port = True
+
+    @classmethod
+    def infer_shape(cls, node, inputs):
+        return _alternatives(node, inputs)
+
+    @classmethod
+    def check_ports(cls, node, ports):
+        _all_ports(node, ports)
+
+
+class Choice(_ChoicePoint):
     """Single-path choice point of a one-shot supernet (BCNAS-SNN section 4.2.3): one of ``k``
     alternatives, or, when ``optional``, nothing, selected per batch by an *assignment*::
 
@@ -679,20 +694,11 @@ class Choice(Op):
     """
 
     name, kind = "Choice", "choice"
-    multi_port = True
     attrs = {"k": (int, REQUIRED), "optional": (bool, False)}
     ranges = {"k": (1, None)}
 
-    @classmethod
-    def infer_shape(cls, node, inputs):
-        return _alternatives(node, inputs)
 
-    @classmethod
-    def check_ports(cls, node, ports):
-        _all_ports(node, ports)
-
-
-class WeightedMix(Op):
+class WeightedMix(_ChoicePoint):
     """Weighted mix of ``k`` alternatives for differentiable search (SpikeDHS eq. 13-16, DARTS),
     weights a softmax over the architecture parameters ``alpha``::
 
@@ -719,21 +725,12 @@ class WeightedMix(Op):
     """
 
     name, kind = "WeightedMix", "choice"
-    multi_port = True
     attrs = {"k": (int, REQUIRED)}
     ranges = {"k": (1, None)}
 
     @classmethod
     def param_shapes(cls, a):
         return {"alpha": (a["k"],)}
-
-    @classmethod
-    def infer_shape(cls, node, inputs):
-        return _alternatives(node, inputs)
-
-    @classmethod
-    def check_ports(cls, node, ports):
-        _all_ports(node, ports)
 
 
 #: The registry: op name -> definition, grouped by kind in declaration order.
