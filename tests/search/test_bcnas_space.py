@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +305,17 @@ def test_select_initial_merges_the_two_lists_without_duplicates():
                                                                 (0, 2, 4, 1, 5, 3)]
     with pytest.raises(SearchError, match="6 architectures but 5 N-scores"):
         select_initial(archs, n_scores[:5], e_scores)
+
+
+# ------------------------------------------------------------------ module boundaries
+def test_numpy_only_and_the_readme_example_runs():
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("### BCNAS-SNN search space"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", 10)]
+    probe = "import sys\n" + code + "\nassert 'torch' not in sys.modules, 'torch imported'\n"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    r = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("11782 ")
