@@ -2,11 +2,14 @@
 architectures of a ResNet backbone, for :func:`snnc.search.bcnas_space.select_initial`.
 
 Each architecture becomes its genome (:func:`~snnc.search.bcnas_space.to_genome`), is lowered for
-the ``train`` target with the same weight seed for every candidate (the paper does not say how the
-candidates are initialised; one seed makes the backbone's weights the same in all of them, since
-the frontend initialises the backbone before the connections, so the scores compare connections,
-not draws of the backbone), and is scored by :func:`snnc.search.proxies.score_graph` at
-initialisation: ``sahd`` is the N-score (Appendix A eq. 7-8), ``escore`` the E-score (eq. 9-15).
+the ``train`` target with weight seed ``seed``, and is scored by
+:func:`snnc.search.proxies.score_graph` at initialisation: ``sahd`` is the N-score (Appendix A
+eq. 7-8), ``escore`` the E-score (eq. 9-15). The paper does not say how candidates are
+initialised; here every candidate carries the same backbone weights (those of the backbone
+lowered alone with ``seed``, copied into every node of the same name; only the connections' own
+convolutions and BatchNorms are the candidate's), so the scores compare connections, not draws of
+the backbone. (Lowering alone would not do it: the head is initialised after the connections, so
+its draw would shift with them.)
 """
 from __future__ import annotations
 
@@ -36,13 +39,28 @@ def score_architectures(archs: Sequence[Architecture], backbone: Genome,
         SearchError: an architecture or backbone that does not fit (:func:`to_genome`); what
             lowering and :func:`~snnc.search.proxies.score_graph` raise.
     """
-    from ..compiler import compile_genome
     from .proxies import score_graph
 
     batches = list(batches)
+    base = candidate_graph(Architecture(), backbone, seed=seed, delay=delay, b=b)
     out = []
     for arch in archs:
-        graph = compile_genome(to_genome(arch, backbone, delay=delay, b=b), target="train",
-                               seed=seed).graph
+        graph = candidate_graph(arch, backbone, seed=seed, delay=delay, b=b, base=base)
         out.append(score_graph(graph, batches, kinds=kinds, dtype=dtype, protocol=protocol))
     return out
+
+
+def candidate_graph(arch: Architecture, backbone: Genome, *, seed: int = 0, delay: int = 1,
+                    b: int = 2, base=None):
+    """``arch``'s IR graph for the ``train`` target, its nodes that ``base`` (an IR graph, e.g.
+    the backbone's) also has carrying copies of ``base``'s parameters (module docstring)."""
+    from ..compiler import compile_genome
+
+    graph = compile_genome(to_genome(arch, backbone, delay=delay, b=b), target="train",
+                           seed=seed).graph
+    if base is not None:
+        names = set(base.nodes)
+        for n in graph:
+            if n.name in names and n.params.keys() == base[n.name].params.keys():
+                n.params = {k: np.array(v, copy=True) for k, v in base[n.name].params.items()}
+    return graph

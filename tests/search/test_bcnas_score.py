@@ -13,7 +13,7 @@ from snnc.compiler import compile_genome
 from snnc.errors import SearchError
 from snnc.genome import parse
 from snnc.runtime.data import load_digits
-from snnc.search.bcnas_score import score_architectures
+from snnc.search.bcnas_score import candidate_graph, score_architectures
 from snnc.search.bcnas_space import Architecture, select_initial, to_genome
 from snnc.search.proxies import score_graph
 from tests.frontend.test_resnet import text
@@ -39,8 +39,23 @@ def setup():
 def test_scores_equal_scoring_each_genome(setup):
     backbone, data, scores = setup
     assert len(scores) == 3 and all(set(s) >= {"sahd", "escore"} for s in scores)
-    g = compile_genome(to_genome(ARCHS[2], backbone), target="train", seed=0).graph
+    base = compile_genome(backbone, target="train", seed=0).graph
+    g = candidate_graph(ARCHS[2], backbone, base=base)
     assert score_graph(g, data, kinds=("sahd", "escore")) == scores[2]  # and deterministic
+
+
+def test_every_candidate_carries_the_backbones_weights(setup):
+    backbone = setup[0]
+    base = compile_genome(backbone, target="train", seed=0).graph
+    g = candidate_graph(ARCHS[2], backbone, base=base)
+    own = {n.name for n in g if n.name not in set(base.nodes)}
+    assert own and all(".back" in name for name in own)
+    for n in base:
+        for k, v in n.params.items():
+            assert np.array_equal(g[n.name].params[k], v), (n.name, k)
+    # lowering alone is not enough: the head is initialised after the connections
+    alone = compile_genome(to_genome(ARCHS[2], backbone), target="train", seed=0).graph
+    assert not np.array_equal(alone["head.fc"].params["weight"], base["head.fc"].params["weight"])
 
 
 def test_connections_change_the_scores_and_feed_the_merge(setup):
