@@ -203,8 +203,8 @@ def test_mutation_at_the_border_and_without_moves():
     dist = mutation_distribution(Architecture.of([(0, 0)]), space)
     assert dist == pytest.approx({Architecture.of([(1, 0)]): 2 / 3,
                                   Architecture.of([(2, 0)]): 1 / 3})
-    # a target already in the architecture is not drawn: 1 -> 0 cannot become 0 -> 0 or 2 -> 0
-    # (absent: that would be the architecture's other connection); its moves: j -> 3, i -> 1
+    # a target already in the architecture is never drawn: in {0 -> 0, 1 -> 0}, 1 -> 0 => 0 -> 0
+    # and 0 -> 0 => 1 -> 0 would leave one connection; both may still move to 2 -> 0
     d2 = mutation_distribution(Architecture.of([(0, 0), (1, 0)]), space)
     assert Architecture.of([(0, 0), (2, 0)]) in d2 and Architecture.of([(1, 0), (2, 0)]) in d2
     assert all(len(set(c.connections)) == 2 for c in d2)
