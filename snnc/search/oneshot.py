@@ -30,7 +30,8 @@ Choices where the paper is silent (each a parameter):
   a gradient), so an unsampled connection's weights do not shrink while it is not trained.
 * *BatchNorm at evaluation* uses the running statistics the supernet accumulated ("inherited
   weights"); a BN layer inside the backbone has seen the mixture of all sampled architectures.
-  Recalibrating them per candidate (as SPOS does) is not offered yet.
+  ``evaluate_candidates(..., recalibrate=N)`` recomputes them per candidate from ``N`` training
+  batches first (as SPOS does; off by default, since the paper does not say so).
 * *Cosine schedule* steps once per epoch (``TrainConfig.schedule_step``), down to ``eta_min = 0``.
 * *Epochs, batch size* are cut off in the paper's text: ``TrainConfig`` defaults.
 """
@@ -41,10 +42,11 @@ import hashlib
 import math
 import pickle
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -70,7 +72,7 @@ __all__ = ["CHECKPOINT", "SupernetResult", "all_connections", "assignment_of", "
 CHECKPOINT = "supernet.pt"
 _FORMAT = 1
 # derive_seed stream tags: 3 and 5 are the training loop's (rate encoder, torch RNG), 4 evaluation's.
-_RATE_TRAIN, _RATE_EVAL, _TORCH_RNG, _ARCH = 3, 4, 5, 11
+_RATE_TRAIN, _RATE_EVAL, _TORCH_RNG, _ARCH, _RECAL = 3, 4, 5, 11, 12
 
 Assignment = dict[str, int]
 Sampler = Callable[[np.random.Generator], Assignment]
@@ -213,7 +215,8 @@ class SupernetResult:
         module: the torch module (eval mode); ``graph``: the supernet it was compiled from.
         choices: the Choice node names (sorted); ``b``: the architecture limit trained with.
         pre: input preprocessing (``T``, encoding, the 80 % part's mean/std).
-        val_x, val_y: the 20 % validation part ``[N, C, H, W]`` float32, ``[N]`` int64.
+        val_x, val_y: the 20 % validation part ``[N, C, H, W]`` float32, ``[N]`` int64;
+        train_x, train_y: the 80 % training part (BatchNorm recalibration reads it).
         config, history (one row per epoch: epoch, train_loss, train_acc, lr, seconds),
         checkpoint (its path), resumed_from (epochs found in the checkpoint), seconds (this call).
     """
@@ -230,6 +233,8 @@ class SupernetResult:
     checkpoint: Path
     resumed_from: int = 0
     seconds: float = 0.0
+    train_x: np.ndarray | None = field(default=None, repr=False)
+    train_y: np.ndarray | None = field(default=None, repr=False)
 
 
 def train_supernet(graph: Graph, data: Dataset | None, config: TrainConfig | None,
@@ -333,7 +338,7 @@ def train_supernet(graph: Graph, data: Dataset | None, config: TrainConfig | Non
     finally:
         torch.set_num_threads(before_threads)
     return SupernetResult(module, graph, choices, int(b), pre, ds.val_x, ds.val_y, config, history,
-                          ckpt, start, time.perf_counter() - t_start)
+                          ckpt, start, time.perf_counter() - t_start, ds.train_x, ds.train_y)
 
 
 def _epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: TrainConfig,
@@ -408,7 +413,7 @@ def _data_sha256(ds: Dataset) -> str:
 # ---------------------------------------------------------------------- evaluation
 def evaluate_candidates(trained: SupernetResult, assignments: Sequence[Assignment],
                         val_data: tuple[np.ndarray, np.ndarray] | None = None, *,
-                        batch_size: int = 256) -> list[float]:
+                        batch_size: int = 256, recalibrate: int = 0) -> list[float]:
     """Validation accuracy of each candidate with the weights it inherits from the supernet
     (section 4.2.3), in ``[0, 1]``, in the order of ``assignments``.
 
@@ -425,28 +430,77 @@ def evaluate_candidates(trained: SupernetResult, assignments: Sequence[Assignmen
         val_data: ``(x [N, C, H, W] float32 in [0, 1], y [N] int64)``; default the supernet's
             20 % validation part.
         batch_size: images per forward pass (memory, not results).
+        recalibrate: 0 (the default) keeps the inherited BatchNorm statistics; ``N > 0`` first
+            recomputes them for each candidate as the plain average over its first ``N``
+            training batches (``config.batch_size`` images of the 80 % part in epoch 0's order,
+            no augmentation, train mode without gradients), then restores the supernet's.
     Raises:
         AssignmentError: an assignment that does not fit the supernet (names the node).
-        SearchError: empty validation data.
+        SearchError: empty validation data; ``recalibrate`` not an integer >= 0, or > 0 without
+            training data in ``trained``.
     """
     x, y = val_data if val_data is not None else (trained.val_x, trained.val_y)
     if len(y) == 0:
         raise SearchError("evaluate_candidates: the validation data are empty")
-    module, pre, seed = trained.module, trained.pre, trained.config.seed
-    correct = np.zeros(len(assignments), dtype=np.int64)
+    if not isinstance(recalibrate, int) or isinstance(recalibrate, bool) or recalibrate < 0:
+        raise SearchError(f"recalibrate must be an integer >= 0 (training batches), got "
+                          f"{recalibrate!r}")
+    if recalibrate and trained.train_x is None:
+        raise SearchError("recalibrate needs the training part; this result carries none")
+    module = trained.module
     was_training, before_threads = module.training, torch.get_num_threads()
     if trained.config.threads:
         torch.set_num_threads(trained.config.threads)
-    module.eval()
     try:
-        with torch.inference_mode():
-            for k, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=False, mean=pre.mean,
-                                                 std=pre.std)):
-                xin = model_input(xb, pre, derive_seed(_RATE_EVAL, seed, k))
-                for c, a in enumerate(assignments):
-                    pred = module(xin, T=pre.T, assignment=a).mean(0).argmax(-1)
-                    correct[c] += int((pred == yb).sum())
+        if not recalibrate:
+            correct = _correct(trained, assignments, x, y, batch_size)
+        else:
+            correct = []
+            for a in assignments:
+                with _recalibrated(trained, a, recalibrate):
+                    correct += _correct(trained, [a], x, y, batch_size)
     finally:
         module.train(was_training)
         torch.set_num_threads(before_threads)
     return [float(c) / len(y) for c in correct]
+
+
+def _correct(trained: SupernetResult, assignments: Sequence[Assignment], x: np.ndarray,
+             y: np.ndarray, batch_size: int) -> list[int]:
+    """Correct predictions of each candidate on ``(x, y)``, in eval mode, batch-outer."""
+    module, pre, seed = trained.module, trained.pre, trained.config.seed
+    correct = [0] * len(assignments)
+    module.eval()
+    with torch.inference_mode():
+        for k, (xb, yb) in enumerate(batches(x, y, batch_size, shuffle=False, mean=pre.mean,
+                                             std=pre.std)):
+            xin = model_input(xb, pre, derive_seed(_RATE_EVAL, seed, k))
+            for c, a in enumerate(assignments):
+                pred = module(xin, T=pre.T, assignment=a).mean(0).argmax(-1)
+                correct[c] += int((pred == yb).sum())
+    return correct
+
+
+@contextmanager
+def _recalibrated(trained: SupernetResult, assignment: Assignment, n: int) -> Iterator[None]:
+    """BatchNorm running statistics recomputed for one candidate (cumulative average over ``n``
+    training batches), the supernet's restored on exit; the global torch RNG is left as it was."""
+    module, pre, cfg = trained.module, trained.pre, trained.config
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, {k: v.clone() for k, v in m.state_dict().items()}) for m in bns]
+    try:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative: the plain average of the batches' statistics
+        module.train()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            data = batches(trained.train_x, trained.train_y, cfg.batch_size, shuffle=True,
+                           seed=cfg.seed, epoch=0, mean=pre.mean, std=pre.std)
+            for k, (xb, _) in zip(range(n), data):
+                module(model_input(xb, pre, derive_seed(_RECAL, cfg.seed, k)), T=pre.T,
+                       assignment=assignment)
+        yield
+    finally:
+        for m, (momentum, state) in zip(bns, saved):
+            m.momentum = momentum
+            m.load_state_dict(state)
