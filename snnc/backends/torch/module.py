@@ -6,17 +6,17 @@
     in_j[t]  = sum over edges (i -> j, port p, delay d) of out_i[t - d]   (zero when t - d < 0)
     out_j[t] = op_j(in_j[t], state_j)
 
-Execution plan (computed once, at compile time): the condensation of the full graph (every edge,
-every delay) in topological order. A node outside every strongly connected component runs all ``T``
-steps at once (multi-step mode): its input is the sum of its in-edges' complete ``[T, B, ...]``
-values, an edge with delay ``d`` being a time shift (``d`` zero steps in front, the last ``d``
-dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the batch (``[T*B, ...]``); a
-spiking neuron (LIF, ALIF, PLIF) loops over ``T`` inside; ReLU is elementwise. Only the strongly
-connected components, which backward edges create, run step by step: for ``t = 0 .. T-1`` each
-member (in a topological order of the zero-delay edges) computes step ``t`` from its inputs at
-``t - d``; values from outside the component are complete tensors already. A value is freed once
-no later unit reads it. Concat concatenates its ports along channels; every other op sums its
-in-edges (in the interpreter's edge order, so float64 sums round the same way).
+Execution plan (computed at compile time; for a supernet once per assignment, on what it runs): the
+condensation of the graph (every edge, every delay) in topological order. A node outside every
+strongly connected component runs all ``T`` steps at once (multi-step mode): its input is the sum of
+its in-edges' complete ``[T, B, ...]`` values, an edge with delay ``d`` being a time shift (``d``
+zero steps in front, the last ``d`` dropped); Conv2d, BatchNorm2d and AvgPool2d fold time into the
+batch (``[T*B, ...]``); a spiking neuron (LIF, ALIF, PLIF) loops over ``T`` inside; ReLU is
+elementwise. Only the strongly connected components, which backward edges create, run step by step:
+for ``t = 0 .. T-1`` each member (in a topological order of the zero-delay edges) computes step
+``t`` from its inputs at ``t - d``; values from outside the component are complete tensors already.
+A value is freed once no later unit reads it. Concat concatenates its ports along channels; every
+other op sums its in-edges (in the interpreter's edge order, so float64 sums round the same way).
 
 Training-time behaviour the interpreter (an inference semantics) does not define:
 
@@ -34,7 +34,9 @@ Training-time behaviour the interpreter (an inference semantics) does not define
 (:mod:`snnc.ir.choices`), given per forward (``module(x, assignment={...})``) or kept by
 :meth:`SpikingModule.assign`. An assigned Choice or WeightedMix passes its selected port through
 (zero for ``-1``); every node that feeds only unselected ports (and whatever only it feeds) is not
-run at all, in whichever unit it sits, so an unselected path costs nothing. An unassigned
+run at all, in whichever unit it sits, so an unselected path costs nothing; the plan is made of
+the selected graph alone, so unselected backward edges create no component (train-mode BatchNorm
+then computes what it computes in the resolved graph). An unassigned
 WeightedMix mixes its ports with ``softmax(alpha)``, ``alpha`` an ``nn.Parameter``
 (:meth:`SpikingModule.arch_parameters`) that ``to_ir`` writes back.
 
@@ -124,11 +126,7 @@ class SpikingModule(nn.Module):
         self.node_names = {k: n for n, k in self.module_names.items()}
         self._input = self.graph.input_node.name
         self._output = self.graph.output_node.name
-        self._plan = plan(self.graph, mode)
-        cyclic = {m for unit in self._plan if unit.cyclic for m in unit.members}
-        self._static_ok = {ex.name for ex in self._exec.values()
-                           if ex.spec.static and ex.name not in cyclic and ex.in_edges
-                           and all(e.delay == 0 for e in ex.in_edges)}
+        self._plan, self._static_ok = self._planned({}, frozenset())
         self.records: dict[str, Tensor] = {}
         self.membranes: dict[str, Tensor] = {}
         self._probe, self._probe_v, self._probe_ops = False, False, None
@@ -137,7 +135,8 @@ class SpikingModule(nn.Module):
         self.assignment: dict[str, int] | None = None  # the default of forward's assignment
         self._picks: dict[str, int] = {}  # per forward: choice node -> selected port
         self._skip: frozenset[str] = frozenset()  # per forward: nodes not run under the picks
-        self._skips: dict[tuple, frozenset[str]] = {}  # assignment -> its skipped nodes
+        # assignment -> (skipped nodes, plan, static-ok nodes) under it
+        self._skips: dict[tuple, tuple[frozenset[str], list, set[str]]] = {}
 
     # ------------------------------------------------------------------ public API
     @property
@@ -274,12 +273,24 @@ class SpikingModule(nn.Module):
             return
         picks = check_assignment(self.graph, assignment)
         key = tuple(sorted(picks.items()))
-        skip = self._skips.get(key)
-        if skip is None:
-            if len(self._skips) >= 4096:  # one-shot training samples many paths; bound the cache
+        entry = self._skips.get(key)
+        if entry is None:
+            if len(self._skips) >= 256:  # one-shot training samples many paths; bound the cache
                 self._skips.clear()
-            skip = self._skips[key] = frozenset(skipped_under(self.graph, picks))
-        self._picks, self._skip = picks, skip
+            skip = frozenset(skipped_under(self.graph, picks))
+            entry = self._skips[key] = (skip, *self._planned(picks, skip))
+        self._picks, (self._skip, self._plan, self._static_ok) = picks, entry
+
+    def _planned(self, picks: dict[str, int], skip: frozenset[str]) -> tuple[list, set[str]]:
+        """The plan of what ``picks`` runs (see :mod:`.plan`: the components of the selected
+        graph, so a candidate trains as its resolved graph does) and the nodes that may run once
+        for all steps under it."""
+        units = plan(self.graph, self.mode, picks, skip)
+        cyclic = {m for unit in units if unit.cyclic for m in unit.members}
+        static_ok = {ex.name for ex in self._exec.values()
+                     if ex.spec.static and ex.name not in cyclic and ex.in_edges
+                     and all(e.delay == 0 for e in ex.in_edges)}
+        return units, static_ok
 
     def _edges(self, ex: _Exec) -> list[Edge]:
         """The in-edges whose values ``ex`` reads: an assigned choice point's selected port only."""

@@ -81,3 +81,28 @@ def test_alpha_trains_and_is_written_back():
     np.testing.assert_allclose(back["m"].params["alpha"], [1.0, np.log(3.0) - 1.0], rtol=1e-15)
     np.testing.assert_allclose(m(torch.as_tensor(X), assignment={"c": 0}).detach().numpy(),
                                run(back, X, assignment={"c": 0}).output, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_train_mode_matches_the_resolved_graph(seed):
+    """Train mode too: the plan is that of what the assignment runs, so an unselected backward
+    edge makes no strongly connected component and BatchNorm keeps T*B statistics where the
+    resolved graph has them (one-shot training of a candidate = training its plain graph)."""
+    from snnc.passes import resolve_choices
+
+    g = random_supernet(seed, choices=6, mixes=False, dropout=False)  # masks: draw order
+    x = torch.as_tensor(random_input(g, seed=300 + seed))
+    m = compile(g, dtype=torch.float64).train()
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        a = random_assignment(g, rng)
+        plain = compile(resolve_choices(g, a), dtype=torch.float64).train()
+        plain.load_state_dict({k: v for k, v in m.state_dict().items()
+                               if k in plain.state_dict()})
+        torch.manual_seed(seed)
+        want = plain(x)
+        torch.manual_seed(seed)
+        got = m(x, assignment=a)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        for key, value in plain.state_dict().items():  # running statistics updated alike
+            torch.testing.assert_close(m.state_dict()[key], value, rtol=1e-12, atol=1e-12)
