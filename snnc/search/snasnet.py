@@ -17,12 +17,14 @@ kill-and-resume cycle leave the scores and the ranking unchanged.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import dataclasses
 import io
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -331,6 +333,19 @@ def damage_report(store: Path, damaged: list[DamagedRow]) -> str:
             f"{shown}{more}")
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process for the block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _run_pool(pending, config, batches, classes, workers, commit) -> None:
     """Score ``pending`` in ``workers`` spawned processes, at most two candidates in flight per
     worker, committing each result as it arrives."""
@@ -350,9 +365,13 @@ def _run_pool(pending, config, batches, classes, workers, commit) -> None:
             running[pool.submit(_score_in_worker, text)] = (i, cand, text)
             return True
 
-        for _ in range(2 * workers):
-            if not submit():
-                break
+        # The first submits spawn the workers (one each, on demand). A worker inherits an
+        # ignored SIGINT through exec, so a Ctrl-C that reaches the whole process group while it
+        # still imports torch, before its initializer runs, cannot print a traceback there.
+        with _sigint_ignored():
+            for _ in range(2 * workers):
+                if not submit():
+                    break
         try:
             while running:
                 ready, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
