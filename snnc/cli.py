@@ -768,6 +768,131 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
     click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}", err=True)
 
 
+class _BcnasDefault(_SearchDefault):
+    """BcnasConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
+
+    def __call__(self):
+        from .errors import MissingDependencyError
+        from .optional import require
+
+        try:
+            bcnas = require("snnc.search.bcnas", feature="snnc search", extra="torch")
+        except MissingDependencyError as exc:
+            raise click.ClickException(str(exc)) from None
+        return bcnas.BcnasConfig.__dataclass_fields__[self.field].default
+
+
+@search_group.command("bcnas")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of store.sqlite, supernet/, best.genome and ranking.csv.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search stored in --out; nothing stored is computed again.")
+@click.option("--data", "dataset", default=_BcnasDefault("dataset"), show_default=True,
+              help="mnist, fashion-mnist, digits, cifar10 or cifar100 (80/20 train/val split).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Read the dataset from here.")
+@click.option("--limit-train", type=click.IntRange(2), help="Use only the first N training images.")
+@click.option("--depth", type=click.Choice(["18", "19"]), default="18", show_default=True,
+              help="ResNet backbone depth.")
+@click.option("--channels", type=click.IntRange(1), default=_BcnasDefault("channels"),
+              show_default=True, help="Backbone width.")
+@click.option("--T", "T", type=click.IntRange(1), default=_BcnasDefault("T"), show_default=True,
+              help="Time steps.")
+@click.option("--p-init", type=click.IntRange(1), default=_BcnasDefault("p_init"),
+              show_default=True, help="Architectures scored in step 1 (Table 4's P_init).")
+@click.option("--n-top", type=click.IntRange(0), default=_BcnasDefault("n_top"),
+              show_default=True, help="Best by N-score taken into the first pool.")
+@click.option("--e-top", type=click.IntRange(0), default=_BcnasDefault("e_top"),
+              show_default=True, help="Best by E-score taken into the first pool.")
+@click.option("--score-batch", type=click.IntRange(1), default=_BcnasDefault("score_batch"),
+              show_default=True, help="Images of the step-1 scoring batch.")
+@click.option("--init", type=click.Choice(["both", "nscore", "escore", "random"]),
+              default=_BcnasDefault("init"), show_default=True,
+              help="First pool: both scores (paper), one of them, or random (Table 4).")
+@click.option("--search", type=click.Choice(["evolution", "random"]),
+              default=_BcnasDefault("search"), show_default=True,
+              help="Step 3: evolution (paper) or random architectures (Table 4).")
+@click.option("--iterations", type=click.IntRange(1), default=_BcnasDefault("iterations"),
+              show_default=True, help="Pools evaluated (I).")
+@click.option("--top-k", type=click.IntRange(1), default=_BcnasDefault("top_k"),
+              show_default=True, help="Size of P_top.")
+@click.option("--pool", type=click.IntRange(1), default=_BcnasDefault("pool"),
+              show_default=True, help="Size of the temporary pool P_temp.")
+@click.option("--max-children", type=click.IntRange(0), default=_BcnasDefault("max_children"),
+              show_default=True, help="Most children per kind per iteration.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=_BcnasDefault("alpha"),
+              show_default=True, help="Mutation probability.")
+@click.option("--beta", type=click.FloatRange(0, 1), default=_BcnasDefault("beta"),
+              show_default=True, help="Crossover probability.")
+@click.option("--b", "b", type=click.IntRange(0), default=_BcnasDefault("b"), show_default=True,
+              help="Most backward connections per architecture.")
+@click.option("--epochs", type=click.IntRange(1), default=_BcnasDefault("epochs"),
+              show_default=True, help="Supernet training epochs.")
+@click.option("--batch-size", type=click.IntRange(1), default=_BcnasDefault("batch_size"),
+              show_default=True, help="Supernet training batch size.")
+@click.option("--seed", type=click.IntRange(0), default=_BcnasDefault("seed"), show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=_BcnasDefault("threads"),
+              show_default=True, help="Torch threads (results depend on it).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bars on stderr (terminals only).")
+@format_option
+@friendly
+def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **options) -> None:
+    """BCNAS-SNN search of global backward connections: selective initialisation (N-score and
+    E-score), a one-shot supernet, evolution with inherited weights (Che et al., section 4.2).
+
+    With --resume, options left out take the stored search's values, and different ones are
+    refused."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeRemainingColumn
+
+    from .search.bcnas import BcnasConfig, run_bcnas, stored_bcnas_config
+
+    options["depth"] = int(options["depth"])
+    if resume:
+        ctx = click.get_current_context()
+        given = {k: v for k, v in options.items()
+                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        config = dataclasses.replace(stored_bcnas_config(out_dir), **given)
+    else:
+        config = BcnasConfig(**options)
+    con = Console(stderr=True)
+    shown = progress and con.is_terminal
+    names = {"init": "step 1 scoring", "supernet": "step 2 supernet",
+             "evolution": "step 3 evolution"}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=con, transient=True, disable=not shown) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(names[step], total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        result = run_bcnas(config, out_dir, resume=resume, progress=report, bars=shown)
+    for step, secs in result.seconds.items():
+        click.echo(f"{names[step]}: {secs:.1f} s", err=True)
+    best = result.best
+    if fmt == "json":
+        _echo_json({"config": config.to_dict(), "scored": result.scored,
+                    "evaluated": result.evaluated, "attempt": result.attempt,
+                    "seconds": result.seconds,
+                    "best": {"connections": [list(c) for c in best.arch.connections],
+                             "val_accuracy": best.accuracy, "origin": best.origin},
+                    "top": [{"connections": [list(c) for c in a.connections],
+                             "val_accuracy": acc} for a, acc in result.top],
+                    "paths": {k: str(v) for k, v in result.paths.items()}})
+    else:
+        click.echo(f"scored {result.scored} architectures, evaluated {result.evaluated} with "
+                   f"inherited weights ({len(result.ranking)} in all)")
+        click.echo(f"best: {best.arch} (validation accuracy {best.accuracy:.2%}, "
+                   f"{best.origin})")
+    click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}", err=True)
+
+
 def _json_number(x: float):
     """JSON has no NaN or infinity: those as strings ("nan"), like the experiment store."""
     import math
