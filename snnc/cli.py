@@ -838,7 +838,7 @@ class _BcnasDefault(_SearchDefault):
 @friendly
 def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **options) -> None:
     """BCNAS-SNN search of global backward connections: selective initialisation (N-score and
-    E-score), a one-shot supernet, evolution with inherited weights (Che et al., section 4.2).
+    E-score), a one-shot supernet, evolution with inherited weights (BCNAS-SNN, section 4.2).
 
     With --resume, options left out take the stored search's values, and different ones are
     refused."""

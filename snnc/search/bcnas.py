@@ -1,4 +1,5 @@
-"""The BCNAS-SNN search driver (Che et al., BCNAS-SNN, sections 4.2-4.3, 5.1, Table 4): selective
+"""The BCNAS-SNN search driver ("Proper backward connection placement boosts spiking neural
+networks", anonymous authors; sections 4.2-4.3, 5.1, Table 4): selective
 initialisation, one-shot supernet, evolution of global backward connections, resumable.
 
 :func:`run_bcnas` runs the paper's three steps on a ResNet backbone (:func:`.oneshot.paper_backbone`

@@ -1,4 +1,5 @@
-"""BCNAS-SNN's search space and evolution operators (Che et al., BCNAS-SNN, sections 4.2.1-4.2.3,
+"""BCNAS-SNN's search space and evolution operators ("Proper backward connection placement boosts
+spiking neural networks", anonymous authors; sections 4.2.1-4.2.3,
 5.1, Fig. 4-5): the pure logic, numpy only; the supernet training and the search loop build on it.
 
 **Search space** (section 4.2.1). A ResNet backbone has ``m`` LIF layers, its *ports*, numbered in

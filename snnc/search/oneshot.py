@@ -1,4 +1,5 @@
-"""BCNAS-SNN step 2: the one-shot weight-sharing supernet (Che et al., BCNAS-SNN, section 4.2.3).
+"""BCNAS-SNN step 2: the one-shot weight-sharing supernet ("Proper backward connection placement
+boosts spiking neural networks", anonymous authors; section 4.2.3).
 
 One supernet holds **every** global backward connection of a ResNet backbone, each as an optional
 ``Choice`` (``back j -> i @1 choice``; :mod:`snnc.frontend.resnet`). Training samples one
