@@ -24,7 +24,7 @@ from ..ir.inputs import input_layout
 from ..ir.ops import OPS
 from .evaluate import model_data, model_input
 from .evaluate import torch_dtype
-from .loader import batches, derive_seed
+from .loader import batches, derive_seed, torch_threads
 
 __all__ = ["BACKENDS", "measure_rates", "energy_report"]
 
@@ -68,10 +68,7 @@ def measure_rates(graph: Graph, x, *, backend: str = "torch", batch_size: int = 
         raise RunError("no samples to measure rates on")
     nodes = _probed(graph)
     total: Rates | None = None
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         if backend == "torch":
             from ..backends.torch import compile as compile_torch
 
@@ -90,8 +87,6 @@ def measure_rates(graph: Graph, x, *, backend: str = "torch", batch_size: int = 
                 outputs = run(graph, xb.double().numpy(), T).outputs
             r = rates_from_trace(graph, outputs, backend=backend, nodes=nodes)
             total = r if total is None else total.merge(r)
-    finally:
-        torch.set_num_threads(before)
     assert total is not None
     return total
 

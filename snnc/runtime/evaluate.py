@@ -23,7 +23,7 @@ from ..ir.graph import Graph
 from ..limits import resolve
 from .data import Dataset, load_dataset
 from .encoding import rate_encode
-from .loader import batches, derive_seed
+from .loader import batches, derive_seed, torch_threads
 
 __all__ = ["EvalResult", "Preprocess", "evaluate", "model_input", "predict"]
 
@@ -171,14 +171,9 @@ def evaluate(model: str | Path | Graph, dataset: str | None = None, *,
     x, y = (ds.test_x, ds.test_y) if split == "test" else (ds.train_x, ds.train_y)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         module = compile_torch(graph, dtype=torch_dtype(dtype))
         pred = predict(module, x, pre, batch_size=batch_size, seed=seed)
-    finally:
-        torch.set_num_threads(before)
     correct, per = score(pred, y, ds.classes)
     return EvalResult(correct / max(len(y), 1), len(y), correct, per, ds.name, split, label)
 

@@ -12,6 +12,8 @@ then cutout (a square set to 0, i.e. to the mean, after normalisation).
 """
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -56,6 +58,20 @@ class Augment:
     @property
     def active(self) -> bool:
         return bool(self.crop_padding or self.hflip or self.cutout)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Torch's intra-op threads set to ``n`` for the block (``0``/None: left as they are), restored
+    after it. Results depend on the count (float32 sums in another order), so runs that must be
+    reproducible fix it."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def derive_seed(*words: int) -> int:

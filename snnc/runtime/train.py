@@ -37,7 +37,7 @@ from .config import LOSSES, OPTIMIZERS, RESUME_FREE, TrainConfig
 from .data import Dataset, load_dataset, split
 from .evaluate import (Preprocess, check_fits, default_preprocess, limit_dataset, model_input,
                        predict, torch_dtype)
-from .loader import batches, derive_seed, num_batches
+from .loader import batches, derive_seed, num_batches, torch_threads
 from .runs import LOCK_FILE, RunDir, check_weights, set_rng_state
 
 __all__ = ["LOSSES", "OPTIMIZERS", "TrainConfig", "TrainResult", "ce_loss", "load_run_config",
@@ -149,10 +149,7 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
     pre = default_preprocess(graph, ds, T=config.T, encoding=config.encoding,
                              normalize=config.normalize)
 
-    before_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         from ..backends.torch import compile as compile_torch
 
         torch.manual_seed(config.seed)
@@ -210,8 +207,6 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
         if not history or history[-1]["test_acc"] is None:  # cannot happen unless epochs changed
             raise RunError(f"{run.checkpoint}: the checkpoint holds no final test accuracy")
         trained = _finalise(run, module, pre, config, history, ds)
-    finally:
-        torch.set_num_threads(before_threads)
     last = history[-1]
     return TrainResult(run.path, run.model, history, last["test_acc"], last["val_acc"], trained,
                        module, start, time.perf_counter() - t_start)

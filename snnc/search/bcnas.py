@@ -55,7 +55,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import SearchError, StoreError
 from ..genome import genome_id, to_text
-from ..runtime.loader import derive_seed
+from ..runtime.loader import derive_seed, torch_threads
 from ..runtime.store import CandidateRecord, ExperimentStore
 from .bcnas_space import Architecture, Candidate, evolve, select_initial, space_of, to_genome
 from .bcnas_space import update_top
@@ -281,7 +281,6 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
         SearchError: a search exists without ``resume``, is missing or differs with ``resume``;
         StoreError (damaged rows), RunError, DatasetError from the parts.
     """
-    import torch
 
     from ..frontend import lower
     from ..runtime.data import load_dataset, split
@@ -308,9 +307,8 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
     with ExperimentStore(paths["store"]) as store:
         attempt = _open_search(store, config, resume, paths["store"])
         state = _State(store, SEARCH_ID)
-        before = torch.get_num_threads()
-        torch.set_num_threads(config.threads)  # float32 sums in one order: results reproducible
-        try:
+        # float32 sums in one order: results reproducible
+        with torch_threads(config.threads):
             # ---- step 1: selective initialisation
             t0 = time.perf_counter()
             drawn = space.sample_distinct(np.random.default_rng(
@@ -343,8 +341,6 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
 
             top, n_eval = _evolution(state, space, first, config, accuracy, report)
             seconds["evolution"] = time.perf_counter() - t0
-        finally:
-            torch.set_num_threads(before)
         store.set_status(SEARCH_ID, "done")
         ranking = _ranking(state, scores)
         _write_outputs(ranking, top, backbone, paths)  # under the store's writer lock

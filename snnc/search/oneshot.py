@@ -61,7 +61,7 @@ from ..runtime.config import TrainConfig
 from ..runtime.data import Dataset, load_dataset, split
 from ..runtime.evaluate import (Preprocess, check_fits, default_preprocess, limit_dataset,
                                 model_input, torch_dtype)
-from ..runtime.loader import batches, derive_seed, num_batches
+from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
 from ..runtime.runs import check_weights
 from ..runtime.train import _optimizer, _Progress, _scheduler, ce_loss, graph_sha256, tet_loss
 
@@ -304,10 +304,7 @@ def train_supernet(graph: Graph, data: Dataset | None, config: TrainConfig | Non
                        f"continue it, or choose another folder")
     run.mkdir(parents=True, exist_ok=True)
 
-    before_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         from ..backends.torch import compile as compile_torch
 
         torch.manual_seed(config.seed)
@@ -336,8 +333,6 @@ def train_supernet(graph: Graph, data: Dataset | None, config: TrainConfig | Non
                      "history": history, "fingerprint": fingerprint}
             atomic_write(ckpt, lambda fh, s=state: torch.save(s, fh))
         module.eval()
-    finally:
-        torch.set_num_threads(before_threads)
     return SupernetResult(module, graph, choices, int(b), pre, ds.val_x, ds.val_y, config, history,
                           ckpt, start, time.perf_counter() - t_start, ds.train_x, ds.train_y)
 
@@ -449,20 +444,18 @@ def evaluate_candidates(trained: SupernetResult, assignments: Sequence[Assignmen
     if recalibrate and trained.train_x is None:
         raise SearchError("recalibrate needs the training part; this result carries none")
     module = trained.module
-    was_training, before_threads = module.training, torch.get_num_threads()
-    if trained.config.threads:
-        torch.set_num_threads(trained.config.threads)
+    was_training = module.training
     try:
-        if not recalibrate:
-            correct = _correct(trained, assignments, x, y, batch_size)
-        else:
-            correct = []
-            for a in assignments:
-                with _recalibrated(trained, a, recalibrate):
-                    correct += _correct(trained, [a], x, y, batch_size)
+        with torch_threads(trained.config.threads):
+            if not recalibrate:
+                correct = _correct(trained, assignments, x, y, batch_size)
+            else:
+                correct = []
+                for a in assignments:
+                    with _recalibrated(trained, a, recalibrate):
+                        correct += _correct(trained, [a], x, y, batch_size)
     finally:
         module.train(was_training)
-        torch.set_num_threads(before_threads)
     return [float(c) / len(y) for c in correct]
 
 

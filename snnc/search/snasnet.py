@@ -304,16 +304,12 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
                 progress(finished, total)
 
         if workers == 0:
-            import torch
+            from ..runtime.loader import torch_threads
 
-            before = torch.get_num_threads()
-            torch.set_num_threads(config.threads)  # as in a worker: float32 sums in one order
-            try:
+            with torch_threads(config.threads):  # as in a worker: float32 sums in one order
                 for i, cand in pending:
                     text = cand.text
                     commit(i, cand, text, *score_candidate(text, config, batches, classes))
-            finally:
-                torch.set_num_threads(before)
         elif pending:
             _run_pool(pending, config, batches, classes, workers, commit)
         store.set_status(search_id, "done")
