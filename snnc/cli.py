@@ -278,6 +278,17 @@ def zoo_cmd(name: str | None, output: Path | None, counts: bool, fmt: str) -> No
         _console().print(t)
 
 
+def _default_loss(model: Path) -> str:
+    """The family's default loss for a genome file (TET for ResNets); CE for an artifact."""
+    from .compiler import is_artifact, read_text
+    from .genome import parse
+    from .runtime.config import default_loss
+
+    if is_artifact(model):
+        return default_loss(None)
+    return default_loss(parse(read_text(model), filename=str(model)))
+
+
 def _default(field: str):
     """TrainConfig's default of ``field`` (snnc.runtime.config needs neither torch nor numpy)."""
     from .runtime.config import TrainConfig
@@ -313,9 +324,9 @@ def _default(field: str):
               help="Anneal the learning rate once per epoch or once per step.")
 @click.option("--eta-min", type=click.FloatRange(0), default=_default("eta_min"),
               show_default=True, help="Final learning rate of the cosine.")
-@click.option("--loss", type=click.Choice(["ce", "tet"]), default=_default("loss"),
-              show_default=True,
-              help="ce: cross-entropy of the time-averaged output; tet: mean over t of CE.")
+@click.option("--loss", type=click.Choice(["ce", "tet"]), default=None,
+              help="ce: cross-entropy of the time-averaged output; tet: mean over t of CE.  "
+                   "[default: tet for ResNet genomes, as BCNAS-SNN trains them; ce otherwise]")
 @click.option("--tet-lambda", type=click.FloatRange(0, 1), default=_default("tet_lambda"),
               show_default=True, help="Weight of TET's MSE term.")
 @click.option("--T", "T", type=click.IntRange(1), help="Time steps (default: the genome's).")
@@ -367,6 +378,8 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
         if options["dataset"] is None:
             raise click.UsageError("missing --data (mnist, fashion-mnist, digits, cifar10, "
                                    "cifar100)")
+        if options["loss"] is None:
+            options["loss"] = _default_loss(model)
         config = TrainConfig(**options)
 
     def show(row):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import RunError
 
-__all__ = ["LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig"]
+__all__ = ["LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "default_loss"]
 
 OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("ce", "tet")
@@ -150,3 +150,16 @@ class TrainConfig:
         from .loader import Augment
 
         return Augment(crop_padding=self.crop_padding, hflip=self.hflip, cutout=self.cutout)
+
+
+def default_loss(genome) -> str:
+    """The loss a genome trains with when none is asked for: ``"tet"`` for a ResNet genome
+    (BCNAS-SNN section 3.3 trains its ResNets with TET, eq. 3, as do the ``resnet*`` presets),
+    ``"ce"`` otherwise (STTS and SNASNet train with the cross-entropy of the time-averaged output).
+
+    Args:
+        genome: a parsed :class:`~snnc.genome.Genome`, or None (an artifact: ``"ce"``).
+    """
+    if genome is not None and any(b.kind == "resnet" for b in genome.blocks):
+        return "tet"
+    return "ce"
