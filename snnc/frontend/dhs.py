@@ -25,6 +25,16 @@ An edge ``i -> j`` becomes nodes named ``{layer}.n{j}.{src}.*`` with ``src`` in 
   the identity gives a 1x1 conv-BN. (The authors' code builds every ``skip_connect`` as a 3x3
   conv-BN; with the published cell, which has no skip, the two agree.)
 
+**Mixed edges** (a supernet, section 4.1.1 eq. 13-16): ``-2 -> 0 mix`` lowers every candidate of
+``DHS_OPS`` (skip, snn_b3, snn_b5) on that edge as above, under ``{layer}.n{j}.{src}.{op}.*``, and
+feeds their outputs, in that order as ports 0..2, into ``{layer}.n{j}.{src}.mix``, a
+``WeightedMix`` with ``k = 3`` and ``alpha = 0`` (uniform weights, 1/3 each, as DARTS starts)
+whose output enters node ``j``'s membrane with the node's other edges. That is eq. 16's placement:
+the softmax-weighted sum of the candidate currents, before the node's one neuron. For the node's
+surrogate a mixed edge counts as all its candidates (rule 3 of :func:`node_surrogate` then
+applies: mixed temperatures), so resolving a mix to ``snn_b3`` gives the plain genome's forward
+computation but not necessarily its surrogate temperature.
+
 For the same reason there is no 1x1 preprocessing of ``s0``/``s1``: operations read the previous
 cells' outputs with their own widths (this is what gives the paper's 14M parameters, Table 2).
 The cell output ``{layer}.cat`` is the channel concatenation of all its nodes' spikes in node
@@ -69,7 +79,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..genome.ast import Block
+from ..genome.schema import DHS_MIX, DHS_OPS
 from .builder import Builder, fail
 
 #: Dspike temperature ``b`` of each convolution operation (Table 1).
@@ -191,11 +204,15 @@ def lower_layer(b: Builder, block: Block, name: str) -> None:
     cat = b.node(f"{name}.cat", "Concat", loc=block.loc)
     for j in range(cell["nodes"]):
         edges = [e for e in cell.edges if e.dst == j]
-        lif = neuron_node(b, f"{name}.n{j}.lif", block,
-                          node_surrogate(b, block, [e.op for e in edges]))
+        ops = [op for e in edges for op in (DHS_OPS if e.op == DHS_MIX else (e.op,))]
+        lif = neuron_node(b, f"{name}.n{j}.lif", block, node_surrogate(b, block, ops))
         for e in edges:
             label, src, c_src = sources[e.src]
-            b.edge(_operation(b, block, f"{name}.n{j}.{label}", e.op, src, c_src, c), lif)
+            prefix = f"{name}.n{j}.{label}"
+            if e.op == DHS_MIX:
+                b.edge(_mix(b, block, prefix, src, c_src, c), lif)
+            else:
+                b.edge(_operation(b, block, prefix, e.op, src, c_src, c), lif)
         sources[j] = (f"n{j}", lif, c)
         b.graph.add_edge(lif, cat, port=j)
     out = Feature(cat, (cell["nodes"] * c, h, w), level)
@@ -203,6 +220,17 @@ def lower_layer(b: Builder, block: Block, name: str) -> None:
     b.exit, b.shape = cat, out.shape
     if last:
         _head(b, block, out)
+
+
+def _mix(b: Builder, layer: Block, prefix: str, src: str, c_in: int, c_out: int) -> str:
+    """Every candidate operation on one edge, mixed by a WeightedMix (alpha = 0: uniform);
+    returns the mix node, whose output enters the membrane (eq. 16)."""
+    mix = b.node(f"{prefix}.{DHS_MIX}", "WeightedMix", {"k": len(DHS_OPS)},
+                 {"alpha": np.zeros(len(DHS_OPS))}, loc=layer.loc)
+    for port, op in enumerate(DHS_OPS):
+        out = _operation(b, layer, f"{prefix}.{op}", op, src, c_in, c_out)
+        b.graph.add_edge(out, mix, port=port)
+    return mix
 
 
 def _operation(b: Builder, layer: Block, prefix: str, op: str, src: str, c_in: int,

@@ -106,8 +106,9 @@ class EdgeRules:
     (``nodes=None``: no upper bound). Forward edges go from a lower to a higher id, backward edges from
     a higher or the same id to a lower one with delay >= 1. ``ops=None``: edges carry no operation;
     otherwise every edge names one of ``ops``. ``markers``: words an edge may carry in the
-    operation's place where ``ops`` is None (the ResNet family's ``choice``: an optional backward
-    connection of a supernet). ``what`` is how messages call an id.
+    operation's place besides ``ops`` (a supernet construct: the ResNet family's ``choice``, an
+    optional backward connection; a SpikeDHS cell's ``mix``, a weighted mix of all ``ops``).
+    ``what`` is how messages call an id.
     """
 
     nodes: str | None = "nodes"
@@ -255,6 +256,8 @@ HEADERS: dict[str, Header] = {h.keyword: h for h in (
 # ----------------------------------------------------------------------------- blocks
 SNASNET_OPS = ("zero", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 DHS_OPS = ("skip", "snn_b3", "snn_b5")
+#: A SpikeDHS edge that mixes every DHS_OPS candidate (a supernet edge, SpikeDHS eq. 13-16).
+DHS_MIX = "mix"
 _DROPOUT = _f("dropout", 0.0, lo=0, hi=1, hi_open=True, doc="dropout probability")
 
 BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
@@ -285,8 +288,10 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
     ), (Form("snasnet", edges=EdgeRules(forward_delays=False, ops=SNASNET_OPS),
              doc="SNASNet cell: an operation per edge; backward edges read the previous step"),
         Form("dhs", defaults=(("nodes", 3),),
-             edges=EdgeRules(min_src=-2, backward=False, forward_delays=False, ops=DHS_OPS),
-             doc="SpikeDHS cell: sources -2 and -1 are the two previous cells' outputs")),
+             edges=EdgeRules(min_src=-2, backward=False, forward_delays=False, ops=DHS_OPS,
+                             markers=(DHS_MIX,)),
+             doc="SpikeDHS cell: sources -2 and -1 are the two previous cells' outputs; "
+                 "an edge's 'mix' mixes all its operations (a supernet)")),
         doc="a cell of operations on edges"),
     BlockKind("skeleton", (
         Param("cell", "name", ref="cell", doc="the cell block used at widths C and 2C, C = its "

@@ -270,10 +270,10 @@ def edges(bk: S.BlockKind, form: S.Form, name: str | None, attrs: dict[str, Any]
                    f"{', '.join(rules.markers)})" if rules.markers else ""
             raise Problem(f"{owner}edge {text}: edges here carry no operation{also}, got "
                           f"{show(e.op)}", ("edge", i, "op"))
-        if rules.ops is not None and e.op not in rules.ops:
+        if rules.ops is not None and e.op not in rules.ops + rules.markers:
             got = "none" if e.op is None else show(e.op)
             raise Problem(f"{owner}edge {text} needs an operation, one of "
-                          f"{', '.join(rules.ops)}; got {got}",
+                          f"{', '.join(rules.ops + rules.markers)}; got {got}",
                           ("edge", i, "edge" if e.op is None else "op"))
         key = (e.src, e.dst, e.delay, e.backward)
         if key in seen:
