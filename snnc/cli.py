@@ -278,6 +278,13 @@ def zoo_cmd(name: str | None, output: Path | None, counts: bool, fmt: str) -> No
         _console().print(t)
 
 
+def _given(options: dict) -> dict:
+    """The options the user typed (not click's defaults): what a --resume may change."""
+    ctx = click.get_current_context()
+    return {k: v for k, v in options.items()
+            if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+
+
 def _default_loss(model: Path) -> str:
     """The family's default loss for a genome file (TET for ResNets); CE for an artifact."""
     from .compiler import is_artifact, read_text
@@ -367,9 +374,7 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     if options["data_root"] is not None:
         options["data_root"] = str(options["data_root"])
     if resume:
-        ctx = click.get_current_context()
-        given = {k: v for k, v in options.items()
-                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        given = _given(options)
         config = dataclasses.replace(load_run_config(run_dir), **given) if given else None
     else:
         if model is None:
@@ -733,21 +738,18 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
     With --resume, options left out take the stored search's values, and different ones are
     refused."""
     import dataclasses
+    import warnings
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.progress import TimeRemainingColumn
-
-    import warnings
 
     from .runtime.store import StoreWarning
     from .search.snasnet import SearchConfig, damage_report, run_search, stored_config
 
     options["also"] = tuple(options["also"])
     if resume:
-        ctx = click.get_current_context()
-        given = {k: v for k, v in options.items()
-                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        given = _given(options)
         config = dataclasses.replace(stored_config(out_dir, search_id), **given)
     else:
         config = SearchConfig(**options)
@@ -865,9 +867,7 @@ def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **op
 
     options["depth"] = int(options["depth"])
     if resume:
-        ctx = click.get_current_context()
-        given = {k: v for k, v in options.items()
-                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        given = _given(options)
         config = dataclasses.replace(stored_bcnas_config(out_dir), **given)
     else:
         config = BcnasConfig(**options)
