@@ -357,6 +357,9 @@ def _default(field: str):
 @click.option("--limit-test", type=click.IntRange(1), help="Use only the first N test images.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=_default("dtype"),
               show_default=True)
+@click.option("--nproc", type=click.IntRange(1), default=_default("nproc"), show_default=True,
+              help="Data-parallel processes on this machine (--batch-size is the global batch). "
+                   "Under torchrun: the number of processes it started.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
 @format_option
@@ -366,16 +369,25 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     """Train MODEL (a genome or .snnir file) and write the run to --run-dir.
 
     With --resume, options left out take the run's own settings, and different ones are
-    refused."""
+    refused (except --threads and --nproc)."""
     import dataclasses
 
-    from .runtime.train import TrainConfig, load_run_config, train
+    from .runtime.distributed import env_rank
+    from .runtime.train import TrainConfig, load_run_config
 
     if options["data_root"] is not None:
         options["data_root"] = str(options["data_root"])
+    ranked = env_rank()  # started by torchrun: the group's size is the process count
+    if ranked is not None:
+        if _given(options).get("nproc", ranked[1]) != ranked[1]:
+            raise click.UsageError(f"--nproc {options['nproc']} differs from the "
+                                   f"{ranked[1]} processes torchrun started")
+        options["nproc"] = ranked[1]
     if resume:
         given = _given(options)
         config = dataclasses.replace(load_run_config(run_dir), **given) if given else None
+        if ranked is not None and ranked[0] != 0:
+            config = None  # rank 0 sends its config (the run folder may be on its machine only)
     else:
         if model is None:
             raise click.UsageError("missing MODEL (a genome or .snnir file); only --resume "
@@ -394,7 +406,14 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
                    f"{row['train_acc']:.2%}{val}{test}  lr {row['lr']:.3g}  "
                    f"{row['seconds']:.1f} s", err=True)
 
-    result = train(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
+    if ranked is None:
+        from .runtime.launch import launch
+
+        result = launch(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
+    else:
+        result = _train_ranked(ranked, model, config, run_dir, resume, progress, show)
+        if result is None:  # ranks other than 0 print nothing
+            return
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}", err=True)
     if fmt == "json":
@@ -405,6 +424,21 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     else:
         click.echo(f"test accuracy {result.test_acc:.2%}")
     click.echo(f"wrote {result.model_path}", err=True)
+
+
+def _train_ranked(ranked, model, config, run_dir, resume, progress, show):
+    """One process of a torchrun group: join it, train; rank 0's result (None on the others)."""
+    from .runtime.distributed import close_group, init_group
+    from .runtime.train import train
+
+    rank, world, local = ranked
+    group = init_group(rank, world, local_rank=local)
+    try:
+        result = train(model, config, run_dir, resume=resume, progress=progress and rank == 0,
+                       on_epoch=show if rank == 0 else None, group=group)
+    finally:
+        close_group()
+    return result if rank == 0 else None
 
 
 @cli.command("eval")

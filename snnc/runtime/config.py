@@ -18,9 +18,9 @@ __all__ = ["LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "d
 OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("ce", "tet")
 SCHEDULES = ("cosine", "constant")
-#: Fields a resumed run may change (another thread count may still round float sums differently;
-#: see ``TrainConfig.threads``).
-RESUME_FREE = ("threads",)
+#: Fields a resumed run may change (another thread or process count may still round float sums
+#: differently; see ``TrainConfig.threads`` and ``TrainConfig.nproc``).
+RESUME_FREE = ("threads", "nproc")
 #: Upper bound of ``threads``: fixed rather than a multiple of this machine's CPUs, so that a run
 #: folder started elsewhere still resumes here (libgomp fails to start ~100000 threads).
 MAX_THREADS = 1024
@@ -59,6 +59,11 @@ class TrainConfig:
             a resume may change, at the price of bit-identity (sums may round differently).
         limit_train, limit_test: use only the first N samples (fast tests and demos).
         dtype: parameter dtype, ``"float32"`` or ``"float64"``.
+        nproc: data-parallel processes (:mod:`snnc.runtime.distributed`); ``batch_size`` is the
+            global batch, split into ``nproc`` shards of ``batch_size / nproc``. The result is
+            that of one process up to float rounding (sums over shards, then over processes),
+            except dropout masks, which each process draws for its shard. A resume may change
+            it, at the price of bit-identity.
     Raises (on construction):
         RunError: a value out of range or not one of the choices; the message names the field.
     """
@@ -90,6 +95,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     dtype: str = "float32"
+    nproc: int = 1
 
     def __post_init__(self) -> None:
         if self.data_root is not None:
@@ -102,6 +108,7 @@ class TrainConfig:
                 shown = ", ".join(str(a) for a in allowed if a is not None)
                 raise RunError(f"{name} must be one of {shown}, got {getattr(self, name)!r}")
         at_least = {"epochs": 1, "batch_size": 1, "test_every": 1, "seed": 0, "threads": 0,
+                    "nproc": 1,
                     "crop_padding": 0, "cutout": 0, "T": 1, "limit_train": 1, "limit_test": 1}
         for name, lo in at_least.items():
             v = getattr(self, name)

@@ -19,6 +19,7 @@ weights as one that was never interrupted.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -35,6 +36,8 @@ from ..errors import RunError
 from ..ir.graph import Graph
 from .config import LOSSES, OPTIMIZERS, RESUME_FREE, TrainConfig
 from .data import Dataset, load_dataset, split
+from .distributed import (Group, check_shards, decode_setup, decode_state, encode_setup,
+                          encode_state, share)
 from .evaluate import (Preprocess, check_fits, default_preprocess, limit_dataset, model_input,
                        predict, torch_dtype)
 from .loader import batches, derive_seed, num_batches, torch_threads
@@ -99,7 +102,8 @@ def tet_loss(out: torch.Tensor, y: torch.Tensor, lam: float = 0.0,
 # ---------------------------------------------------------------------- train
 def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
           run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None,
+          group: Group | None = None) -> TrainResult:
     """Train a model and write a run folder (see :mod:`snnc.runtime.runs`).
 
     Args:
@@ -112,16 +116,24 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
             finalised again). Ends with weights bit-identical to an uninterrupted run.
         progress: show a rich progress bar on stderr (only on a terminal).
         on_epoch: called with each epoch's metrics row after its checkpoint is written.
+        group: this process's place in a data-parallel group (:mod:`snnc.runtime.distributed`;
+            :func:`snnc.runtime.launch.launch` starts one); None = train alone. Only rank 0
+            reads and writes ``run_dir`` and shows progress; every rank returns the same history.
+            ``config.nproc`` must equal the group's size (a resume may change it).
     Returns:
         A :class:`TrainResult`.
     Raises:
         RunError: a non-empty run folder without ``resume``; ``resume`` with nothing to resume, a
-            different config (other than ``threads``) or model, a damaged checkpoint; a model
-            that does not fit the dataset.
+            different config (other than ``threads`` and ``nproc``) or model, a damaged
+            checkpoint; a model that does not fit the dataset; ``config.nproc`` other than the
+            group's size.
         DatasetError, ArtifactError, GenomeSyntaxError, ...: from loading the data or the model.
     """
     t_start = time.perf_counter()
     run = RunDir(Path(run_dir))
+    if group is not None and not group.is_writer:  # only rank 0 touches the run folder
+        return _train_locked(run, None, model_source, config, resume, False, None, t_start,
+                             group)
     lock = run.lock()
     try:
         # A second writer is refused before it reads anything (the lock file exists in every
@@ -129,23 +141,43 @@ def train(model_source: str | Path | Graph | None, config: TrainConfig | None,
         if run.path.is_dir() and (resume or (run.path / LOCK_FILE).exists()):
             lock.acquire()
         return _train_locked(run, lock, model_source, config, resume, progress, on_epoch,
-                             t_start)
+                             t_start, group)
     finally:
         lock.release()
 
 
-def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, resume: bool,
-                  progress: bool, on_epoch, t_start: float) -> TrainResult:
+def _setup(run: RunDir, model_source, config: TrainConfig | None, resume: bool, world: int):
+    """(config, graph, genome text, fingerprint) of the run to train (the writer's reads)."""
     if resume:
         config, graph, genome_text, fingerprint = _resume_setup(run, model_source, config)
+        if config.nproc != world:  # allowed, at the price of bit-identity (RESUME_FREE)
+            config = dataclasses.replace(config, nproc=world)
     else:
         _check_fresh(run)
         if model_source is None:
             raise RunError("train: no model given (a genome file, a .snnir file or a Graph)")
         config = config or TrainConfig()
+        if config.nproc != world:
+            raise RunError(f"the config asks for {config.nproc} processes but this run has "
+                           f"{world}; start it with `snnc train --nproc {config.nproc}` or "
+                           f"snnc.runtime.launch.launch")
         graph, genome_text, fingerprint = _load_source(model_source, config.seed)
+    return config, graph, genome_text, fingerprint
+
+
+def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, resume: bool,
+                  progress: bool, on_epoch, t_start: float, group: Group | None = None
+                  ) -> TrainResult:
+    writer = group is None or group.is_writer
+    if group is None:
+        config, graph, genome_text, fingerprint = _setup(run, model_source, config, resume, 1)
+    else:  # rank 0 reads; the others receive its config and graph
+        config, graph, genome_text, fingerprint = share(
+            group, lambda: _setup(run, model_source, config, resume, group.world),
+            encode_setup, decode_setup)
     ds = _prepare_data(config)
     check_fits(graph, ds, _label(model_source, run))
+    check_shards(len(ds.train_y), config.batch_size, config.nproc)
     pre = default_preprocess(graph, ds, T=config.T, encoding=config.encoding,
                              normalize=config.normalize)
 
@@ -157,13 +189,17 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
         steps = num_batches(len(ds.train_y), config.batch_size)
         optimizer = _optimizer(module, config)
         scheduler = _scheduler(optimizer, config, steps)
-        if not resume:  # (a resumed run's folder already holds its model and config)
-            _start_run(run, lock, graph, genome_text, config, fingerprint)
-        start, history = 0, []
-        state = None
-        if resume:
+
+        def start_or_load():
+            if not resume:  # (a resumed run's folder already holds its model and config)
+                _start_run(run, lock, graph, genome_text, config, fingerprint)
+                return None
             run.remove_stale_temporaries()
-            state = run.load_checkpoint(config.epochs)
+            return run.load_checkpoint(config.epochs)
+
+        start, history = 0, []
+        state = start_or_load() if group is None else \
+            share(group, start_or_load, encode_state, decode_state)
         if state is not None:
             try:
                 module.load_state_dict(state["model"])
@@ -177,12 +213,14 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
                                ) from None
             start, history = int(state["epoch"]), list(state["history"])
-            run.write_metrics(history)  # drop rows of an epoch that died before its checkpoint
+            if writer:
+                run.write_metrics(history)  # drop rows of an epoch that died before its checkpoint
+        net = module if group is None else group.wrap(module)
         for epoch in range(start, config.epochs):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            loss, acc = _train_epoch(module, optimizer, scheduler, ds, pre, config, epoch, steps,
-                                     progress, run)
+            loss, acc = _train_epoch(net, optimizer, scheduler, ds, pre, config, epoch, steps,
+                                     progress, run, group)
             if scheduler is not None and config.schedule_step == "epoch":
                 scheduler.step()
             last = epoch + 1 == config.epochs
@@ -197,16 +235,21 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
             if problem:  # e.g. a NaN that a finite loss did not show; keep the last checkpoint
                 raise RunError(f"training diverged in epoch {epoch + 1}: {problem}; "
                                f"{_kept(run, epoch)}")
-            run.save_checkpoint(epoch=epoch + 1, model=module.state_dict(),
-                                optimizer=optimizer.state_dict(),
-                                scheduler=scheduler.state_dict() if scheduler else {},
-                                history=history)
+            if writer:
+                run.save_checkpoint(epoch=epoch + 1, model=module.state_dict(),
+                                    optimizer=optimizer.state_dict(),
+                                    scheduler=scheduler.state_dict() if scheduler else {},
+                                    history=history)
             if on_epoch is not None:
                 on_epoch(row)
         module.eval()
         if not history or history[-1]["test_acc"] is None:  # cannot happen unless epochs changed
             raise RunError(f"{run.checkpoint}: the checkpoint holds no final test accuracy")
-        trained = _finalise(run, module, pre, config, history, ds)
+        if group is None:
+            trained = _finalise(run, module, pre, config, history, ds)
+        else:  # every rank ends when rank 0's model.snnir is written (or its write failed)
+            trained = share(group, lambda: _finalise(run, module, pre, config, history, ds),
+                            lambda g: b"", lambda b: module.to_ir())
     last = history[-1]
     return TrainResult(run.path, run.model, history, last["test_acc"], last["val_acc"], trained,
                        module, start, time.perf_counter() - t_start)
@@ -262,9 +305,12 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 
 # ---------------------------------------------------------------------- pieces
 def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: TrainConfig,
-                 epoch: int, steps: int, progress: bool, run: RunDir) -> tuple[float, float]:
-    """One pass over the training set; returns (mean loss, accuracy) over its samples."""
-    torch.manual_seed(derive_seed(_TORCH_RNG, config.seed, epoch))  # dropout masks
+                 epoch: int, steps: int, progress: bool, run: RunDir,
+                 group: Group | None = None) -> tuple[float, float]:
+    """One pass over the training set; returns (mean loss, accuracy) over its samples (of the
+    global batches, with a ``group``: each rank trains on its shard of every batch)."""
+    words = group.seed_words() if group is not None else ()
+    torch.manual_seed(derive_seed(_TORCH_RNG, config.seed, epoch, *words))  # dropout masks
     module.train()
     total_loss, correct, seen = 0.0, 0, 0
     t0 = time.perf_counter()
@@ -274,12 +320,18 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
                                              augment=config.augment(), mean=pre.mean,
                                              std=pre.std)):
             x = model_input(xb, pre, derive_seed(_RATE_TRAIN, config.seed, epoch, b))
+            if group is not None:  # the whole batch drawn as one process draws it, then a shard
+                x, yb, weight = group.shard(x, yb, 0 if pre.encoding == "direct" else 1)
             out = module(x, T=pre.T)  # [T, B, classes]
             if config.loss == "ce":
                 loss = ce_loss(out, yb)
             else:
                 loss = tet_loss(out, yb, config.tet_lambda, config.tet_phi)
             n, value = len(yb), float(loss.detach())
+            hits = int((out.detach().mean(0).argmax(-1) == yb).sum())
+            if group is not None:
+                value, hits, n = group.batch_totals(value, hits, n)
+                loss = loss * weight
             if not math.isfinite(value):  # before the step, which would spread it to the weights
                 raise RunError(f"the loss is {value} at epoch {epoch + 1}, batch {b + 1}; "
                                f"training stopped ({_kept(run, epoch)}); lower the learning "
@@ -290,7 +342,7 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
             if scheduler is not None and config.schedule_step == "step":
                 scheduler.step()
             total_loss += value * n
-            correct += int((out.detach().mean(0).argmax(-1) == yb).sum())
+            correct += hits
             seen += n
             bar.update(total_loss / seen, correct / seen, seen / (time.perf_counter() - t0))
     return total_loss / max(seen, 1), correct / max(seen, 1)
