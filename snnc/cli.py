@@ -21,6 +21,7 @@ import click
 
 from . import __version__
 from .errors import SnncError
+from .runtime.config import GROUP_TIMEOUT
 
 REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
@@ -360,12 +361,15 @@ def _default(field: str):
 @click.option("--nproc", type=click.IntRange(1), default=_default("nproc"), show_default=True,
               help="Data-parallel processes on this machine (--batch-size is the global batch). "
                    "Under torchrun: the number of processes it started.")
+@click.option("--group-timeout", type=click.FloatRange(1), default=GROUP_TIMEOUT,
+              show_default=True,
+              help="Seconds a process of a --nproc/torchrun group waits for the others.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
 @format_option
 @friendly
 def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, fmt: str,
-              **options) -> None:
+              group_timeout: float, **options) -> None:
     """Train MODEL (a genome or .snnir file) and write the run to --run-dir.
 
     With --resume, options left out take the run's own settings, and different ones are
@@ -383,18 +387,17 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
             raise click.UsageError(f"--nproc {options['nproc']} differs from the "
                                    f"{ranked[1]} processes torchrun started")
         options["nproc"] = ranked[1]
-    if resume:
+    if not resume and model is None:
+        raise click.UsageError("missing MODEL (a genome or .snnir file); only --resume may "
+                               "leave it out")
+    if not resume and options["dataset"] is None:
+        raise click.UsageError("missing --data (mnist, fashion-mnist, digits, cifar10, cifar100)")
+    if ranked is not None and ranked[0] != 0:
+        config = None  # rank 0 reads the model and the run folder, and sends its config
+    elif resume:
         given = _given(options)
         config = dataclasses.replace(load_run_config(run_dir), **given) if given else None
-        if ranked is not None and ranked[0] != 0:
-            config = None  # rank 0 sends its config (the run folder may be on its machine only)
     else:
-        if model is None:
-            raise click.UsageError("missing MODEL (a genome or .snnir file); only --resume "
-                                   "may leave it out")
-        if options["dataset"] is None:
-            raise click.UsageError("missing --data (mnist, fashion-mnist, digits, cifar10, "
-                                   "cifar100)")
         if options["loss"] is None:
             options["loss"] = _default_loss(model)
         config = TrainConfig(**options)
@@ -409,9 +412,11 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     if ranked is None:
         from .runtime.launch import launch
 
-        result = launch(model, config, run_dir, resume=resume, progress=progress, on_epoch=show)
+        result = launch(model, config, run_dir, resume=resume, progress=progress, on_epoch=show,
+                        timeout=group_timeout)
     else:
-        result = _train_ranked(ranked, model, config, run_dir, resume, progress, show)
+        result = _train_ranked(ranked, model, config, run_dir, resume, progress, show,
+                               group_timeout)
         if result is None:  # ranks other than 0 print nothing
             return
     if result.resumed_from:
@@ -426,13 +431,13 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     click.echo(f"wrote {result.model_path}", err=True)
 
 
-def _train_ranked(ranked, model, config, run_dir, resume, progress, show):
+def _train_ranked(ranked, model, config, run_dir, resume, progress, show, timeout):
     """One process of a torchrun group: join it, train; rank 0's result (None on the others)."""
     from .runtime.distributed import close_group, init_group
     from .runtime.train import train
 
     rank, world, local = ranked
-    group = init_group(rank, world, local_rank=local)
+    group = init_group(rank, world, local_rank=local, timeout=timeout)
     try:
         result = train(model, config, run_dir, resume=resume, progress=progress and rank == 0,
                        on_epoch=show if rank == 0 else None, group=group)

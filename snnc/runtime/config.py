@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import RunError
 
-__all__ = ["LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "default_loss"]
+__all__ = ["GROUP_TIMEOUT", "LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "default_loss"]
 
 OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("ce", "tet")
@@ -24,6 +24,9 @@ RESUME_FREE = ("threads", "nproc")
 #: Upper bound of ``threads``: fixed rather than a multiple of this machine's CPUs, so that a run
 #: folder started elsewhere still resumes here (libgomp fails to start ~100000 threads).
 MAX_THREADS = 1024
+#: Seconds a process of a data-parallel group waits at a collective for the others
+#: (:mod:`snnc.runtime.distributed`) before the group gives up with an error.
+GROUP_TIMEOUT = 600.0
 #: field: (low, high, low excluded, high excluded).
 _RANGES = {"lr": (0.0, 10.0, True, False), "momentum": (0.0, 1.0, False, True),
            "weight_decay": (0.0, 1.0, False, False), "eta_min": (0.0, 10.0, False, False),

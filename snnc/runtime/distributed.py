@@ -44,12 +44,13 @@ import torch.distributed as dist
 from torch import nn
 
 from ..errors import RunError, SnncError
+from .config import GROUP_TIMEOUT
 
 __all__ = ["DEFAULT_TIMEOUT", "GlobalBatchNorm", "Group", "check_shards", "close_group",
            "convert_batch_norm", "env_rank", "init_group", "share"]
 
 #: Seconds a process waits at a collective for the others before the group gives up.
-DEFAULT_TIMEOUT = 600.0
+DEFAULT_TIMEOUT = GROUP_TIMEOUT
 _T = TypeVar("_T")
 
 

@@ -223,12 +223,12 @@ def _worker(job_path: str, rank: int, world: int, fd: int, parent: int, progress
     def send(**msg) -> None:
         out.write(json.dumps(msg) + "\n")
 
+    job = json.loads(Path(job_path).read_text())
     try:
         import torch.distributed as dist
 
         from .distributed import close_group, init_group
 
-        job = json.loads(Path(job_path).read_text())
         config = TrainConfig.from_dict(job["config"]) if job["config"] is not None else None
         store = dist.TCPStore("127.0.0.1", job["port"], is_master=False,
                               timeout=datetime.timedelta(seconds=job["timeout"]))
@@ -245,13 +245,28 @@ def _worker(job_path: str, rank: int, world: int, fd: int, parent: int, progress
     except SnncError as exc:
         send(kind="error", snnc=True, message=str(exc))
         return 1
-    except BaseException as exc:  # a peer's death (gloo: connection closed), a bug
+    except BaseException as exc:  # a peer's death or silence (gloo), a bug
         first = str(exc).splitlines()[0] if str(exc) else ""
-        send(kind="error", snnc=False, message=f"{type(exc).__name__}: {first}")
+        text = f"{type(exc).__name__}: {first}"
+        if _is_group_error(exc):
+            text = (f"lost the group (a process died or did not answer within "
+                    f"{job['timeout']:g} s): {text}")
+        send(kind="error", snnc=False, message=text)
         return 1
     finally:
         out.close()
     return 0
+
+
+def _is_group_error(exc: BaseException) -> bool:
+    import torch.distributed as dist
+
+    if isinstance(exc, dist.DistError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        w in text for w in ("timed out", "timeout", "connection closed", "connection reset",
+                            "gloo"))
 
 
 if __name__ == "__main__":

@@ -234,6 +234,54 @@ def test_a_dead_rank_stops_the_group(tmp_path, genome_file):
 
 
 @pytest.mark.slow
+def test_a_rank_that_stops_answering_times_out(tmp_path, genome_file):
+    """A stopped (SIGSTOP) rank: the other's next collective gives up after the group timeout,
+    and the launcher ends the group (SIGKILL reaches a stopped process) instead of hanging."""
+    run = RunDir(tmp_path / "run")
+    stopped: list[int] = []
+
+    def freeze_one():
+        deadline = time.monotonic() + 120
+        while not run.checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        found = sorted(_workers())
+        if found:
+            stopped.append(found[-1])
+            os.kill(found[-1], signal.SIGSTOP)
+
+    freezer = threading.Thread(target=freeze_one)
+    freezer.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(RunError, match=r"stopped: rank [01]: lost the group"):
+            launch(genome_file, TrainConfig(**dict(CFG, epochs=20), nproc=2), run.path,
+                   progress=False, timeout=5)
+    finally:
+        freezer.join()
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    assert stopped and time.monotonic() - t0 < 100
+    assert not _workers()
+
+
+def test_join_timeout():
+    import datetime
+
+    from snnc.runtime.distributed import init_group
+
+    store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                                       timeout=datetime.timedelta(seconds=2))
+    t0 = time.monotonic()
+    with pytest.raises(RunError, match="rank 0: cannot join the group of 2 processes"):
+        init_group(0, 2, store=store, timeout=2)  # rank 1 never comes
+    assert time.monotonic() - t0 < 30
+    assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.slow
 def test_rank0_error_reaches_every_rank(tmp_path, genome_file):
     """Rank 0 refuses a non-empty folder; rank 1 stops with that message instead of waiting."""
     (tmp_path / "busy").mkdir()
