@@ -15,7 +15,9 @@ batch seeded with ``derive_seed(3, seed, epoch, batch)``) and the global torch R
 re-seeded with ``derive_seed(5, seed, epoch)`` at the start of every epoch. With the same config
 (thread count included) two runs give bit-identical weights, and a run killed at any moment and
 resumed (``resume=True``) from its last checkpoint (written after every epoch) ends with the same
-weights as one that was never interrupted.
+weights as one that was never interrupted. A data-parallel run (``group``, ``config.nproc``
+processes, :mod:`snnc.runtime.distributed`) keeps these guarantees for a fixed process count and
+trains what one process trains with the same global batch, up to float rounding.
 """
 from __future__ import annotations
 
