@@ -38,7 +38,7 @@ from snnc.runtime.launch import launch  # noqa: E402
 from snnc.runtime.runs import RunDir  # noqa: E402
 from snnc.runtime.train import TrainConfig, train  # noqa: E402
 
-from ..procs import alive, descendants  # noqa: E402
+from ..procs import alive, descendants, kill_parent_and_wait  # noqa: E402
 from .test_train import GENOME  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,6 +265,25 @@ def test_a_rank_that_stops_answering_times_out(tmp_path, genome_file):
                 pass
     assert stopped and time.monotonic() - t0 < 100
     assert not _workers()
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_workers(tmp_path, genome_file):
+    """Ctrl-C (SIGINT to the terminal's whole process group): the workers ignore it, the
+    launcher stops them and no worker is left behind."""
+    sig = signal.SIGINT
+    code = textwrap.dedent(f"""
+        import sys
+        from snnc.runtime.launch import launch
+        from snnc.runtime.train import TrainConfig
+        launch({str(genome_file)!r}, TrainConfig(**{dict(CFG, epochs=50, nproc=2)!r}),
+               {str(tmp_path / "run")!r}, progress=False,
+               on_epoch=lambda row: print("READY", flush=True))
+    """)
+    kids, left, err = kill_parent_and_wait(code, sig, "READY", min_children=2, env=ENV,
+                                           group=True)
+    assert len(kids) >= 2 and not left, err[-2000:]
+    assert "KeyboardInterrupt" in err  # the launcher's, after it stopped the workers
 
 
 def test_join_timeout():
