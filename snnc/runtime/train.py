@@ -16,6 +16,11 @@ re-seeded with ``derive_seed(5, seed, epoch)`` at the start of every epoch. With
 (thread count included) two runs give bit-identical weights, and a run killed at any moment and
 resumed (``resume=True``) from its last checkpoint (written after every epoch) ends with the same
 weights as one that was never interrupted.
+
+Searches during training: ``config.dgs`` / ``config.tps`` run SpikeDHS's surrogate-gradient and
+temporal-parameter searches on a SpikeDHS genome (:mod:`snnc.runtime.dgs`, :mod:`snnc.runtime.tps`,
+hooks in :mod:`snnc.runtime.layer_search`); their state is part of the checkpoint, and the run
+folder gets ``searched.genome``, ``search.json`` and ``search.png``.
 """
 from __future__ import annotations
 
