@@ -297,11 +297,63 @@ def _default_loss(model: Path) -> str:
     return default_loss(parse(read_text(model), filename=str(model)))
 
 
-def _default(field: str):
-    """TrainConfig's default of ``field`` (snnc.runtime.config needs neither torch nor numpy)."""
-    from .runtime.config import TrainConfig
+def _default(field: str, kind: str = "TrainConfig"):
+    """The default of ``field`` of TrainConfig (or DGSConfig, TPSConfig): snnc.runtime.config
+    needs neither torch nor numpy."""
+    from .runtime import config
 
-    return TrainConfig.__dataclass_fields__[field].default
+    return getattr(config, kind).__dataclass_fields__[field].default
+
+
+#: The layer-search options of ``snnc train``: option prefix -> its config class.
+_SEARCHES = {"dgs": "DGSConfig", "tps": "TPSConfig"}
+
+
+def _search_options(options: dict, resume: bool, saved=None) -> dict:
+    """Pop ``--dgs``/``--tps`` and their ``--dgs-*``/``--tps-*`` settings from ``options``;
+    returns ``{"dgs": DGSConfig | None, "tps": ...}`` for a new run, and for a resume only the
+    searches whose options were typed (applied to the run's own settings ``saved``)."""
+    import dataclasses
+
+    from .runtime import config as rc
+
+    ctx = click.get_current_context()
+    out = {}
+    for name, kind in _SEARCHES.items():
+        layers = options.pop(name)
+        settings = {k[len(name) + 1:]: options.pop(k) for k in list(options)
+                    if k.startswith(name + "_")}
+        typed = {k: v for k, v in settings.items()
+                 if ctx.get_parameter_source(f"{name}_{k}") is not
+                 click.core.ParameterSource.DEFAULT}
+        if resume:
+            if layers is None and not typed:
+                continue
+            base = getattr(saved, name)
+            base = dataclasses.asdict(base) if base is not None else {}
+            if layers is not None:
+                base["layers"] = layers
+            out[name] = getattr(rc, kind)(**{**base, **typed}) if base or typed else None
+            continue
+        if layers is None:
+            if typed:
+                flag = next(iter(typed)).replace("_", "-")
+                raise click.UsageError(f"--{name}-{flag} needs --{name} (the layers to search: "
+                                       f"all, or e.g. stem,l1)")
+            out[name] = None
+        else:
+            out[name] = getattr(rc, kind)(layers=layers, **settings)
+    return out
+
+
+def _search_row(row: dict) -> str:
+    """``dgs b stem 3.4 l1 3.2 | tps tau stem 0.2 l1 0.3``: an epoch's searched values."""
+    parts = []
+    for name, values in row.get("search", {}).items():
+        shown = "  ".join(f"{k} {v if not isinstance(v, list) else '/'.join(map(str, v))}"
+                          for k, v in values.items())
+        parts.append(f"{name} {'b' if name == 'dgs' else 'tau'}: {shown}")
+    return " | ".join(parts)
 
 
 @cli.command("train")
@@ -364,6 +416,49 @@ def _default(field: str):
 @click.option("--group-timeout", type=click.FloatRange(1), default=GROUP_TIMEOUT,
               show_default=True,
               help="Seconds a process of a --nproc/torchrun group waits for the others.")
+@click.option("--dgs", metavar="LAYERS",
+              help="Differentiable surrogate gradient search (SpikeDHS Alg. 2) on these layers of "
+                   "a SpikeDHS genome: all, or e.g. stem,l1,l5.")
+@click.option("--dgs-interval", type=click.IntRange(1), default=_default("interval", "DGSConfig"),
+              show_default=True, help="DGS after every N-th epoch.")
+@click.option("--dgs-candidates", type=click.IntRange(1),
+              default=_default("candidates", "DGSConfig"), show_default=True,
+              help="Candidate temperatures N around the current b.")
+@click.option("--dgs-delta", type=click.FloatRange(0), default=_default("delta", "DGSConfig"),
+              show_default=True, help="Spacing delta b of the candidates.")
+@click.option("--dgs-iterations", type=click.IntRange(1),
+              default=_default("iterations", "DGSConfig"), show_default=True,
+              help="Batches per DGS phase.")
+@click.option("--dgs-b-min", type=click.FloatRange(0, min_open=True),
+              default=_default("b_min", "DGSConfig"), show_default=True,
+              help="Lowest temperature a candidate may take.")
+@click.option("--dgs-b-max", type=click.FloatRange(0, min_open=True),
+              default=_default("b_max", "DGSConfig"), show_default=True,
+              help="Highest temperature a candidate may take.")
+@click.option("--dgs-lr", type=click.FloatRange(0, min_open=True),
+              default=_default("lr", "DGSConfig"), show_default=True,
+              help="Adam learning rate of the mixing weights alpha.")
+@click.option("--dgs-variant", type=click.Choice(["paper", "code"]),
+              default=_default("variant", "DGSConfig"), show_default=True,
+              help="paper: alpha restarts every batch, argmax of its batch average; code: the "
+                   "authors' one alpha over all batches.")
+@click.option("--tps", metavar="LAYERS",
+              help="Temporal parameter search (SpikeDHS Alg. 3) of the leak factors of these "
+                   "layers of a SpikeDHS genome: all, or e.g. stem,l1,l5.")
+@click.option("--tps-delta", type=click.FloatRange(0, 1), default=_default("delta", "TPSConfig"),
+              show_default=True, help="Candidates tau + delta, tau, tau - delta.")
+@click.option("--tps-delta-a", type=click.FloatRange(0, 1),
+              default=_default("delta_a", "TPSConfig"), show_default=True,
+              help="Candidates of an ALIF layer's threshold decay tau_a.")
+@click.option("--tps-step", type=click.IntRange(1), default=_default("step", "TPSConfig"),
+              show_default=True, help="Iterations per search step (tau moves, a resets).")
+@click.option("--tps-warmup", type=click.IntRange(0), default=_default("warmup", "TPSConfig"),
+              show_default=True, help="Epochs with the control weights a fixed.")
+@click.option("--tps-iterations", type=click.IntRange(1),
+              help="Search iterations after the warm-up (default: to the end of training).")
+@click.option("--tps-lr", type=click.FloatRange(0, min_open=True),
+              default=_default("lr", "TPSConfig"), show_default=True,
+              help="Adam learning rate of the control weights a.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
 @format_option
@@ -395,9 +490,12 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     if ranked is not None and ranked[0] != 0:
         config = None  # rank 0 reads the model and the run folder, and sends its config
     elif resume:
-        given = _given(options)
-        config = dataclasses.replace(load_run_config(run_dir), **given) if given else None
+        saved = load_run_config(run_dir)
+        searches = _search_options(options, True, saved)
+        given = {**_given(options), **searches}
+        config = dataclasses.replace(saved, **given) if given else None
     else:
+        options.update(_search_options(options, False))
         if options["loss"] is None:
             options["loss"] = _default_loss(model)
         config = TrainConfig(**options)
@@ -408,6 +506,8 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
         click.echo(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train "
                    f"{row['train_acc']:.2%}{val}{test}  lr {row['lr']:.3g}  "
                    f"{row['seconds']:.1f} s", err=True)
+        if row.get("search"):
+            click.echo(f"           {_search_row(row)}", err=True)
 
     if ranked is None:
         from .runtime.launch import launch
@@ -429,6 +529,8 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
     else:
         click.echo(f"test accuracy {result.test_acc:.2%}")
     click.echo(f"wrote {result.model_path}", err=True)
+    if (result.run_dir / "searched.genome").exists():
+        click.echo(f"wrote {result.run_dir / 'searched.genome'} (the searched values)", err=True)
 
 
 def _train_ranked(ranked, model, config, run_dir, resume, progress, show, timeout):

@@ -4,7 +4,7 @@
 (:data:`LOWERERS`): ``stage`` by :mod:`~snnc.frontend.stages` (STTS / TANet, eq. 6-10), ``resnet``
 by :mod:`~snnc.frontend.resnet` (ResNet-18/19 with BCNAS-SNN backward connections, eq. 6),
 ``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell snasnet`` and ``skeleton`` by
-:mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs`` and ``layer`` by
+:mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs``, ``layer`` and ``stem`` by
 :mod:`~snnc.frontend.dhs` (SpikeDHS-CLA). Blocks are chained: each reads the previous block's exit
 (the first reads the ``input`` node), and the classifier or the skeleton, which must come last, ends
 the graph with the ``output`` node (a SpikeDHS network ends with its own head after the last layer).
@@ -43,6 +43,7 @@ LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "skeleton": cell.lower_skeleton,
     "cell dhs": dhs.lower_cell,
     "layer": dhs.lower_layer,
+    "stem": dhs.lower_stem,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}

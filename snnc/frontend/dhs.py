@@ -69,9 +69,11 @@ Around the layers, as the authors' CIFAR code builds them (the paper does not de
 * left out: the auxiliary head after layer 6 (weight 0.4, section 5.1.1) is a training-only second
   output that the one-output IR cannot hold; it changes no inference result.
 
-**Neurons.** The stem and head neurons are the genome's ``neuron`` / ``surrogate``; a layer's cell
-nodes take the layer body's overrides (what DGS, TPS and HNS emit: ``layer l5 cell=c3 level=2 {
-neuron lif leak=0.3 v_th=0.5 \\n surrogate dspike b=3.4 }``). Every neuron is created by
+**Neurons.** The head neuron is the genome's ``neuron`` / ``surrogate``; the stem neuron takes the
+overrides of the genome's ``stem { neuron ... surrogate ... }`` block when there is one (before the
+first layer), else the genome's; a layer's cell nodes take the layer body's overrides (what DGS,
+TPS and HNS emit: ``layer l5 cell=c3 level=2 { neuron lif leak=0.3 v_th=0.5 \\n surrogate dspike
+b=3.4 }``). Every neuron is created by
 :func:`neuron_node`, the one place that maps a neuron model to an IR op.
 """
 from __future__ import annotations
@@ -108,6 +110,7 @@ class Trellis:
     prev_prev: Feature | None = None
     prev: Feature | None = None
     resolution: tuple[int, int] | None = None  # the stem's (H, W): level 0
+    stem: Block | None = None  # the genome's ``stem`` block (neuron/surrogate overrides), if any
 
 
 def _trellis(b: Builder) -> Trellis:
@@ -168,6 +171,23 @@ def lower_cell(b: Builder, block: Block, name: str) -> None:
             raise fail(block, f"node {j} has no incoming operation; every node sums at least one "
                               f"(SpikeDHS eq. 12), e.g. '-1 -> {j} snn_b3'")
     _trellis(b).cells[name] = block
+
+
+# ----------------------------------------------------------------------------- stem
+def lower_stem(b: Builder, block: Block, name: str) -> None:
+    """Record the ``stem { neuron ... surrogate ... }`` block, whose overrides the stem neuron
+    ``stem.lif`` takes instead of the genome's (a DGS / TPS result for the stem, SpikeDHS
+    section 4.2-4.3 and 5.1.2: "DGS is applied to the first stem layer"); adds no nodes.
+
+    Raises:
+        LoweringError: the genome has no layer blocks (the stem belongs to a SpikeDHS network).
+            A stem block after the first layer is refused by that layer (:func:`lower_layer`:
+            only layers and cells follow a layer).
+    """
+    if not any(x.kind == "layer" for x in b.genome.blocks):
+        raise fail(block, "sets the neuron of a SpikeDHS network's stem, but the genome has no "
+                          "layer blocks (a SpikeDHS network); remove it or add layers")
+    _trellis(b).stem = block
 
 
 # ----------------------------------------------------------------------------- layer
@@ -263,7 +283,7 @@ def _stem(b: Builder, layer: Block, cell: Block, tr: Trellis) -> None:
         raise fail(layer, f"a SpikeDHS network needs a (C, H, W) input, got {b.shape}")
     c_in, h, w = b.shape
     width = cell["nodes"] * cell["channels"]
-    stem = Block("stem", loc=layer.loc)
+    stem = tr.stem or Block("stem", loc=layer.loc)
     conv = b.conv("stem.conv", c_in, width, 3, loc=layer.loc)
     bn = b.batchnorm("stem.bn", width, loc=layer.loc)
     lif = neuron_node(b, "stem.lif", stem)

@@ -316,6 +316,10 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
         Param("cell", "name", ref="cell"),
         _i("level", lo=0, hi=3, doc="resolution level: 1/4, 1/8, 1/16, 1/32"),
     ), doc="one layer of a SpikeDHS network, with per-layer neuron/surrogate overrides"),
+    BlockKind("stem", (), naming="none", single=True,
+              doc="the neuron/surrogate of a SpikeDHS network's stem, set apart from the "
+                  "genome's (what DGS and TPS emit): `stem { surrogate dspike b=3.4 }`; before "
+                  "the first layer"),
 )}
 
 #: Words a name cannot be (they read as booleans).

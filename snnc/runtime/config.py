@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import RunError
 
-__all__ = ["GROUP_TIMEOUT", "LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "default_loss"]
+__all__ = ["DGSConfig", "GROUP_TIMEOUT", "LOSSES", "MAX_THREADS", "OPTIMIZERS", "SCHEDULES", "TPSConfig",
+           "TrainConfig", "default_loss"]
 
 OPTIMIZERS = ("sgd", "adamw")
 LOSSES = ("ce", "tet")
@@ -32,6 +33,120 @@ _RANGES = {"lr": (0.0, 10.0, True, False), "momentum": (0.0, 1.0, False, True),
            "weight_decay": (0.0, 1.0, False, False), "eta_min": (0.0, 10.0, False, False),
            "tet_lambda": (0.0, 1.0, False, False), "tet_phi": (-1e6, 1e6, False, False),
            "val_fraction": (0.0, 1.0, False, True)}
+
+
+def _check_number(owner: str, name: str, v, lo: float, hi: float | None = None,
+                  lo_open: bool = False) -> None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if ok:
+        ok = (v > lo if lo_open else v >= lo) and (hi is None or v <= hi)
+    if not ok:
+        shown = f"{'(' if lo_open else '['}{lo:g}, {'inf)' if hi is None else f'{hi:g}]'}"
+        raise RunError(f"{owner} {name} must be a number in {shown}, got {v!r}")
+
+
+def _check_int(owner: str, name: str, v, lo: int) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+        raise RunError(f"{owner} {name} must be an integer >= {lo}, got {v!r}")
+
+
+def _check_layers(owner: str, layers) -> None:
+    names = layers.split(",") if isinstance(layers, str) else []
+    if not names or any(not n or n != n.strip() for n in names):
+        raise RunError(f"{owner} layers must be 'all' or comma-separated layer names such as "
+                       f"'stem,l1,l5', got {layers!r}")
+
+
+@dataclass(frozen=True)
+class DGSConfig:
+    """Differentiable surrogate gradient search (SpikeDHS section 4.2, Algorithm 2, eq. 18);
+    see :mod:`snnc.runtime.dgs`.
+
+    Attributes:
+        layers: ``"all"`` (the stem and every layer, as the paper describes) or comma-separated
+            names of SpikeDHS layers, ``stem`` for the stem (``"stem"``: the authors' code).
+        interval: run DGS after every ``interval``-th epoch (Algorithm 2's ``ep``; 5).
+        candidates: ``N`` candidate temperatures ``b + (k - (N-1)/2) delta``, ``k = 0..N-1``
+            (5; 1 = plain training).
+        delta: ``delta b`` (0.2).
+        iterations: batches per DGS phase (Algorithm 2's ``I``: the paper 100, the code 200).
+        b_min, b_max: candidates are clamped to ``[b_min, b_max]`` (the code's [1, 6]; the paper
+            names no range).
+        lr: Adam learning rate of the mixing weights ``alpha`` (the code's 0.01).
+        init: the initial value ``epsilon`` of every ``alpha`` (the paper's 0.001).
+        variant: ``"paper"`` — ``alpha`` re-initialised to ``epsilon`` for every batch and the
+            winner the argmax of ``alpha`` averaged over the batches (section 4.2, "with
+            <.> denoting the average over batches"); ``"code"`` — one ``alpha`` trained over all
+            batches, the winner its final argmax (the authors' release).
+    """
+
+    layers: str = "all"
+    interval: int = 5
+    candidates: int = 5
+    delta: float = 0.2
+    iterations: int = 100
+    b_min: float = 1.0
+    b_max: float = 6.0
+    lr: float = 0.01
+    init: float = 0.001
+    variant: str = "paper"
+
+    def __post_init__(self) -> None:
+        _check_layers("dgs", self.layers)
+        for name in ("interval", "candidates", "iterations"):
+            _check_int("dgs", name, getattr(self, name), 1)
+        _check_number("dgs", "delta", self.delta, 0.0, 100.0)
+        _check_number("dgs", "b_min", self.b_min, 0.0, 1e6, lo_open=True)
+        _check_number("dgs", "b_max", self.b_max, self.b_min, 1e6)
+        _check_number("dgs", "lr", self.lr, 0.0, 10.0, lo_open=True)
+        _check_number("dgs", "init", self.init, -1e6, 1e6)
+        if self.variant not in ("paper", "code"):
+            raise RunError(f"dgs variant must be one of paper, code, got {self.variant!r}")
+
+
+@dataclass(frozen=True)
+class TPSConfig:
+    """Temporal parameter search (SpikeDHS section 4.3, Algorithm 3, eq. 21); see
+    :mod:`snnc.runtime.tps`.
+
+    Attributes:
+        layers: ``"all"`` (the stem and every layer) or comma-separated layer names, ``stem`` for
+            the stem.
+        delta: ``delta tau``: the candidates ``{tau + delta, tau, tau - delta}`` of the leak factor
+            (clamped to [0, 1]; the paper names no value, 0.1 here).
+        delta_a: ``delta tau_a`` of an ALIF layer's threshold decay (its candidates are every pair
+            of ``tau`` and ``tau_a`` candidates).
+        step: ``s``: every ``step`` iterations tau moves to the argmax of ``a`` and ``a`` is reset
+            (the paper's 100).
+        warmup: epochs of training with ``a`` fixed before the search starts (the paper's 5).
+        iterations: ``I_max``: search iterations after the warm-up (None: to the end of training);
+            afterwards the layers run the plain neuron with the found tau.
+        lr: Adam learning rate of the control weights ``a`` (the paper names none; 0.01, DGS's).
+        init: the initial (and reset) value ``epsilon`` of every ``a``.
+    """
+
+    layers: str = "all"
+    delta: float = 0.1
+    delta_a: float = 0.1
+    step: int = 100
+    warmup: int = 5
+    iterations: int | None = None
+    lr: float = 0.01
+    init: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_layers("tps", self.layers)
+        _check_number("tps", "delta", self.delta, 0.0, 1.0)
+        _check_number("tps", "delta_a", self.delta_a, 0.0, 1.0)
+        _check_int("tps", "step", self.step, 1)
+        _check_int("tps", "warmup", self.warmup, 0)
+        if self.iterations is not None:
+            _check_int("tps", "iterations", self.iterations, 1)
+        _check_number("tps", "lr", self.lr, 0.0, 10.0, lo_open=True)
+        _check_number("tps", "init", self.init, -1e6, 1e6)
+
+
+_NESTED = {"dgs": DGSConfig, "tps": TPSConfig}
 
 
 @dataclass(frozen=True)
@@ -67,6 +182,9 @@ class TrainConfig:
             that of one process up to float rounding (sums over shards, then over processes),
             except dropout masks, which each process draws for its shard. A resume may change
             it, at the price of bit-identity.
+        dgs, tps: the SpikeDHS surrogate-gradient and temporal-parameter searches run during
+            training (:class:`DGSConfig`, :class:`TPSConfig`; None: off). A dict is converted.
+            Only with ``nproc == 1``.
     Raises (on construction):
         RunError: a value out of range or not one of the choices; the message names the field.
     """
@@ -99,8 +217,19 @@ class TrainConfig:
     limit_test: int | None = None
     dtype: str = "float32"
     nproc: int = 1
+    dgs: DGSConfig | None = None
+    tps: TPSConfig | None = None
 
     def __post_init__(self) -> None:
+        for name, kind in _NESTED.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                unknown = sorted(set(value) - {f.name for f in dataclasses.fields(kind)})
+                if unknown:
+                    raise RunError(f"unknown {name} option(s) {', '.join(unknown)}")
+                object.__setattr__(self, name, kind(**value))
+            elif value is not None and not isinstance(value, kind):
+                raise RunError(f"{name} must be a {kind.__name__} or None, got {value!r}")
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(self.data_root))
         choices = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES,
@@ -122,6 +251,11 @@ class TrainConfig:
         for name in ("normalize", "hflip"):
             if not isinstance(getattr(self, name), bool):
                 raise RunError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.nproc > 1 and (self.dgs is not None or self.tps is not None):
+            # The searches step weight copies and mixing weights outside the DDP-wrapped module;
+            # run them in one process.
+            raise RunError(f"dgs and tps run in one process; got nproc {self.nproc} (drop --nproc "
+                           f"or the search)")
         if self.threads > MAX_THREADS:
             raise RunError(f"threads must be <= {MAX_THREADS}, got {self.threads} (this machine "
                            f"has {os.cpu_count()} CPUs; 0 leaves torch's default)")
@@ -153,7 +287,15 @@ class TrainConfig:
     def differences(self, other: "TrainConfig", ignore: tuple[str, ...] = ()) -> list[str]:
         """``["lr: 0.1 -> 0.05", ...]`` for every field that differs, except ``ignore``."""
         a, b = self.to_dict(), other.to_dict()
-        return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a if k not in ignore and a[k] != b[k]]
+        out = []
+        for k in a:
+            if k in ignore or a[k] == b[k]:
+                continue
+            if isinstance(a[k], dict) and isinstance(b[k], dict):  # dgs, tps: the fields
+                out += [f"{k}.{f}: {a[k][f]!r} -> {b[k][f]!r}" for f in a[k] if a[k][f] != b[k][f]]
+            else:
+                out.append(f"{k}: {a[k]!r} -> {b[k]!r}")
+        return out
 
     def augment(self):
         """The training augmentations as a :class:`~snnc.runtime.loader.Augment`."""

@@ -11,6 +11,8 @@ Layout of a run folder ``DIR`` (all writes atomic: temporary file in ``DIR``, th
     DIR/metrics.json   the same rows as a JSON list of objects (null where not measured)
     DIR/checkpoint.pt  rewritten after every epoch (see below)
     DIR/model.snnir    the trained graph, written once the last epoch is done
+    DIR/searched.genome, search.json, search.png   with --dgs / --tps: the genome with the
+                       searched values, their history, and its plot (written with model.snnir)
     DIR/manifest.json  the SHA-256 of every file above (see "Integrity")
     DIR/.snnc.lock     held (:func:`fcntl.flock`) by the one process writing the run
 
@@ -19,7 +21,9 @@ Layout of a run folder ``DIR`` (all writes atomic: temporary file in ``DIR``, th
 (``"snnc-checkpoint"``), ``format_version`` (1), ``epoch`` (completed epochs), ``model`` (the
 module's ``state_dict``), ``optimizer`` and ``scheduler`` (their ``state_dict``; ``{}`` without a
 scheduler), ``rng`` (:func:`rng_state`: torch, numpy and Python generators as tensors and
-numbers) and ``history`` (the metric rows so far, rewritten into the metrics files on resume).
+numbers) and ``history`` (the metric rows so far, rewritten into the metrics files on resume);
+a run with DGS / TPS adds ``search`` (each search's state: the searched values, their history
+and, for TPS, the control weights and their Adam state; :mod:`snnc.runtime.layer_search`).
 
 Integrity. ``manifest.json`` is ``{"format": "snnc-run-manifest", "format_version": 1,
 "complete": bool, "files": {name: [sha256, ...]}}`` (``""``: the file may be absent). Every
@@ -65,7 +69,8 @@ RUN_FORMAT, RUN_FORMAT_VERSION = "snnc-run", 2
 MANIFEST_FORMAT, MANIFEST_VERSION = "snnc-run-manifest", 1
 LOCK_FILE, MANIFEST_FILE = ".snnc.lock", "manifest.json"
 #: Files rebuilt from the checkpoint on resume: a missing one is no damage.
-_DERIVED = ("metrics.csv", "metrics.json", "model.snnir")
+_DERIVED = ("metrics.csv", "metrics.json", "model.snnir", "searched.genome", "search.json",
+            "search.png")
 _SETUP = ("genome.txt", "source.snnir", "config.json")
 _RUN_FILES = (*_SETUP, "checkpoint.pt", *_DERIVED)
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "snnc-checkpoint", 1
@@ -340,12 +345,15 @@ class RunDir:
 
     # ------------------------------------------------------------------ checkpoint
     def save_checkpoint(self, *, epoch: int, model: dict, optimizer: dict, scheduler: dict,
-                        history: list[dict[str, Any]]) -> None:
+                        history: list[dict[str, Any]], search: dict | None = None) -> None:
         """Write ``checkpoint.pt`` and the metrics files in one :meth:`commit`: a kill at any
-        moment leaves the previous complete checkpoint or the new one, never a partial file."""
+        moment leaves the previous complete checkpoint or the new one, never a partial file.
+        ``search``: the state of the run's DGS / TPS searches (key ``search``), when any."""
         state = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
                  "epoch": int(epoch), "model": model, "optimizer": optimizer,
                  "scheduler": scheduler, "rng": rng_state(), "history": list(history)}
+        if search is not None:
+            state["search"] = search
         buf = io.BytesIO()
         torch.save(state, buf)
         self.commit({"checkpoint.pt": buf.getvalue(), **self.metrics_files(history)})

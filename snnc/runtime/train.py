@@ -18,6 +18,12 @@ resumed (``resume=True``) from its last checkpoint (written after every epoch) e
 weights as one that was never interrupted. A data-parallel run (``group``, ``config.nproc``
 processes, :mod:`snnc.runtime.distributed`) keeps these guarantees for a fixed process count and
 trains what one process trains with the same global batch, up to float rounding.
+
+Searches during training: ``config.dgs`` / ``config.tps`` run SpikeDHS's surrogate-gradient and
+temporal-parameter searches on a SpikeDHS genome (:mod:`snnc.runtime.dgs`, :mod:`snnc.runtime.tps`,
+hooks in :mod:`snnc.runtime.layer_search`); their state is part of the checkpoint, and the run
+folder gets ``searched.genome``, ``search.json`` and ``search.png``. They run in one process only
+(``nproc == 1``).
 """
 from __future__ import annotations
 
@@ -48,7 +54,9 @@ from .runs import LOCK_FILE, RunDir, check_weights, set_rng_state
 __all__ = ["LOSSES", "OPTIMIZERS", "TrainConfig", "TrainResult", "ce_loss", "load_run_config",
            "tet_loss", "train"]
 
-_RATE_TRAIN, _TORCH_RNG = 3, 5  # derive_seed stream tags (4 is evaluation's rate encoder)
+# derive_seed stream tags (4 is evaluation's rate encoder; 6 and 7 the DGS batches and their
+# rate encoder)
+_RATE_TRAIN, _TORCH_RNG, _DGS_ORDER, _DGS_RATE = 3, 5, 6, 7
 
 
 @dataclass
@@ -183,6 +191,7 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
     pre = default_preprocess(graph, ds, T=config.T, encoding=config.encoding,
                              normalize=config.normalize)
 
+    genome = _search_genome(config, genome_text)
     with torch_threads(config.threads):
         from ..backends.torch import compile as compile_torch
 
@@ -191,6 +200,7 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
         steps = num_batches(len(ds.train_y), config.batch_size)
         optimizer = _optimizer(module, config)
         scheduler = _scheduler(optimizer, config, steps)
+        searches = _searches(config, module, genome)
 
         def start_or_load():
             if not resume:  # (a resumed run's folder already holds its model and config)
@@ -208,6 +218,8 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
                 optimizer.load_state_dict(state["optimizer"])
                 if scheduler is not None:
                     scheduler.load_state_dict(state["scheduler"])
+                for search in searches:
+                    search.load_state_dict(state["search"][search.name])
                 set_rng_state(state["rng"])
             except (RuntimeError, KeyError, ValueError, TypeError, AttributeError,
                     IndexError) as exc:
@@ -222,7 +234,11 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             loss, acc = _train_epoch(net, optimizer, scheduler, ds, pre, config, epoch, steps,
-                                     progress, run, group)
+                                     progress, run, group, searches)
+            if searches:
+                ctx = _search_context(ds, pre, config, epoch, optimizer, progress)
+                for search in searches:
+                    search.end_epoch(ctx)
             if scheduler is not None and config.schedule_step == "epoch":
                 scheduler.step()
             last = epoch + 1 == config.epochs
@@ -232,6 +248,8 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
                 if last or (epoch + 1) % config.test_every == 0 else None
             row = {"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
                    "test_acc": test_acc, "lr": lr, "seconds": round(time.perf_counter() - t0, 3)}
+            if searches:
+                row["search"] = {search.name: search.values() for search in searches}
             history.append(row)
             problem = check_weights(module.state_dict())
             if problem:  # e.g. a NaN that a finite loss did not show; keep the last checkpoint
@@ -241,17 +259,24 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
                 run.save_checkpoint(epoch=epoch + 1, model=module.state_dict(),
                                     optimizer=optimizer.state_dict(),
                                     scheduler=scheduler.state_dict() if scheduler else {},
-                                    history=history)
+                                    history=history,
+                                    search={s.name: s.state_dict() for s in searches} or None)
             if on_epoch is not None:
                 on_epoch(row)
         module.eval()
         if not history or history[-1]["test_acc"] is None:  # cannot happen unless epochs changed
             raise RunError(f"{run.checkpoint}: the checkpoint holds no final test accuracy")
+        for search in searches:
+            search.finish()
         if group is None:
             trained = _finalise(run, module, pre, config, history, ds)
         else:  # every rank ends when rank 0's model.snnir is written (or its write failed)
             trained = share(group, lambda: _finalise(run, module, pre, config, history, ds),
                             lambda g: b"", lambda b: module.to_ir())
+        if searches:
+            from .layer_search import write_search_files
+
+            write_search_files(run, genome, searches)
     last = history[-1]
     return TrainResult(run.path, run.model, history, last["test_acc"], last["val_acc"], trained,
                        module, start, time.perf_counter() - t_start)
@@ -308,9 +333,10 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 # ---------------------------------------------------------------------- pieces
 def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: TrainConfig,
                  epoch: int, steps: int, progress: bool, run: RunDir,
-                 group: Group | None = None) -> tuple[float, float]:
+                 group: Group | None = None, searches: tuple = ()) -> tuple[float, float]:
     """One pass over the training set; returns (mean loss, accuracy) over its samples (of the
-    global batches, with a ``group``: each rank trains on its shard of every batch)."""
+    global batches, with a ``group``: each rank trains on its shard of every batch). Each
+    search's ``after_step`` runs after every optimizer step."""
     words = group.seed_words() if group is not None else ()
     torch.manual_seed(derive_seed(_TORCH_RNG, config.seed, epoch, *words))  # dropout masks
     module.train()
@@ -341,6 +367,8 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            for search in searches:
+                search.after_step(epoch, epoch * steps + b)
             if scheduler is not None and config.schedule_step == "step":
                 scheduler.step()
             total_loss += value * n
@@ -348,6 +376,62 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
             seen += n
             bar.update(total_loss / seen, correct / seen, seen / (time.perf_counter() - t0))
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def _loss_fn(config: TrainConfig):
+    if config.loss == "ce":
+        return ce_loss
+    return lambda out, y: tet_loss(out, y, config.tet_lambda, config.tet_phi)
+
+
+def _search_genome(config: TrainConfig, genome_text: str | None):
+    """The parsed genome a DGS / TPS run searches (None without either).
+
+    Raises:
+        RunError: a search on a model that is not a genome file.
+    """
+    if config.dgs is None and config.tps is None:
+        return None
+    what = " and ".join(f"--{n}" for n in ("dgs", "tps") if getattr(config, n) is not None)
+    if genome_text is None:
+        raise RunError(f"{what} searches the layers of a SpikeDHS genome and writes the values "
+                       f"into it; train a genome file, not a .snnir model")
+    from ..genome import parse
+
+    return parse(genome_text)
+
+
+def _searches(config: TrainConfig, module, genome) -> tuple:
+    """The searches the config asks for, attached to ``module`` (DGS before TPS)."""
+    out = []
+    if config.dgs is not None:
+        from .dgs import DGS
+
+        out.append(DGS(config.dgs, module, genome))
+    if config.tps is not None:
+        from .tps import TPS
+
+        out.append(TPS(config.tps, module, genome))
+    return tuple(out)
+
+
+def _search_context(ds: Dataset, pre: Preprocess, config: TrainConfig, epoch: int, optimizer,
+                    progress: bool):
+    """What a search's ``end_epoch`` needs (:class:`snnc.runtime.layer_search.Context`): its own
+    seeded batch order per epoch (so the training batches are untouched and a resume repeats it)."""
+    from .layer_search import Context
+
+    def endless(e: int):
+        for rnd in range(1 << 30):
+            order = derive_seed(_DGS_ORDER, config.seed, e, rnd)
+            for b, (xb, yb) in enumerate(batches(ds.train_x, ds.train_y, config.batch_size,
+                                                 shuffle=True, seed=order, epoch=e,
+                                                 augment=config.augment(), mean=pre.mean,
+                                                 std=pre.std)):
+                yield model_input(xb, pre, derive_seed(_DGS_RATE, config.seed, e, rnd, b)), yb
+
+    return Context(epoch=epoch, lr=float(optimizer.param_groups[0]["lr"]), batches=endless,
+                   loss=_loss_fn(config), T=pre.T, progress=progress)
 
 
 def _accuracy(module, x: np.ndarray, y: np.ndarray, pre: Preprocess, config: TrainConfig) -> float:

@@ -105,6 +105,8 @@ def genomes(draw):
     for i in range(draw(st.integers(0, 5))):
         kind = draw(st.sampled_from(kinds))
         bk = S.BLOCKS[kind]
+        if bk.single and any(x.kind == kind for x in blocks):
+            continue  # at most one (a SpikeDHS stem)
         if any(p.ref for p in bk.params) and not cells:
             kind, bk = "cell", S.BLOCKS["cell"]
         form = draw(st.sampled_from([f.name for f in bk.forms]))
