@@ -348,3 +348,12 @@ def test_cli_train_with_dgs_and_tps(tmp_path, genome_file):
     res = runner.invoke(cli, ["train", str(run_dir / "model.snnir"), "--data", "digits",
                               "--run-dir", str(tmp_path / "y"), "--dgs", "all"])
     assert res.exit_code == 1 and "train a genome file, not a .snnir model" in res.stderr
+
+
+def test_searches_refuse_several_processes():
+    from snnc.runtime.config import TrainConfig
+
+    with pytest.raises(RunError, match="one process"):
+        TrainConfig(nproc=2, dgs=DGSConfig(layers="all"))
+    with pytest.raises(RunError, match="one process"):
+        TrainConfig(nproc=2, tps=TPSConfig(layers="all"))
