@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from snnc.cli import cli
 from snnc.errors import SearchError
 from snnc.frontend import lower
-from snnc.genome import parse, parse_file
+from snnc.genome import parse_file
 from snnc.search.dhs import (DhsConfig, decode_cell, default_path, run_dhs, supernet_genome,
                              tie_arch_parameters, viterbi)
 
