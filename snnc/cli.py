@@ -1018,14 +1018,14 @@ def search_dhs_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, path_t
     from .search.dhs import DhsConfig, run_dhs, stored_dhs_config
 
     options["candidates"] = tuple(w for w in str(options["candidates"]).replace(",", " ").split())
-    options["path"] = _int_list(path_text, "--path")
+    path = _int_list(path_text, "--path")
     if resume:
         given = _given(options)
         if path_text is not None:
-            given["path"] = options["path"]
+            given["path"] = path
         config = dataclasses.replace(stored_dhs_config(out_dir), **given)
     else:
-        config = DhsConfig(**options)
+        config = DhsConfig(**options, path=path)
     con = Console(stderr=True)
     shown = progress and con.is_terminal
     columns = (TextColumn("search epochs"), BarColumn(), MofNCompleteColumn(),

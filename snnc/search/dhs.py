@@ -186,6 +186,11 @@ class DhsConfig:
             raise SearchError("give a fixed path or search the trellis, not both")
         if self.path is not None:
             _check_path(self.path, self.layers)
+        for name in ("neuron", "surrogate"):
+            text = getattr(self, name)
+            if not isinstance(text, str) or not text.strip() or any(c in text for c in "\n\r{}"):
+                raise SearchError(f"{name} must be one genome spec such as 'lif leak=0.2', got "
+                                  f"{text!r}")
 
     @property
     def fixed_path(self) -> list[int] | None:
@@ -231,8 +236,11 @@ def _label(src: int) -> str:
     return {-2: "s0", -1: "s1"}.get(src, f"n{src}")
 
 
-def _source(label: str) -> int:
-    return {"s0": -2, "s1": -1}.get(label, int(label[1:]) if label[1:].isdigit() else 99)
+def _source(label: str) -> int | None:
+    """Inverse of :func:`_label`; None for a word that names no cell source."""
+    if label in ("s0", "s1"):
+        return -2 if label == "s0" else -1
+    return int(label[1:]) if label[:1] == "n" and label[1:].isdigit() else None
 
 
 def _header(config: DhsConfig, input_shape: Sequence[int], classes: int, name: str,
@@ -273,9 +281,10 @@ def supernet_genome(config: DhsConfig, input_shape: Sequence[int], classes: int)
 def _edge_key(name: str) -> tuple[int, int] | None:
     """``(dst, src)`` of a cell edge's mix node ``....n{j}.{src}.mix``; None for other nodes."""
     parts = name.split(".")
-    if len(parts) >= 3 and parts[-1] == "mix" and parts[-3][:1] == "n" and parts[-3][1:].isdigit():
-        return int(parts[-3][1:]), _source(parts[-2])
-    return None
+    if len(parts) < 3 or parts[-1] != "mix":
+        return None
+    dst, src = _source(parts[-3]), _source(parts[-2])
+    return (dst, src) if dst is not None and dst >= 0 and src is not None else None
 
 
 def _beta_key(name: str) -> tuple[int, int] | str | None:
@@ -511,6 +520,7 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
     from ..frontend import lower
     from ..runtime.data import load_dataset
     from ..runtime.evaluate import check_fits, default_preprocess, limit_dataset, torch_dtype
+    from ..runtime.runs import check_weights
     from ..runtime.store import CandidateRecord, ExperimentStore
     from ..runtime.train import _Progress, ce_loss, graph_sha256
 
@@ -604,7 +614,8 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
                             sums["a_correct"] += int((out_b.detach().mean(0).argmax(-1) == yb)
                                                      .sum())
                         bar.update(sums["w_loss"] / sums["seen"],
-                                   sums["w_correct"] / sums["seen"], 0.0)
+                                   sums["w_correct"] / sums["seen"],
+                                   sums["seen"] / (time.perf_counter() - t0))
                 sched.step()
                 seen = max(sums["seen"], 1)
                 row = {"epoch": epoch + 1, "lr": lr, "search": search,
@@ -614,8 +625,6 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
                        "seconds": round(time.perf_counter() - t0, 3),
                        "alpha": _snapshot(alphas, "alpha"), "beta": _snapshot(betas, "beta")}
                 history.append(row)
-                from ..runtime.runs import check_weights
-
                 problem = check_weights(module.state_dict())
                 if problem:
                     raise RunError(f"the SpikeDHS supernet diverged in epoch {epoch + 1}: "

@@ -185,3 +185,21 @@ def test_cli_search_then_train_the_written_genome(tmp_path):
                               "--limit-test", "32", "--batch-size", "32"])
     assert res.exit_code == 0, res.stdout + res.stderr
     assert (tmp_path / "r" / "model.snnir").exists()
+
+
+def test_cli_fixed_path_resumes_with_its_stored_path(tmp_path):
+    out = tmp_path / "p"
+    runner = CliRunner(mix_stderr=False)
+    args = ["search", "dhs", "--out", str(out), "--data", "digits", "--limit-train", "48",
+            "--nodes", "1", "--channels", "2", "--layers", "2", "--T", "1", "--epochs", "1",
+            "--warmup", "0", "--batch-size", "24", "--path", "0,1", "--format", "json"]
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["path"] == [0, 1]
+    res = runner.invoke(cli, ["search", "dhs", "--out", str(out), "--resume", "--format", "json"])
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["config"]["path"] == [0, 1]
+    res = runner.invoke(cli, ["search", "dhs", "--out", str(out), "--resume", "--path", "1,1"])
+    assert res.exit_code == 1 and "path: stored (0, 1), given (1, 1)" in res.stderr
+    res = runner.invoke(cli, args[:-2] + ["--out", str(tmp_path / "q"), "--path", "0,2"])
+    assert res.exit_code == 1 and "layer 2 at level 2 after level 0" in res.stderr
