@@ -601,14 +601,17 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
                                                  .sum())
                         sums["seen"] += len(ya)
                         if search:  # line 8: alpha and beta on B, after the warm-up
-                            out_b = _forward(module, xb, pre, _RATE_A, config, epoch, k)
-                            a_loss = ce_loss(out_b, yb)
-                            _finite(a_loss, epoch, k, "architecture")
-                            a_opt.zero_grad(set_to_none=True)
-                            w_opt.zero_grad(set_to_none=True)
-                            a_loss.backward()
-                            for p in weights:
-                                p.grad = None
+                            for p in weights:  # no weight gradients to compute (first order)
+                                p.requires_grad_(False)
+                            try:
+                                out_b = _forward(module, xb, pre, _RATE_A, config, epoch, k)
+                                a_loss = ce_loss(out_b, yb)
+                                _finite(a_loss, epoch, k, "architecture")
+                                a_opt.zero_grad(set_to_none=True)
+                                a_loss.backward()
+                            finally:
+                                for p in weights:
+                                    p.requires_grad_(True)
                             a_opt.step()
                             sums["a_loss"] += float(a_loss.detach()) * len(yb)
                             sums["a_correct"] += int((out_b.detach().mean(0).argmax(-1) == yb)
