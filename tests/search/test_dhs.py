@@ -115,8 +115,9 @@ def test_alpha_is_shared_by_every_layer():
     mixes = [n.name for n in g.nodes_of("WeightedMix") if n.name.endswith("n1.n0.mix")]
     assert len(mixes) == 8  # one per trellis cell
     assert all(module.layer(m).alpha is alphas[(1, 0)] for m in mixes)
-    n_arch = len(alphas) + len(betas)
-    assert len([p for p in module.parameters() if p.dim() == 1 and p.numel() <= 3]) >= n_arch
+    every = {id(module.layer(n.name).alpha) for n in g.nodes_of("WeightedMix")}
+    assert every == {id(p) for p in [*alphas.values(), *betas.values()]}
+    assert every <= {id(p) for p in module.parameters()}  # what an optimiser sees, once each
 
 
 # ------------------------------------------------------------------ search
