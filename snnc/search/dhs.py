@@ -765,7 +765,9 @@ def _plot(history: list[dict], config: DhsConfig, path: Path) -> None:
     panels = 3 if config.trellis else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, max(3, 0.35 * len(edges) + 1)))
     ax = axes[0]
-    im = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=1)
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")  # early weights differ by a few 1e-3
+    for (y, x), w in np.ndenumerate(grid):
+        ax.text(x, y, f"{w:.3f}", ha="center", va="center", fontsize=7, color="white")
     ax.set_xticks(range(len(config.candidates)), config.candidates)
     ax.set_yticks(range(len(edges)), edges)
     ax.set_title("final softmax(alpha)")
