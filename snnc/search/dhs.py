@@ -496,8 +496,7 @@ def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
-            progress: Progress | None = None, bars: bool = False,
-            stop_after: int | None = None) -> DhsResult:
+            progress: Progress | None = None, bars: bool = False) -> DhsResult:
     """Run (or, with ``resume``, continue) a SpikeDHS search and write ``best.genome``,
     ``arch.json`` and ``arch.png`` into ``out_dir`` (atomically).
 
@@ -508,8 +507,6 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
         progress: ``progress(epoch, epochs, row)`` after every stored epoch (row: the history
             row; ``epoch`` 0 with an empty row before the first).
         bars: a rich progress bar per epoch on stderr (terminals only).
-        stop_after: return after this many epochs of this call without decoding (tests of
-            resume; the outputs are not written).
     Raises:
         SearchError: a search already there without ``resume``, none or another configuration
             with ``resume``; bad configuration values.
@@ -569,8 +566,6 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
             steps = min(num_batches(len(part.train_y), config.batch_size),
                         num_batches(len(yb_all), config.batch_size))
             for epoch in range(start, config.epochs):
-                if stop_after is not None and epoch - start >= stop_after:
-                    return DhsResult(config, [], [], "", history, {}, 0.0, start, paths)
                 t0 = time.perf_counter()
                 torch.manual_seed(derive_seed(_TORCH_RNG, config.seed, epoch))
                 module.train()

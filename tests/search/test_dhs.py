@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +22,10 @@ from snnc.genome import parse_file
 from snnc.search.dhs import (DhsConfig, decode_cell, default_path, run_dhs, supernet_genome,
                              tie_arch_parameters, viterbi)
 
+from tests.procs import kill_parent_and_wait
+
 torch = pytest.importorskip("torch")
+REPO = Path(__file__).resolve().parents[2]
 CANDS = ("skip", "snn_b3", "snn_b5")
 
 
@@ -140,18 +147,34 @@ def test_search_moves_weights_on_a_and_arch_on_b_after_warmup(tmp_path):
     assert result.paths["plot"].read_bytes()[:4] == b"\x89PNG"
 
 
-def test_resume_after_a_kill_gives_the_same_search(tmp_path):
+_KILLED = """
+import time
+from snnc.search.dhs import DhsConfig, run_dhs
+def hold(epoch, epochs, row):
+    if epoch == 2:  # epoch 2's checkpoint is written: be killed in epoch 3
+        print("READY", flush=True)
+        time.sleep(120)
+run_dhs(DhsConfig.from_dict({cfg!r}), {out!r}, progress=hold)
+"""
+
+
+def test_resume_after_sigkill_gives_the_same_search(tmp_path):
     cfg = tiny(trellis=True, epochs=3, warmup=1)
     full = run_dhs(cfg, tmp_path / "full")
-    part = run_dhs(cfg, tmp_path / "cut", stop_after=2)  # killed after epoch 2's checkpoint
-    assert len(part.history) == 2 and not (tmp_path / "cut" / "best.genome").exists()
+    code = textwrap.dedent(_KILLED.format(cfg=cfg.to_dict(), out=str(tmp_path / "cut")))
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    kill_parent_and_wait(code, signal.SIGKILL, "READY", min_children=0, env=env, timeout=120)
+    assert not (tmp_path / "cut" / "best.genome").exists()
     resumed = run_dhs(cfg, tmp_path / "cut", resume=True)
     assert resumed.resumed_from == 2
+
     def timeless(rows):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
     assert timeless(resumed.history) == timeless(full.history)  # every loss, accuracy, weight
     assert resumed.genome == full.genome and resumed.path == full.path
+    assert (tmp_path / "cut" / "best.genome").read_bytes() == \
+        (tmp_path / "full" / "best.genome").read_bytes()
     a = torch.load(tmp_path / "full" / "supernet.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "cut" / "supernet.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -159,6 +182,8 @@ def test_resume_after_a_kill_gives_the_same_search(tmp_path):
         run_dhs(tiny(trellis=True, epochs=4, warmup=1), tmp_path / "cut", resume=True)
     with pytest.raises(SearchError, match="exists already"):
         run_dhs(cfg, tmp_path / "cut")
+    with pytest.raises(SearchError, match="no search to resume"):
+        run_dhs(cfg, tmp_path / "none", resume=True)
 
 
 def test_cli_search_then_train_the_written_genome(tmp_path):
