@@ -36,7 +36,10 @@ largest operation weight ``softmax(alpha)`` over all candidates and its operatio
 code (AutoDeepLab's decoder, where op 0 was ``none``) ignores op 0, which there is the skip, both
 when ranking edges and when picking the operation. Ties go to the earlier source (``s0``, ``s1``,
 ``n0``, ...) and the earlier candidate. The layer path is the maximum-probability path through the
-trellis (:func:`viterbi`): the product of the beta weights along it, head included.
+trellis (:func:`viterbi`): the product of the beta weights along it, head included. Beta is
+normalised over a cell's inputs (a WeightedMix's ports; AutoDeepLab normalises over a cell's
+outputs), so a cell with a single input passes its path on with weight 1: near-uniform betas
+favour paths through such cells (those that go down early).
 
 **Output**: ``best.genome``, a genome of the SpikeDHS family (``cell c dhs`` + ``layer ...
 level=``) that ``snnc train`` retrains; ``arch.json`` (final weights, path, history);
