@@ -1047,6 +1047,165 @@ def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **op
     click.echo(f"wrote {result.paths['genome']} and {result.paths['ranking']}", err=True)
 
 
+class _DhsDefault(_SearchDefault):
+    """DhsConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
+
+    def __call__(self):
+        from .errors import MissingDependencyError
+        from .optional import require
+
+        try:
+            dhs = require("snnc.search.dhs", feature="snnc search", extra="torch")
+        except MissingDependencyError as exc:
+            raise click.ClickException(str(exc)) from None
+        value = dhs.DhsConfig.__dataclass_fields__[self.field].default
+        return ",".join(value) if isinstance(value, tuple) else value
+
+
+def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(w) for w in text.replace(",", " ").split())
+    except ValueError:
+        raise click.BadParameter(f"{what} must be integers separated by commas, got {text!r}")
+
+
+@search_group.command("dhs")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of store.sqlite, supernet.pt, best.genome, arch.json and arch.png.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search stored in --out from its last finished epoch.")
+@click.option("--data", "dataset", default=_DhsDefault("dataset"), show_default=True,
+              help="mnist, fashion-mnist, digits, cifar10 or cifar100 (its training set is split "
+                   "into two halves: weights / architecture).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Read the dataset from here.")
+@click.option("--limit-train", type=click.IntRange(4), help="Use only the first N training images.")
+@click.option("--nodes", type=click.IntRange(1), default=_DhsDefault("nodes"), show_default=True,
+              help="Nodes per cell (the paper's n4).")
+@click.option("--channels", type=click.IntRange(1), default=_DhsDefault("channels"),
+              show_default=True, help="Channels per node at level 0 (doubled per level).")
+@click.option("--layers", type=click.IntRange(1), default=_DhsDefault("layers"),
+              show_default=True, help="Layers of the network.")
+@click.option("--candidates", default=_DhsDefault("candidates"), show_default=True,
+              help="Operations every mixed edge mixes (comma-separated: skip, snn_b3, snn_b5).")
+@click.option("--mixing", type=click.Choice(["membrane", "spike"]),
+              default=_DhsDefault("mixing"), show_default=True,
+              help="membrane: eq. 16 (the paper's); spike: eq. 14, every candidate fires (the "
+                   "authors' search code).")
+@click.option("--path", "path_text",
+              help="Fixed network: level of each layer, e.g. 0,0,1,1,1,2,2,2.  [default: DARTS's "
+                   "reductions at 1/3 and 2/3 of the depth]")
+@click.option("--trellis", is_flag=True,
+              help="Search the layer path too (layer-level trellis with weights beta, Viterbi "
+                   "decoding) instead of the fixed downsampling network.")
+@click.option("--levels", type=click.IntRange(1, 4), default=_DhsDefault("levels"),
+              show_default=True, help="Resolution levels of the trellis.")
+@click.option("--T", "T", type=click.IntRange(1), default=_DhsDefault("T"), show_default=True,
+              help="Time steps.")
+@click.option("--neuron", default=_DhsDefault("neuron"), show_default=True,
+              help="Genome neuron of the supernet and the result.")
+@click.option("--surrogate", default=_DhsDefault("surrogate"), show_default=True,
+              help="Genome surrogate of the supernet and the result.")
+@click.option("--epochs", type=click.IntRange(1), default=_DhsDefault("epochs"),
+              show_default=True, help="Search epochs E.")
+@click.option("--warmup", type=click.IntRange(0), default=_DhsDefault("warmup"),
+              show_default=True, help="Weight-only epochs E_w before alpha/beta move.")
+@click.option("--batch-size", type=click.IntRange(1), default=_DhsDefault("batch_size"),
+              show_default=True)
+@click.option("--lr", type=float, default=_DhsDefault("lr"), show_default=True,
+              help="Weights: SGD learning rate (cosine down to --lr-min).")
+@click.option("--lr-min", type=float, default=_DhsDefault("lr_min"), show_default=True)
+@click.option("--momentum", type=float, default=_DhsDefault("momentum"), show_default=True)
+@click.option("--weight-decay", type=float, default=_DhsDefault("weight_decay"),
+              show_default=True)
+@click.option("--grad-clip", type=float, default=_DhsDefault("grad_clip"), show_default=True,
+              help="Gradient norm clip of the weights (0: none).")
+@click.option("--arch-lr", type=float, default=_DhsDefault("arch_lr"), show_default=True,
+              help="Alpha/beta: Adam learning rate.")
+@click.option("--arch-weight-decay", type=float, default=_DhsDefault("arch_weight_decay"),
+              show_default=True)
+@click.option("--arch-init", type=float, default=_DhsDefault("arch_init"), show_default=True,
+              help="Alpha starts at this times N(0, 1).")
+@click.option("--rank", type=click.Choice(["paper", "code"]), default=_DhsDefault("rank"),
+              show_default=True,
+              help="Decoding: paper (edges ranked by their strongest operation) or code (the "
+                   "authors': operation 0, the skip, ignored).")
+@click.option("--genome-channels", type=click.IntRange(1),
+              help="Channels of the written genome.  [default: --channels]")
+@click.option("--seed", type=click.IntRange(0), default=_DhsDefault("seed"), show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=_DhsDefault("threads"),
+              show_default=True, help="Torch threads (results depend on it).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]),
+              default=_DhsDefault("dtype"), show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bars on stderr (terminals only).")
+@format_option
+@friendly
+def search_dhs_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, path_text: str | None,
+                   **options) -> None:
+    """SpikeDHS differentiable search (SpikeDHS section 4.1, Algorithm 1): a supernet of mixed
+    cell edges (and, with --trellis, mixed layer levels) trained bi-level on two halves of the
+    training set; writes the decoded cell and path as a genome that `snnc train` retrains.
+
+    With --resume, options left out take the stored search's values, and different ones are
+    refused."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeRemainingColumn
+
+    from .search.dhs import DhsConfig, run_dhs, stored_dhs_config
+
+    options["candidates"] = tuple(w for w in str(options["candidates"]).replace(",", " ").split())
+    path = _int_list(path_text, "--path")
+    if resume:
+        given = _given(options)
+        if path_text is not None:
+            given["path"] = path
+        config = dataclasses.replace(stored_dhs_config(out_dir), **given)
+    else:
+        config = DhsConfig(**options, path=path)
+    con = Console(stderr=True)
+    shown = progress and con.is_terminal
+    columns = (TextColumn("search epochs"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[stats]}"), TimeRemainingColumn())
+    with Progress(*columns, console=con, transient=True, disable=not shown) as bar:
+        task = bar.add_task("dhs", total=config.epochs, stats="")
+
+        def report(done: int, total: int, row: dict) -> None:
+            stats = ""
+            if row:
+                stats = f"loss {row['train_loss']:.3f} acc {row['train_acc']:.1%}"
+                if row["arch_acc"] is not None:
+                    stats += f" | B {row['arch_acc']:.1%}"
+            bar.update(task, completed=done, total=total, stats=stats)
+
+        result = run_dhs(config, out_dir, resume=resume, progress=report, bars=shown)
+    last = result.history[-1] if result.history else {}
+    cell = [{"src": s, "dst": d, "op": op} for s, d, op in result.cell]
+    if fmt == "json":
+        _echo_json({"config": config.to_dict(), "cell": cell, "path": result.path,
+                    "epochs": len(result.history), "resumed_from": result.resumed_from,
+                    "seconds": result.seconds, "last": {k: v for k, v in last.items()
+                                                        if k not in ("alpha", "beta")},
+                    "weights": result.weights,
+                    "paths": {k: str(v) for k, v in result.paths.items()}})
+    else:
+        names = {-2: "s0", -1: "s1"}
+        edges = ", ".join(f"{names.get(s, f'n{s}')}->n{d} {op}" for s, d, op in result.cell)
+        click.echo(f"searched {len(result.history)} epochs ({result.resumed_from} resumed) in "
+                   f"{result.seconds:.1f} s")
+        if last:
+            b = "" if last.get("arch_acc") is None else f", half B {last['arch_acc']:.2%}"
+            click.echo(f"last epoch: train accuracy {last['train_acc']:.2%}{b}")
+        click.echo(f"cell: {edges}")
+        click.echo(f"path: {result.path}")
+    click.echo(f"wrote {result.paths['genome']}, {result.paths['arch']} and "
+               f"{result.paths['plot']}", err=True)
+
+
 def _json_number(x: float):
     """JSON has no NaN or infinity: those as strings ("nan"), like the experiment store."""
     import math

@@ -5,7 +5,8 @@
 by :mod:`~snnc.frontend.resnet` (ResNet-18/19 with BCNAS-SNN backward connections, eq. 6),
 ``classifier`` by :mod:`~snnc.frontend.classifier`, ``cell snasnet`` and ``skeleton`` by
 :mod:`~snnc.frontend.cell` (SNASNet section 4.3, 5.1), ``cell dhs``, ``layer`` and ``stem`` by
-:mod:`~snnc.frontend.dhs` (SpikeDHS-CLA). Blocks are chained: each reads the previous block's exit
+:mod:`~snnc.frontend.dhs` (SpikeDHS-CLA), as is ``trellis`` (SpikeDHS's layer-level supernet).
+Blocks are chained: each reads the previous block's exit
 (the first reads the ``input`` node), and the classifier or the skeleton, which must come last, ends
 the graph with the ``output`` node (a SpikeDHS network ends with its own head after the last layer).
 
@@ -44,6 +45,7 @@ LOWERERS: dict[str, Callable[[Builder, Block, str], None]] = {
     "cell dhs": dhs.lower_cell,
     "layer": dhs.lower_layer,
     "stem": dhs.lower_stem,
+    "trellis": dhs.lower_trellis,
 }
 #: Names of unnamed blocks: ``s1, s2, ...`` for the n-th stage, ``head`` for the classifier.
 DEFAULT_PREFIX = {"stage": "s", "classifier": "head"}
@@ -96,7 +98,9 @@ def lower(genome: Genome, *, seed: int = 0, limits: Limits | dict | str | None =
     counts: dict[str, int] = {}
     for block in genome.blocks:
         if b.exit == "output":
-            raise fail(block, "comes after the classifier, which must be the last block")
+            ends = "the trellis" if any(x.kind == "trellis" for x in genome.blocks) else \
+                "the classifier"
+            raise fail(block, f"comes after {ends}, which must be the last block")
         lowerer = LOWERERS.get(f"{block.kind} {block.form}") or LOWERERS.get(block.kind)
         if lowerer is None:
             what = f"{block.kind} {block.form}" if block.form else block.kind

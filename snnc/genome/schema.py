@@ -285,7 +285,14 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
     BlockKind("cell", (
         _i("channels", lo=1),
         _i("nodes", 4, lo=1),
-    ), (Form("snasnet", edges=EdgeRules(forward_delays=False, ops=SNASNET_OPS),
+        Param("mixing", "name", "membrane", choices=("membrane", "spike"),
+              doc="where a 'mix' edge mixes its candidates: membrane (SpikeDHS eq. 16, the "
+                  "paper's) or spike (eq. 14, each candidate fires; the authors' search code)"),
+        Param("candidates", "text", " ".join(DHS_OPS),
+              doc="the operations a 'mix' edge mixes, in port order (a subset of "
+                  + ", ".join(DHS_OPS) + ")"),
+    ), (Form("snasnet", exclude=("mixing", "candidates"),
+             edges=EdgeRules(forward_delays=False, ops=SNASNET_OPS),
              doc="SNASNet cell: an operation per edge; backward edges read the previous step"),
         Form("dhs", defaults=(("nodes", 3),),
              edges=EdgeRules(min_src=-2, backward=False, forward_delays=False, ops=DHS_OPS,
@@ -320,6 +327,12 @@ BLOCKS: dict[str, BlockKind] = {k.keyword: k for k in (
               doc="the neuron/surrogate of a SpikeDHS network's stem, set apart from the "
                   "genome's (what DGS and TPS emit): `stem { surrogate dspike b=3.4 }`; before "
                   "the first layer"),
+    BlockKind("trellis", (
+        Param("cell", "name", ref="cell"),
+        _i("layers", lo=1, doc="layers L of the trellis"),
+        _i("levels", 3, lo=1, hi=4, doc="resolution levels 0 .. levels-1 each layer may take"),
+    ), doc="a SpikeDHS layer-level supernet (section 4.1.2): every layer at every level, "
+            "mixed by weights beta over the previous layer's neighbouring levels"),
 )}
 
 #: Words a name cannot be (they read as booleans).

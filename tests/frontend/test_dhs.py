@@ -157,10 +157,10 @@ def test_locations_point_at_the_layer_lines():
 
 # ------------------------------------------------------------------ errors
 @pytest.mark.parametrize("layers, message", [
-    ("layer a cell=c level=1\nlayer b cell=c level=0\n",
-     r"line 17:1: layer b: level 0 after level 1: upsampling layers .* not lowered yet"),
+    ("layer a cell=c level=1\nlayer b cell=c level=2\nlayer d cell=c level=0\n",
+     r"line 18:1: layer d: level 0 after level 2: a layer moves at most one level up or down"),
     ("layer a cell=c level=0\nlayer b cell=c level=2\n",
-     r"layer b: level 2 after level 0: a layer moves at most one level down"),
+     r"layer b: level 2 after level 0: a layer moves at most one level up or down"),
     ("layer a cell=c level=3\n", r"layer a: level 3 after level 0|level 3 needs"),
     ("layer stem cell=c level=0\n", r"layer stem: the layer name 'stem' is taken"),
     ("layer a cell=c level=0\nclassifier head\n", r"classifier head: comes after a SpikeDHS layer"),

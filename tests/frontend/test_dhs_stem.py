@@ -81,5 +81,5 @@ def test_stem_after_the_first_layer_is_refused():
 def test_stem_outside_a_spikedhs_network_is_refused():
     text = ("snnc-genome 1\nname \"s\"\nT 1\ninput 1x8x8\nclasses 10\n\nstem {\n"
             "  surrogate dspike b=3\n}\nstage s1 node channels=4\nclassifier\n")
-    with pytest.raises(LoweringError, match=r"line 7:1: stem: .*no layer blocks"):
+    with pytest.raises(LoweringError, match=r"line 7:1: stem: .*no layer or trellis blocks"):
         lower(parse(text))
