@@ -958,7 +958,7 @@ def _energy_units(pj: float) -> str:
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of rate-encoded inputs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="table (rich), json (schema snnc-energy/1) or csv (layers).")
+              show_default=True, help="table (rich), json (schema snnc-energy/4) or csv (layers).")
 @friendly
 def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, table: str,
                first_layer: str | None, target: str, batch_size: int, dtype: str, threads: int,
@@ -1003,6 +1003,10 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     con.print(f"SNN {_energy_units(tot['energy_pj'])} = MAC {_energy_units(tot['energy_mac_pj'])}"
               f" + AC {_energy_units(tot['energy_ac_pj'])};  ANN equivalent (one pass, E_MAC * "
               f"{ann['macs']:,} MACs) {_energy_units(ann['energy_pj'])}{ratio}")
+    if tot["layers_analog"]:
+        con.print(f"hybrid network: {tot['layers_analog']} layer(s) fed by non-spiking (ReLU) "
+                  f"neurons counted as MACs (input 'analog'): "
+                  f"{_energy_units(tot['energy_analog_pj'])}")
     con.print(f"rates measured by {report.rates_backend} on {report.samples} {report.dataset} "
               f"test images; energy target {report.target}; first layer counted "
               f"{report.first_layer.replace('_', '-')}; ANN counted on {ann['counted_on']}; "
