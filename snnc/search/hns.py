@@ -202,7 +202,8 @@ class HnsResult:
     final softmax weights per layer, the hybrid genome (text), validation accuracies of the mixed
     supernet and of the decoded network with inherited weights, the expected energy (eq. 28's
     term) of the mix and of the decoded choice, per-epoch ``history``, epochs found stored
-    (``resumed_from``), wall time of this call and the output paths."""
+    (``resumed_from``), wall time of this call, the output paths and the candidate labels in
+    port order."""
 
     config: HnsConfig
     choice: dict[str, str]
@@ -217,6 +218,7 @@ class HnsResult:
     attempt: int
     seconds: float
     paths: dict[str, Path] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------------- torch pieces
@@ -386,7 +388,7 @@ def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,
             config, choice, _probabilities({k: torch.as_tensor(v) for k, v in final.items()}),
             to_text(hybrid_genome(space, choice, provenance=_provenance(config, choice))),
             acc_mixed, acc_decoded, expected_energy(final, rho_np, weights),
-            decoded_energy, history, start, attempt, 0.0, paths)
+            decoded_energy, history, start, attempt, 0.0, paths, space.labels)
         _write_outputs(result, space, rho_np, weights)
         gid = genome_id(parse(result.genome))
         if gid not in store.genome_ids(SEARCH_ID):
