@@ -35,8 +35,8 @@ For each synaptic layer (:func:`~.count.count_layers`), per sample (one inferenc
 
 The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/4"``: ``layers[].input`` may
 be ``"analog"``, and ``totals`` has ``layers_analog`` and ``energy_analog_pj``; ``/3`` added
-``counting.ac``, ``counting.ac_rule`` and ``layers[].folded_into``) is documented in README.md, "Energy report JSON"; keys and
-meanings only ever change under a new schema name.
+``counting.ac``, ``counting.ac_rule`` and ``layers[].folded_into``) is documented in README.md,
+"Energy report JSON"; keys and meanings only ever change under a new schema name.
 """
 from __future__ import annotations
 
