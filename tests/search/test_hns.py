@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +27,7 @@ from snnc.genome import parse, to_text  # noqa: E402
 from snnc.ir import Graph, run  # noqa: E402
 from snnc.passes.targets import prepare  # noqa: E402
 from snnc.search.hns import HnsConfig, energy_term, run_hns, tie_layer_alphas  # noqa: E402
+from tests.procs import kill_parent_and_wait  # noqa: E402
 from snnc.search.hns_space import (decode, energy_weights, expected_energy,  # noqa: E402
                                    factors_for, hybrid_genome, hybrid_supernet, layer_alpha,
                                    layer_operations)
@@ -238,6 +243,31 @@ def test_resume_after_a_kill_equals_an_uninterrupted_search(tmp_path):
     (tmp_path / "part" / "supernet.pt").write_bytes(b"damaged")
     with pytest.raises(RunError, match="cannot read"):
         run_hns(cfg, tmp_path / "part", resume=True)
+
+
+_KILLED = """
+import sys, time
+from snnc.search.hns import HnsConfig, run_hns
+def hold(done, total):
+    if done == 1:
+        print("READY", flush=True)
+        time.sleep(120)
+run_hns(HnsConfig.from_dict({cfg!r}), {out!r}, progress=hold)
+"""
+
+
+def test_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+    cfg = _config(epochs=2, lam=0.5)
+    whole = run_hns(cfg, tmp_path / "whole")
+    code = textwrap.dedent(_KILLED.format(cfg=cfg.to_dict(), out=str(tmp_path / "part")))
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    kill_parent_and_wait(code, signal.SIGKILL, "READY", min_children=0, env=env, timeout=90)
+    assert not (tmp_path / "part" / "hybrid.genome").exists()
+    resumed = run_hns(cfg, tmp_path / "part", resume=True)
+    assert resumed.resumed_from == 1 and resumed.probabilities == whole.probabilities
+    assert (tmp_path / "part" / "hybrid.genome").read_bytes() == \
+        (tmp_path / "whole" / "hybrid.genome").read_bytes()
 
 
 def test_trained_mixes_stay_tied(tmp_path):
