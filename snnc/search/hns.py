@@ -329,12 +329,12 @@ def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,
     pre = default_preprocess(space.graph, ds, T=config.T)
     fingerprint = {"config": config.to_dict(), "graph": graph_sha256(space.graph),
                    "data": _data_sha256(full)}
+    if paths["checkpoint"].exists() and not paths["store"].exists():
+        raise SearchError(f"{paths['checkpoint']}: a checkpoint is there without a stored "
+                          f"search; use another folder")
     out.mkdir(parents=True, exist_ok=True)
     with ExperimentStore(paths["store"]) as store:
         attempt = _open_search(store, config, resume, paths["store"])
-        if paths["checkpoint"].exists() and not resume:
-            raise SearchError(f"{paths['checkpoint']}: a checkpoint is there without a stored "
-                              f"search; use another folder")
         with torch_threads(config.threads):
             from ..backends.torch import compile as compile_torch
 
