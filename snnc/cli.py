@@ -1206,6 +1206,155 @@ def search_dhs_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, path_t
                f"{result.paths['plot']}", err=True)
 
 
+class _HnsDefault(_SearchDefault):
+    """HnsConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
+
+    def __call__(self):
+        from .errors import MissingDependencyError
+        from .optional import require
+
+        try:
+            hns = require("snnc.search.hns", feature="snnc search", extra="torch")
+        except MissingDependencyError as exc:
+            raise click.ClickException(str(exc)) from None
+        value = hns.HnsConfig.__dataclass_fields__[self.field].default
+        return ",".join(value) if isinstance(value, tuple) else value
+
+
+def _factors_option(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for v in values:
+        model, sep, number = v.partition("=")
+        try:
+            out.append((model.strip(), float(number)))
+        except ValueError:
+            sep = ""
+        if not sep or not model.strip():
+            raise click.BadParameter(f"expected MODEL=NUMBER such as relu=4.26, got {v!r}")
+    return tuple(out)
+
+
+@search_group.command("hns")
+@click.argument("genome", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of store.sqlite, supernet.pt, hybrid.genome, search.json, weights.png.")
+@click.option("--resume", is_flag=True,
+              help="Continue the search stored in --out from its last epoch (GENOME optional).")
+@click.option("--data", "dataset", default=_HnsDefault("dataset"), show_default=True,
+              help="mnist, fashion-mnist, digits, cifar10 or cifar100 (split in two halves).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Read the dataset from here.")
+@click.option("--limit-train", type=click.IntRange(4), help="Use only the first N training images.")
+@click.option("--candidates", default=_HnsDefault("candidates"), show_default=True,
+              help="Comma-separated candidate neurons: lif (the layer's own), relu, alif, or a "
+                   "neuron spec such as 'alif leak=0.2 rho=0.5'.")
+@click.option("--layers", help="Comma-separated layers searched (default: every layer).")
+@click.option("--lam", "--lambda", "lam", type=click.FloatRange(0), default=_HnsDefault("lam"),
+              show_default=True, help="Weight of the energy loss (eq. 28; 0: off).")
+@click.option("--energy-factor", "energy_factors", multiple=True, callback=_factors_option,
+              help="MODEL=RHO, repeatable: eq. 28's energy factor of a neuron model (default "
+                   "lif/if/plif/alif 1, relu 4.26).")
+@click.option("--energy-weight", type=click.Choice(["layer", "ops"]),
+              default=_HnsDefault("energy_weight"), show_default=True,
+              help="layer: eq. 28 as written (each layer 1); ops: layers weighted by the "
+                   "operations their neurons drive.")
+@click.option("--optimisation", type=click.Choice(["joint", "bilevel"]),
+              default=_HnsDefault("optimisation"), show_default=True,
+              help="joint: weights and control parameters on the same batch (Algorithm 3); "
+                   "bilevel: the control parameters on the other half (Algorithm 1).")
+@click.option("--rho", type=click.FloatRange(0, 1), default=_HnsDefault("rho"), show_default=True,
+              help="The alif candidate's threshold decay (SpikeDHS eq. 8).")
+@click.option("--adapt", type=click.FloatRange(0), default=_HnsDefault("adapt"),
+              show_default=True, help="The alif candidate's threshold increment (eq. 7).")
+@click.option("--T", "T", type=click.IntRange(1), help="Time steps (default: the genome's).")
+@click.option("--epochs", type=click.IntRange(1), default=_HnsDefault("epochs"),
+              show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=_HnsDefault("warmup"),
+              show_default=True, help="First epochs with fixed control parameters.")
+@click.option("--batch-size", type=click.IntRange(1), default=_HnsDefault("batch_size"),
+              show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=_HnsDefault("lr"),
+              show_default=True, help="Weights' SGD learning rate (cosine schedule).")
+@click.option("--eta-min", type=click.FloatRange(0), default=_HnsDefault("eta_min"),
+              show_default=True, help="End of the cosine schedule.")
+@click.option("--arch-lr", type=click.FloatRange(0, min_open=True),
+              default=_HnsDefault("arch_lr"), show_default=True,
+              help="Control parameters' Adam learning rate.")
+@click.option("--seed", type=click.IntRange(0), default=_HnsDefault("seed"), show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=_HnsDefault("threads"),
+              show_default=True, help="Torch threads (results depend on it).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]),
+              default=_HnsDefault("dtype"), show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bars on stderr (terminals only).")
+@format_option
+@friendly
+def search_hns_cmd(genome: Path | None, out_dir: Path, resume: bool, progress: bool, fmt: str,
+                   **options) -> None:
+    """Hybrid network search (SpikeDHS section 4.4): each layer of the SpikeDHS GENOME chooses
+    between spiking and non-spiking (ReLU) neurons, trained with the energy loss of eq. 28; writes
+    the hybrid genome that snnc train retrains.
+
+    With --resume, options left out take the stored search's values, and different ones are
+    refused."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import TimeRemainingColumn
+
+    from .compiler import read_text
+    from .genome import parse, to_text
+    from .search.hns import HnsConfig, run_hns, stored_hns_config
+
+    for key in ("candidates", "layers"):
+        if options[key] is not None:
+            options[key] = tuple(p.strip() for p in options[key].split(",") if p.strip())
+    if genome is not None:
+        options["genome"] = to_text(parse(read_text(genome), filename=str(genome)))
+    elif not resume:
+        raise click.UsageError("give the SpikeDHS GENOME to search (or --resume)")
+    if resume:
+        given = _given(options)
+        if genome is not None:
+            given["genome"] = options["genome"]
+        config = dataclasses.replace(stored_hns_config(out_dir), **given)
+    else:
+        config = HnsConfig(**options)
+    con = Console(stderr=True)
+    shown = progress and con.is_terminal
+    columns = (TextColumn("HNS epochs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=con, transient=True, disable=not shown) as bar:
+        task = bar.add_task("hns", total=config.epochs)
+        result = run_hns(config, out_dir, resume=resume, bars=shown,
+                         progress=lambda done, total: bar.update(task, completed=done,
+                                                                 total=total))
+    if fmt == "json":
+        _echo_json({"config": {k: v for k, v in config.to_dict().items() if k != "genome"},
+                    "choice": result.choice, "probabilities": result.probabilities,
+                    "val_acc_mixed": result.val_acc_mixed,
+                    "val_acc_decoded": result.val_acc_decoded,
+                    "energy_mixed": result.energy_mixed, "energy_decoded": result.energy_decoded,
+                    "resumed_from": result.resumed_from, "attempt": result.attempt,
+                    "seconds": result.seconds,
+                    "paths": {k: str(v) for k, v in result.paths.items()}})
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"HNS, lambda = {config.lam:g} ({config.epochs} epochs, "
+                        f"{config.optimisation})", show_edge=False)
+        t.add_column("layer")
+        t.add_column("choice")
+        t.add_column(f"softmax weights ({' '.join(result.labels)})")
+        for name, label in result.choice.items():
+            t.add_row(name, label, "  ".join(f"{p:.3f}" for p in result.probabilities[name]))
+        _console().print(t)
+        click.echo(f"validation accuracy: decoded {result.val_acc_decoded:.2%} (mixed "
+                   f"{result.val_acc_mixed:.2%}); expected energy term: decoded "
+                   f"{result.energy_decoded:.3f}, mixed {result.energy_mixed:.3f}")
+    click.echo(f"{result.seconds:.1f} s; wrote {result.paths['genome']} and "
+               f"{result.paths['report']}", err=True)
+
+
 def _json_number(x: float):
     """JSON has no NaN or infinity: those as strings ("nan"), like the experiment store."""
     import math
@@ -1258,7 +1407,7 @@ def _energy_units(pj: float) -> str:
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seed of rate-encoded inputs.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="table (rich), json (schema snnc-energy/1) or csv (layers).")
+              show_default=True, help="table (rich), json (schema snnc-energy/4) or csv (layers).")
 @friendly
 def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, table: str,
                first_layer: str | None, target: str, batch_size: int, dtype: str, threads: int,
@@ -1303,6 +1452,10 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
     con.print(f"SNN {_energy_units(tot['energy_pj'])} = MAC {_energy_units(tot['energy_mac_pj'])}"
               f" + AC {_energy_units(tot['energy_ac_pj'])};  ANN equivalent (one pass, E_MAC * "
               f"{ann['macs']:,} MACs) {_energy_units(ann['energy_pj'])}{ratio}")
+    if tot["layers_analog"]:
+        con.print(f"hybrid network: {tot['layers_analog']} layer(s) fed by non-spiking (ReLU) "
+                  f"neurons counted as MACs (input 'analog'): "
+                  f"{_energy_units(tot['energy_analog_pj'])}")
     con.print(f"rates measured by {report.rates_backend} on {report.samples} {report.dataset} "
               f"test images; energy target {report.target}; first layer counted "
               f"{report.first_layer.replace('_', '-')}; ANN counted on {ann['counted_on']}; "

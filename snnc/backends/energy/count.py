@@ -22,10 +22,14 @@ What a layer's input carries decides how its operations are counted (STTS Append
 * ``"input"`` — the analog network Input (direct encoding), possibly through event-preserving ops:
   the first layer, counted as MACs (eq. C.2's ``E_MAC * FLOPs^1``). With rate encoding
   (``encoding="rate"``) the Input emits spikes and is treated as a spiking source instead.
+* ``"analog"`` — the real-valued output of a non-spiking neuron (ReLU: the ANN units of a hybrid
+  network, SpikeDHS section 4.4, HNS), possibly through event-preserving ops: a synapse must
+  multiply by its value, so, like the first layer (eq. C.2), it costs MACs, at every step
+  (``T * MACs``: in a hybrid network the ReLU's input comes from spiking layers and changes every
+  step). Kept apart from ``"dense"`` so that a report says which MACs the hybrid's ANN layers
+  cost.
 * ``"dense"`` — anything else: a Conv2d, Linear or BatchNorm2d output (non-binary, and BatchNorm's
-  offset makes zeros non-zero), the analog output of a non-spiking neuron (ReLU, the ANN units of a
-  hybrid network, SpikeDHS HNS: a synapse must multiply by its value, so like the first layer,
-  eq. C.2, it costs MACs), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
+  offset makes zeros non-zero), or a mix of kinds. Counted as MACs at every step, ``T * MACs``.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ from ...ir.verify import verify
 from ...optable import OpTable
 from .tables import EnergyError
 
-SPIKES, INPUT, DENSE = "spikes", "input", "dense"
+SPIKES, INPUT, DENSE, ANALOG = "spikes", "input", "dense", "analog"
 
 
 def _axis_taps(size: int, out: int, kernel: int, stride: int, padding: int) -> int:
@@ -61,8 +65,9 @@ def _window_synapses(channels_per_output: int, a: dict, in_shape, out_shape) -> 
 @dataclass(frozen=True)
 class EnergyOp:
     """How the energy count sees one op: ``role`` is ``"spiking"`` (emits binary spikes),
-    ``"carrier"`` (no weights, 0 -> 0: passes events on unchanged in sparsity), ``"dense"``
-    (its output is non-binary), ``"input"`` or ``"output"``; ``synapses(attrs, in_shape,
+    ``"analog"`` (a non-spiking neuron: real-valued activations), ``"carrier"`` (no weights,
+    0 -> 0: passes events on unchanged in sparsity), ``"dense"`` (its output is non-binary),
+    ``"input"`` or ``"output"``; ``synapses(attrs, in_shape,
     out_shape)`` counts a layer's connections per sample without padding (None: not a layer)."""
 
     role: str
@@ -74,8 +79,8 @@ def _op_table() -> OpTable:
     t["Input"], t["Output"] = EnergyOp("input"), EnergyOp("dense")
     for op in ("LIF", "ALIF", "PLIF"):
         t[op] = EnergyOp("spiking")
-    for op in ("BatchNorm2d", "ReLU"):  # BN's offset makes zeros non-zero; ReLU is analog
-        t[op] = EnergyOp("dense")
+    t["BatchNorm2d"] = EnergyOp("dense")  # BN's offset makes zeros non-zero
+    t["ReLU"] = EnergyOp("analog")  # a hybrid network's ANN unit: its readers multiply
     for op in ("Flatten", "Dropout", "Concat", "Scale", "Vote", "Upsample"):
         t[op] = EnergyOp("carrier")
     t["Conv2d"] = EnergyOp("dense", lambda a, i, o: _window_synapses(
@@ -158,12 +163,12 @@ def _combine(kinds) -> str | None:
 def node_kinds(graph: Graph, encoding: str | None = None, *,
                depthwise_events: bool = False) -> dict[str, str]:
     """What every node's output carries: ``"spikes"``, ``"input"`` (the analog Input, unchanged in
-    sparsity) or ``"dense"``.
+    sparsity), ``"analog"`` (a non-spiking neuron's activations) or ``"dense"``.
 
     Spiking ops (LIF, ALIF, PLIF) are ``"spikes"``; the Input is ``"spikes"`` for
     ``encoding="rate"`` and ``"input"`` otherwise (default: ``graph.meta["encoding"]``, else
-    direct); an event-preserving op takes the kind its in-edges agree on (``"dense"`` if they
-    disagree); every other op, the non-spiking ReLU neuron included, is ``"dense"``.
+    direct); the non-spiking ReLU neuron is ``"analog"``; an event-preserving op takes the kind its
+    in-edges agree on (``"dense"`` if they disagree); every other op is ``"dense"``.
     Solved as a fixed point, so cycles through delayed edges are handled.
     """
     enc = encoding or str(graph.meta.get("encoding", "direct"))
@@ -176,6 +181,8 @@ def node_kinds(graph: Graph, encoding: str | None = None, *,
             kinds[name] = SPIKES if enc == "rate" else INPUT
         elif role == "spiking":
             kinds[name] = SPIKES
+        elif role == "analog":
+            kinds[name] = ANALOG
         elif carries_events(node, depthwise_events):
             kinds[name] = None  # not known yet
         else:

@@ -26,14 +26,17 @@ For each synaptic layer (:func:`~.count.count_layers`), per sample (one inferenc
   same image at every step, so the layer's output can be computed once and reused, as the torch
   backend does for a static stem), or ``E_MAC * T * MACs`` with ``first_layer="per_step"`` (the
   ``lava`` target: the host computes the currents the first layer injects at every step);
-* input ``"dense"`` (non-binary, not the Input): ``E_MAC * T * MACs``.
+* input ``"analog"`` (a non-spiking ReLU neuron's activations: the ANN layers of a hybrid
+  network, SpikeDHS section 4.4) or ``"dense"`` (any other non-binary input): ``E_MAC * T *
+  MACs``. The totals keep the analog layers' share apart (``layers_analog``,
+  ``energy_analog_pj``): what the hybrid's ANN units cost.
 
 ``ann_over_snn`` is the ANN equivalent's energy divided by the SNN's.
 
-The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/3"``: ``counting.ac``,
-``counting.ac_rule`` and ``layers[].folded_into`` are new, ``count_as`` may be ``"folded"``, and
-``lava``'s SOPs are synaptic events) is documented in README.md, "Energy report JSON"; keys and
-meanings only ever change under a new schema name.
+The JSON form (:meth:`EnergyReport.to_dict`, schema ``"snnc-energy/4"``: ``layers[].input`` may
+be ``"analog"``, and ``totals`` has ``layers_analog`` and ``energy_analog_pj``; ``/3`` added
+``counting.ac``, ``counting.ac_rule`` and ``layers[].folded_into``) is documented in README.md,
+"Energy report JSON"; keys and meanings only ever change under a new schema name.
 """
 from __future__ import annotations
 
@@ -43,12 +46,12 @@ from dataclasses import dataclass, field
 
 from ...ir.graph import Graph
 from ...ir.ops import OPS
-from .count import INPUT, SPIKES, count_layers, event_rates, input_rate, node_kinds
+from .count import ANALOG, INPUT, SPIKES, count_layers, event_rates, input_rate, node_kinds
 from .events import count_events, effective_layers
 from .rates import Rates, rates_from_trace
 from .tables import EnergyError, EnergyTable, get_table
 
-SCHEMA = "snnc-energy/3"
+SCHEMA = "snnc-energy/4"
 FIRST_LAYER = ("per_step", "once")
 #: Column order of :meth:`EnergyReport.to_csv` (and keys of each ``layers`` row in the JSON).
 LAYER_KEYS = ("name", "op", "shape", "params", "macs_per_step", "synapses_per_step", "input",
@@ -113,7 +116,8 @@ class LayerEnergy:
     """One layer's row; counts and energy are per sample (``T`` steps).
 
     Attributes:
-        input: ``"spikes"``, ``"input"`` or ``"dense"`` (see :mod:`.count`).
+        input: ``"spikes"``, ``"input"``, ``"analog"`` (a ReLU neuron's output: MACs) or
+            ``"dense"`` (see :mod:`.count`).
         sources: where the input comes from (traced through event-preserving ops).
         input_rate: spikes per input element per step (summed over in-edges; for ``lava``, over
             the effective layer's ``(source neuron, path delay)`` inputs); None unless
@@ -182,15 +186,19 @@ class EnergyReport:
     @property
     def totals(self) -> dict:
         """``macs_per_step`` (all layers), ``macs`` and ``sops`` counted, ``energy_mac_pj``,
-        ``energy_ac_pj``, ``energy_pj``, and layer counts ``layers_mac``/``layers_ac``."""
+        ``energy_ac_pj``, ``energy_pj``, layer counts ``layers_mac``/``layers_ac``, and the MAC
+        layers fed by non-spiking neurons (a hybrid network's ANN part): ``layers_analog`` and
+        their energy ``energy_analog_pj`` (included in ``energy_mac_pj``)."""
         mac = [r for r in self.layers if r.count_as == "MAC"]
         ac = [r for r in self.layers if r.count_as == "AC"]
+        analog = [r for r in mac if r.input == ANALOG]
         e_mac = sum(r.energy_pj for r in mac)
         e_ac = sum(r.energy_pj for r in ac)
         return {"macs_per_step": sum(r.macs_per_step for r in self.layers),
                 "macs": sum(r.macs for r in self.layers), "sops": sum(r.sops for r in self.layers),
                 "energy_mac_pj": e_mac, "energy_ac_pj": e_ac, "energy_pj": e_mac + e_ac,
-                "layers_mac": len(mac), "layers_ac": len(ac)}
+                "layers_mac": len(mac), "layers_ac": len(ac), "layers_analog": len(analog),
+                "energy_analog_pj": sum(r.energy_pj for r in analog)}
 
     @property
     def energy_pj(self) -> float:
@@ -208,7 +216,7 @@ class EnergyReport:
                 "counted_on": self.ann_counted_on}
 
     def to_dict(self) -> dict:
-        """The ``snnc-energy/3`` JSON object (README.md, "Energy report JSON")."""
+        """The ``snnc-energy/4`` JSON object (README.md, "Energy report JSON")."""
         return {"schema": SCHEMA, "model": self.model, "T": self.T, "table": self.table.to_dict(),
                 "counting": {"target": self.target, "first_layer": self.first_layer,
                              "encoding": self.encoding, "passes": self.passes, "ac": self.ac,

@@ -157,7 +157,7 @@ def test_relu_neuron_feeds_macs_not_acs():
     (STTS eq. C.2), and needs no firing rate."""
     g = _with_lif2_as("ReLU")
     layers = {c.name: c for c in count_layers(g)}
-    assert layers["fc2"].input == "dense" and node_kinds(g)["lif2"] == "dense"
+    assert layers["fc2"].input == "analog" and node_kinds(g)["lif2"] == "analog"
     rep = build_report(g, known_rates({k: v for k, v in RATES.items() if k != "lif2"}))
     r = rows(rep)
     assert r["fc2"].count_as == "MAC" and r["fc2"].macs == 2 * 12 and r["fc2"].sops == 0
@@ -165,6 +165,9 @@ def test_relu_neuron_feeds_macs_not_acs():
     spiking = build_report(hand_graph(), known_rates())
     assert rep.energy_pj - spiking.energy_pj == pytest.approx(E_MAC * 24 - E_AC * 15)
     assert "lif2" not in rep.spike_rates
+    tot = rep.totals
+    assert tot["layers_analog"] == 1 and tot["energy_analog_pj"] == pytest.approx(E_MAC * 24)
+    assert spiking.totals["layers_analog"] == 0 and spiking.totals["energy_analog_pj"] == 0
 
 
 @pytest.mark.parametrize("op, attrs", [("ALIF", {"beta": 0.5, "v_th": 0.5}),
@@ -227,7 +230,7 @@ def test_json_schema_is_stable():
                      passes="deploy").to_dict()
     assert list(d) == ["schema", "model", "T", "table", "counting", "layers", "totals", "ann",
                        "spike_rates", "rates_from"]
-    assert d["schema"] == SCHEMA == "snnc-energy/3"
+    assert d["schema"] == SCHEMA == "snnc-energy/4"
     assert d["model"] == "m.snnir" and d["T"] == 2
     assert list(d["table"]) == ["name", "e_mac_pj", "e_ac_pj", "source"]
     assert "Horowitz" in d["table"]["source"]
@@ -237,7 +240,8 @@ def test_json_schema_is_stable():
     assert "eq. C.1" in d["counting"]["ac_rule"]
     assert all(tuple(row) == LAYER_KEYS for row in d["layers"])
     assert list(d["totals"]) == ["macs_per_step", "macs", "sops", "energy_mac_pj", "energy_ac_pj",
-                                 "energy_pj", "layers_mac", "layers_ac"]
+                                 "energy_pj", "layers_mac", "layers_ac", "layers_analog",
+                                 "energy_analog_pj"]
     assert list(d["ann"]) == ["macs", "energy_pj", "ann_over_snn", "counted_on"]
     assert d["rates_from"] == {"backend": "hand", "samples": 4, "dataset": "digits"}
     assert json.loads(json.dumps(d)) == d  # plain JSON types only
