@@ -226,10 +226,11 @@ class DaskExecutor(Executor):
     def map_unordered(self, job, items):
         dist = self._dist
         run = next(self._ids)
-        ctx = self.client.scatter(job.context, broadcast=True, hash=False)
+        # one object, not a sequence of them; on every worker, so a death loses no copy
+        ctx = self.client.scatter([job.context], broadcast=True, hash=False)[0]
         todo = iter(items)
         keys: dict[str, Hashable] = {}
-        ac = dist.as_completed()
+        ac = dist.as_completed(loop=self.client.loop)
 
         def submit() -> bool:
             nxt = next(todo, None)
