@@ -874,11 +874,14 @@ class _BcnasDefault(_SearchDefault):
 @click.option("--seed", type=click.IntRange(0), default=_BcnasDefault("seed"), show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=_BcnasDefault("threads"),
               show_default=True, help="Torch threads (results depend on it).")
+@executor_options(default_workers=0)
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr (terminals only).")
 @format_option
 @friendly
-def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **options) -> None:
+def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str,
+                     executor: str | None, workers: int, scheduler: str | None,
+                     **options) -> None:
     """BCNAS-SNN search of global backward connections: selective initialisation (N-score and
     E-score), a one-shot supernet, evolution with inherited weights (BCNAS-SNN, section 4.2).
 
@@ -912,7 +915,8 @@ def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **op
                 tasks[step] = bar.add_task(names[step], total=total)
             bar.update(tasks[step], completed=done, total=total)
 
-        result = run_bcnas(config, out_dir, resume=resume, progress=report, bars=shown)
+        result = run_bcnas(config, out_dir, resume=resume, progress=report, bars=shown,
+                           executor=executor, workers=workers, scheduler=scheduler)
     for step, secs in result.seconds.items():
         click.echo(f"{names[step]}: {secs:.1f} s", err=True)
     best = result.best
