@@ -34,6 +34,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -212,7 +213,8 @@ class DaskExecutor(Executor):
                 self.client = dist.Client(scheduler, timeout=timeout, set_as_default=False)
             else:
                 self._cluster = dist.LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                                  processes=True, dashboard_address=None)
+                                                  processes=True, dashboard_address=None,
+                                                  silence_logs=logging.ERROR)
                 self.client = dist.Client(self._cluster, set_as_default=False)
         except OSError as exc:  # a timeout is an OSError in distributed
             self.close()
