@@ -156,3 +156,21 @@ def test_search_batches_are_shared_by_every_executor(tmp_path):
     b = run_search(cfg, tmp_path / "b", executor="process", workers=2)
     key = [(c.genome_id, c.score, c.scores) for c in a.ranking]
     assert [(c.genome_id, c.score, c.scores) for c in b.ranking] == key
+
+
+def test_cli_executor_and_scorer_options(tmp_path):
+    from click.testing import CliRunner
+
+    from snnc.cli import cli
+
+    args = ["search", "snasnet", "--data", "digits", "--candidates", "3", "--channels", "4",
+            "--T", "2", "--batch-size", "24", "--no-progress"]
+    res = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "a"), "--executor",
+                                          "inprocess", "--scorer", "reference"])
+    assert res.exit_code == 0, res.output
+    with ExperimentStore(tmp_path / "a" / "store.sqlite", lock=False) as store:
+        assert SearchConfig.from_dict(store.search("snasnet").config).scorer == "reference"
+    res = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "b"), "--executor", "process",
+                                          "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 1 and "--scheduler is for --executor dask" in res.output
+    assert not (tmp_path / "b" / "store.sqlite").exists()
