@@ -18,8 +18,8 @@ samples outside and per step inside, values that are the same at every step comp
   the binary codes of each step is an ``int8`` matrix product with ``int32`` sums
   (``torch._int_mm``; exact), or a float32 one where that is unavailable (exact below ``2**24``
   neurons), and the spikes are freed with the last reader;
-* equivalent nodes are computed once: two nodes with the same op, attributes and parameters that
-  read the same values over the same edges compute the same tensor. SNASNet's cells put one
+* equivalent nodes are computed once: two parameter-free nodes with the same op and attributes
+  that read the same values over the same edges compute the same tensor. SNASNet's cells put one
   ``LIF -> conv -> BN`` per edge, so every convolution leaving a cell node starts with the same LIF
   of that node; its spikes (and their Gram matrices) are computed once and counted once per layer
   in the kernel sum, as eq. 5 counts every layer.
@@ -34,7 +34,6 @@ are for :func:`.proxies.score_graph`; :func:`unsupported` says why a graph is re
 from __future__ import annotations
 
 import ctypes
-import hashlib
 from typing import Iterable
 
 import numpy as np
@@ -153,10 +152,8 @@ class _Kernels:
 
 
 def _fingerprint(node) -> tuple:
-    params = tuple((k, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest(),
-                    np.asarray(v).shape) for k, v in sorted(node.params.items()))
     attrs = tuple(sorted((k, repr(v)) for k, v in node.attrs.items()))
-    return node.op, attrs, params
+    return node.op, attrs
 
 
 class _Plan:
@@ -174,7 +171,7 @@ class _Plan:
         for name in spiking:
             needed |= graph.reaching(name)
         self.needed = needed
-        # equivalence: same op, attrs, params and the same (representative) inputs -> one value
+        # equivalence: parameter-free, same op and attrs, the same (representative) inputs
         self.rep: dict[str, str] = {}
         self.weight: dict[str, int] = {n: 1 for n in spiking}
         seen: dict[tuple, str] = {}
@@ -182,7 +179,7 @@ class _Plan:
             if name in cyclic or name not in needed:
                 continue
             node = graph[name]
-            if node.op == "Input":
+            if node.op == "Input" or node.params:  # weights are drawn per node: never equal
                 continue
             key = (_fingerprint(node),
                    tuple((self.rep.get(e.src, e.src), e.port, e.delay)
