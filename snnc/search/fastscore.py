@@ -76,15 +76,15 @@ def unsupported(graph: Graph, kinds: Iterable[str] = ("sahd",), *, bn: str = "ba
 
 def gram_counts(codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """``(c c^T [N, N], fired [N])`` as float64 numpy of binary codes ``codes`` ``[N, ...]``
-    (bool, any memory layout whose samples are contiguous blocks; the order of the neurons within
-    a code does not change either result): exact integer counts (``int8`` products with ``int32``
-    sums, or float32 products, exact below ``2**24``); ``fired`` is the Gram diagonal
-    (``c_i . c_i = |c_i|`` for binary codes)."""
+    (bool, or 0/1 of any dtype; any memory layout whose samples are contiguous blocks; the order
+    of the neurons within a code does not change either result): exact integer counts (``int8``
+    products with ``int32`` sums, or float32 products, exact below ``2**24``); ``fired`` is the
+    Gram diagonal (``c_i . c_i = |c_i|`` for binary codes)."""
     global _int_mm_ok
     c = _rows(codes)
     if _int_mm_ok and c.device.type == "cpu":
         try:
-            ci = c.view(torch.int8)
+            ci = c.view(torch.int8) if c.dtype == torch.bool else c.to(torch.int8)
             gram = torch._int_mm(ci, ci.t()).double().numpy()
             return gram, np.diag(gram).copy()
         except RuntimeError:  # an older torch without the CPU kernel
@@ -209,7 +209,7 @@ class _Run:
         self.B = x.shape[0] if direct else x.shape[1]
         self.vals: dict[str, torch.Tensor] = {}
         self.static: set[str] = set()
-        self.params: dict[str, dict[str, torch.Tensor]] = {}
+        self.params: dict = {}
         inp = self.g.input_node.name
         self.vals[inp] = x if direct else x[:T]
         if direct:
@@ -224,6 +224,14 @@ class _Run:
                 v = v.contiguous(memory_format=_CL)
             d[key] = v
         return d[key]
+
+    def box(self, channels: int, k: int) -> torch.Tensor:
+        """Depthwise ``[channels, 1, k, k]`` weights ``1/k^2`` (channels-last)."""
+        key = ("box", channels, k)
+        if key not in self.params:
+            self.params[key] = torch.full((channels, 1, k, k), 1.0 / (k * k), dtype=self.dtype
+                                          ).contiguous(memory_format=_CL)
+        return self.params[key]
 
     # ---------------------------------------------------------------------------------- driver
     def run(self) -> None:
@@ -312,8 +320,13 @@ class _Run:
             return F.batch_norm(x, None, None, self.param(name, "weight"),
                                 self.param(name, "bias"), True, 0.0, a["eps"])
         if op == "AvgPool2d":
-            return F.avg_pool2d(x.contiguous(memory_format=_CL), a["kernel"], a["stride"],
-                                a["padding"], count_include_pad=True)
+            x = x.contiguous(memory_format=_CL)
+            if a["kernel"] > 2 and x.dim() == 4:
+                # the zero padding counted in the mean: a depthwise convolution with weights
+                # 1/k^2 (1.5x faster than avg_pool2d channels-last on CPU)
+                return F.conv2d(x, self.box(x.shape[1], a["kernel"]), None, a["stride"],
+                                a["padding"], 1, x.shape[1])
+            return F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], count_include_pad=True)
         if op == "Linear":
             return F.linear(x, self.param(name, "weight"), self.param(name, "bias"))
         if op == "Scale":  # a cell's sum node: scale 1, an exact identity
@@ -337,12 +350,12 @@ class _Run:
         alpha = float(a["alpha"])
         ax = x if alpha == 1.0 else alpha * x
         first = ax if static else ax[0]
-        fired = _empty_seq(self.T, first, torch.bool)
+        spikes = _empty_seq(self.T, first)
         state = _LifState(a, torch.empty_like(first))
         for t in range(self.T):
-            state.step(ax if static else ax[t], fired[t])
-            self.k.add(fired[t], self.p.weight[name])
-        return fired.to(self.dtype)
+            state.step(ax if static else ax[t], spikes[t])
+            self.k.add(spikes[t], self.p.weight[name])
+        return spikes
 
     # ---------------------------------------------------------------------------------- SCC
     def component(self, members: list[str]) -> None:
@@ -350,7 +363,6 @@ class _Run:
         only the members that a later unit reads are gathered into ``[T, B, ...]`` tensors."""
         T, B, g = self.T, self.B, self.g
         steps: dict[str, list[torch.Tensor]] = {m: [] for m in members}
-        fired: dict[str, torch.Tensor] = {}
         states: dict[str, _LifState] = {}
         for t in range(T):
             for name in members:
@@ -370,12 +382,11 @@ class _Run:
                 node = g[name]
                 if node.op == "LIF":
                     if name not in states:
-                        fired[name] = _empty_seq(T, acc, torch.bool)
                         states[name] = _LifState(node.attrs, torch.empty_like(acc))
                     alpha = float(node.attrs["alpha"])
-                    states[name].step(acc if alpha == 1.0 else alpha * acc, fired[name][t])
-                    self.k.add(fired[name][t], self.p.weight[name])
-                    out = fired[name][t].to(self.dtype)
+                    out = torch.empty_like(acc)
+                    states[name].step(acc if alpha == 1.0 else alpha * acc, out)
+                    self.k.add(out, self.p.weight[name])
                 else:
                     out = self.op(name, acc, 1, False)
                 steps[name].append(out)
@@ -397,7 +408,7 @@ class _LifState:
 
     def step(self, ax_t: torch.Tensor, out: torch.Tensor) -> None:
         """``H = v_rest + beta (V - v_rest) + alpha X`` (``ax_t`` = ``alpha X[t]``), spikes into
-        ``out`` (bool), then the reset; ``self.h`` holds ``V[t]`` afterwards."""
+        ``out`` (0/1 in the run's dtype), then the reset; ``self.h`` holds ``V[t]`` afterwards."""
         h = self.h
         if not self.started:
             if self.v_rest == 0.0:
@@ -413,11 +424,15 @@ class _LifState:
             if self.v_rest != 0.0:
                 h.add_(self.v_rest)
             h.add_(ax_t)
-        torch.gt(h, self.v_th, out=out)
-        if self.hard:
-            h.masked_fill_(out, self.v_reset)
+        torch.gt(h, self.v_th, out=out)  # written as 0/1 floats: faster than bool here
+        if self.hard and self.v_reset == 0.0:
+            # H - H S: exactly 0 where S = 1 and H where S = 0, as where(S, 0, H); one pass,
+            # 4x faster than masked_fill_ on CPU
+            h.addcmul_(h, out, value=-1.0)
+        elif self.hard:
+            h.masked_fill_(out.bool(), self.v_reset)
         else:
-            h.sub_(out.to(h.dtype), alpha=self.v_th)
+            h.sub_(out, alpha=self.v_th)
 
 
 def naswot_scores_fast(graph: Graph, batches, *, alpha: float = ALPHA,
