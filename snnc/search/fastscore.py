@@ -12,7 +12,10 @@ with the torch backend's execution plan (:func:`snnc.backends.torch.plan.plan`: 
 strongly connected components, step by step inside, train-mode BatchNorm statistics over ``T*B``
 samples outside and per step inside, values that are the same at every step computed once) but:
 
-* inference only: no autograd, no modules, preallocated per-step buffers, the LIF loop in place;
+* inference only: no autograd, no modules, the LIF loop in place (spikes as 0/1 floats, the hard
+  reset to 0 as ``H - H S``, exactly ``where(S, 0, H)``), channels-last convolutions, average
+  pooling as a depthwise convolution, and freed memory kept by the process
+  (:func:`retain_freed_memory`);
 * only what a spiking neuron depends on runs (the head after the last LIF does not);
 * each LIF layer's spikes go into the kernels as soon as they exist: the Gram matrix ``c c^T`` of
   the binary codes of each step is an ``int8`` matrix product with ``int32`` sums
