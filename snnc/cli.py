@@ -818,6 +818,28 @@ class _SearchDefault:
 _search_default = _SearchDefault
 
 
+def executor_options(default_workers: int = 1):
+    """``--executor``, ``--workers`` and ``--scheduler`` (snnc.search.executors): where a search
+    evaluates its candidates. Every search command that evaluates candidates independently takes
+    them; none of them changes a result."""
+
+    def wrap(f):
+        f = click.option("--scheduler", metavar="ADDRESS",
+                         help="Dask scheduler address (tcp://HOST:PORT) for --executor dask; "
+                              "without it, a LocalCluster of --workers processes here.")(f)
+        f = click.option("--workers", type=click.IntRange(0), default=default_workers,
+                         show_default=True,
+                         help="Processes of --executor process (or of dask's LocalCluster); "
+                              "0 without --executor: this process.")(f)
+        f = click.option("--executor", type=click.Choice(["inprocess", "process", "dask"]),
+                         help="Where candidates are evaluated: this process, a local process "
+                              "pool, or a Dask cluster.  [default: process; inprocess with "
+                              "--workers 0]")(f)
+        return f
+
+    return wrap
+
+
 @cli.group("search")
 def search_group() -> None:
     """Search architectures (training-free scores, experiment store, --resume)."""
@@ -863,16 +885,20 @@ def search_group() -> None:
               default=_search_default("dtype"), show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=_search_default("threads"),
               show_default=True, help="Torch threads per scoring process.")
-@click.option("--workers", type=click.IntRange(0), default=1, show_default=True,
-              help="Scoring processes (0: this process); results do not depend on it.")
+@click.option("--scorer", type=click.Choice(["fast", "reference"]),
+              default=_search_default("scorer"), show_default=True,
+              help="fast: the scoring-only executor where it applies (SAHD/HD, paper protocol, "
+                   "batch BatchNorm); reference: the torch backend (proxies.score_graph).")
+@executor_options()
 @click.option("--search-id", default="snasnet", show_default=True,
               help="Key of the search in the store.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (terminals only).")
 @format_option
 @friendly
-def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str,
-                       progress: bool, fmt: str, **options) -> None:
+def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, executor: str | None,
+                       scheduler: str | None, search_id: str, progress: bool, fmt: str,
+                       **options) -> None:
     """SNASNet search without training: sample candidates, score each at initialisation with the
     SAHD kernel on LIF spikes (SNASNet eq. 4-9), keep the best.
 
@@ -902,7 +928,8 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, search_id: str
         # damaged store rows are reported below as one line, not as a Python warning
         warnings.simplefilter("ignore", StoreWarning)
         task = bar.add_task("scoring", total=None)
-        result = run_search(config, out_dir, resume=resume, workers=workers, search_id=search_id,
+        result = run_search(config, out_dir, resume=resume, workers=workers, executor=executor,
+                            scheduler=scheduler, search_id=search_id,
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
     if result.damaged:
@@ -988,11 +1015,14 @@ class _BcnasDefault(_SearchDefault):
 @click.option("--seed", type=click.IntRange(0), default=_BcnasDefault("seed"), show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=_BcnasDefault("threads"),
               show_default=True, help="Torch threads (results depend on it).")
+@executor_options(default_workers=0)
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr (terminals only).")
 @format_option
 @friendly
-def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **options) -> None:
+def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str,
+                     executor: str | None, workers: int, scheduler: str | None,
+                     **options) -> None:
     """BCNAS-SNN search of global backward connections: selective initialisation (N-score and
     E-score), a one-shot supernet, evolution with inherited weights (BCNAS-SNN, section 4.2).
 
@@ -1026,7 +1056,8 @@ def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, **op
                 tasks[step] = bar.add_task(names[step], total=total)
             bar.update(tasks[step], completed=done, total=total)
 
-        result = run_bcnas(config, out_dir, resume=resume, progress=report, bars=shown)
+        result = run_bcnas(config, out_dir, resume=resume, progress=report, bars=shown,
+                           executor=executor, workers=workers, scheduler=scheduler)
     for step, secs in result.seconds.items():
         click.echo(f"{names[step]}: {secs:.1f} s", err=True)
     best = result.best

@@ -13,7 +13,8 @@ Two tables (``sqlite3`` from the standard library, WAL journal, ``synchronous=FU
 Every candidate is committed in its own transaction, so a search killed at any moment (even by
 SIGKILL) leaves every finished candidate complete and nothing half-written; a resumed search
 skips what is stored. Inserting a candidate twice is refused (an :class:`~snnc.errors.StoreError`),
-so a search can never score the same genome twice unnoticed.
+so a search can never score the same genome twice unnoticed, unless the caller asks for an
+idempotent commit (``exist_ok=True``: the stored row stays, nothing is written).
 
 One writer at a time: a store opened for writing holds an OS lock on ``<store>.lock`` beside it
 (:class:`~snnc.runtime.lock.FileLock`; released by the kernel when the holder dies), and a second
@@ -266,11 +267,16 @@ class ExperimentStore:
         return int(row[0])
 
     # ----------------------------------------------------------------------- candidates
-    def add_candidate(self, search_id: str, c: CandidateRecord) -> None:
-        """Commit one evaluated candidate (one transaction).
+    def add_candidate(self, search_id: str, c: CandidateRecord, *, exist_ok: bool = False) -> bool:
+        """Commit one evaluated candidate (one transaction); returns whether it was added.
+
+        ``exist_ok``: a candidate stored already is left as it is and ``False`` returned (an
+        idempotent commit, for executors that may deliver a result twice, e.g. a task rerun after
+        a Dask worker died).
 
         Raises:
-            StoreError: the candidate is stored already, or the search is unknown.
+            StoreError: the candidate is stored already (without ``exist_ok``), or the search is
+                unknown.
         """
         score = c.score if math.isfinite(c.score) or c.score == float("-inf") else None
         scores = json.dumps({k: _json_float(v) for k, v in c.scores.items()}, sort_keys=True)
@@ -278,10 +284,12 @@ class ExperimentStore:
             with self._tx():
                 if self.search(search_id) is None:
                     raise StoreError(f"{self.path}: no search {search_id!r}")
-                self._q(
-                    "INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                verb = "INSERT OR IGNORE" if exist_ok else "INSERT"
+                n = self._q(
+                    f"{verb} INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (search_id, c.genome_id, int(c.position), c.description, c.genome, score,
-                     scores, float(c.seconds), int(c.attempt), c.created or time.time()))
+                     scores, float(c.seconds), int(c.attempt), c.created or time.time())).rowcount
+            return n == 1
         except sqlite3.IntegrityError:
             raise StoreError(f"{self.path}: search {search_id!r} already holds candidate "
                              f"{c.genome_id[:12]}") from None

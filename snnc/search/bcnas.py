@@ -59,6 +59,7 @@ from ..runtime.loader import derive_seed, torch_threads
 from ..runtime.store import CandidateRecord, ExperimentStore
 from .bcnas_space import Architecture, Candidate, evolve, select_initial, space_of, to_genome
 from .bcnas_space import update_top
+from .executors import Executor, Job, make_executor, resolve_executor
 
 __all__ = ["BcnasConfig", "BcnasResult", "INITS", "SEARCHES", "STATE_SCHEMA", "run_bcnas",
            "stored_bcnas_config"]
@@ -263,7 +264,9 @@ def stored_bcnas_config(out_dir: str | Path) -> BcnasConfig:
 
 
 def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
-              progress: Progress | None = None, bars: bool = False) -> BcnasResult:
+              progress: Progress | None = None, bars: bool = False,
+              executor: str | Executor | None = None, workers: int = 0,
+              scheduler: str | None = None) -> BcnasResult:
     """Run (or, with ``resume``, continue) a BCNAS-SNN search; write ``best.genome`` (the best
     architecture as a ResNet genome, retrainable with ``snnc train``) and ``ranking.csv`` (every
     evaluated architecture, best first) into ``out_dir``, atomically.
@@ -277,6 +280,9 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
             scored), ``"supernet"`` (epochs; before and after training) or ``"evolution"``
             (iterations finished), whenever one is stored.
         bars: the supernet trainer's own rich progress bar on stderr (terminals only).
+        executor, workers, scheduler: where step 1 scores its architectures, each on its own
+            (:func:`~.executors.make_executor`; default: this process). Results do not depend
+            on it; steps 2 and 3 run here.
     Raises:
         SearchError: a search exists without ``resume``, is missing or differs with ``resume``;
         StoreError (damaged rows), RunError, DatasetError from the parts.
@@ -288,6 +294,8 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
     from .oneshot import (assignment_of, choice_name, choice_nodes, evaluate_candidates,
                           paper_backbone, paper_config, supernet_genome, train_supernet)
 
+    if not isinstance(executor, Executor):  # a bad choice fails before any work
+        resolve_executor(executor, workers=workers, scheduler=scheduler)
     out = Path(out_dir)
     paths = {"store": out / STORE_FILE, "genome": out / GENOME_FILE,
              "ranking": out / RANKING_FILE, "supernet": out / SUPERNET_DIR}
@@ -317,7 +325,8 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
             scored = 0
             if config.kinds:
                 part = split(limit_dataset(full, config.limit_train, None), 0.2, config.seed)
-                scored = _score_init(store, drawn, texts, backbone, part, config, attempt, report)
+                scored = _score_init(store, drawn, texts, backbone, part, config, attempt, report,
+                                     (executor, workers, scheduler))
             scores = _stored_scores(store, drawn, texts)
             first = _first_pool(drawn, scores, config)
             seconds["init"] = time.perf_counter() - t0
@@ -367,12 +376,10 @@ def _open_search(store: ExperimentStore, config: BcnasConfig, resume: bool, path
     return store.begin_attempt(SEARCH_ID)
 
 
-def _score_init(store, drawn, texts, backbone, part, config, attempt, report) -> int:
-    """Score the draws not yet stored, committing each; returns how many were scored."""
-    import torch
-
+def _score_init(store, drawn, texts, backbone, part, config, attempt, report, where) -> int:
+    """Score the draws not yet stored on the executor ``where`` = (executor, workers,
+    scheduler), committing each as it arrives; returns how many were scored."""
     from .bcnas_score import candidate_graph
-    from .proxies import score_graph
 
     if config.score_batch > len(part.train_y):
         raise SearchError(f"a scoring batch of {config.score_batch} images needs that many "
@@ -382,27 +389,51 @@ def _score_init(store, drawn, texts, backbone, part, config, attempt, report) ->
     sel = np.sort(idx[:config.score_batch])
     mean = np.asarray(part.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(part.std, dtype=np.float32)[:, None, None]
-    batch = [(torch.from_numpy(((part.train_x[sel] - mean) / std).astype(np.float32)),
-              part.train_y[sel])]
+    batch = [(((part.train_x[sel] - mean) / std).astype(np.float32), part.train_y[sel])]
     done = store.genome_ids(SEARCH_ID)
     base = candidate_graph(Architecture(), backbone, seed=config.seed, b=config.b)
     finished = sum(genome_id_of(texts[a]) in done for a in drawn)
     report("init", finished, len(drawn))
+    pending = [(pos, arch) for pos, arch in enumerate(drawn)
+               if genome_id_of(texts[arch]) not in done]
+    if not pending:
+        return 0
+    executor, workers, scheduler = where
+    own = not isinstance(executor, Executor)
+    ex = make_executor(executor, workers=workers, scheduler=scheduler) if own else executor
+    job = Job(_score_arch, (backbone, base, batch, config.seed, config.b, config.kinds),
+              config.threads)
     scored = 0
-    for pos, arch in enumerate(drawn):
-        gid = genome_id_of(texts[arch])
-        if gid in done:
-            continue
-        t0 = time.perf_counter()
-        graph = candidate_graph(arch, backbone, seed=config.seed, b=config.b, base=base)
-        s = score_graph(graph, batch, kinds=config.kinds)
-        lead = s.get("sahd", s.get("escore", float("nan")))
-        store.add_candidate(SEARCH_ID, CandidateRecord(gid, pos, str(arch), texts[arch], lead, s,
-                                                       time.perf_counter() - t0, attempt))
-        scored += 1
-        finished += 1
-        report("init", finished, len(drawn))
+    try:
+        for pos, (s, secs) in ex.map_unordered(job, ((pos, arch.connections)
+                                                     for pos, arch in pending)):
+            arch = drawn[pos]
+            lead = s.get("sahd", s.get("escore", float("nan")))
+            if store.add_candidate(SEARCH_ID, CandidateRecord(
+                    genome_id_of(texts[arch]), pos, str(arch), texts[arch], lead, s, secs,
+                    attempt), exist_ok=True):
+                scored += 1
+                finished += 1
+                report("init", finished, len(drawn))
+    finally:
+        if own:
+            ex.close()
     return scored
+
+
+def _score_arch(context, connections) -> tuple[dict[str, float], float]:
+    """One architecture's step-1 scores and the seconds they took (an executor's call)."""
+    import torch
+
+    from .bcnas_score import candidate_graph
+    from .proxies import score_graph
+
+    backbone, base, batch, seed, b, kinds = context
+    t0 = time.perf_counter()
+    graph = candidate_graph(Architecture.of(tuple(c) for c in connections), backbone, seed=seed,
+                            b=b, base=base)
+    data = [(torch.from_numpy(x), y) for x, y in batch]
+    return score_graph(graph, data, kinds=kinds), time.perf_counter() - t0
 
 
 def genome_id_of(text: str) -> str:

@@ -4,27 +4,28 @@ initialisation with the SAHD kernel (or HD, or the E-score), keep the best.
 :func:`run_search` draws ``candidates`` architectures from a space (:mod:`snnc.search.spaces`;
 candidate ``i`` from seed ``derive_seed(11, seed, i)``), lowers each genome with the normal
 pipeline (frontend, no passes, weights from ``seed``), scores it on fixed mini-batches of real
-training images (:func:`snnc.search.proxies.score_graph`) in worker processes of a
-``concurrent.futures`` executor, and commits every result to the experiment store
-(:mod:`snnc.runtime.store`) as it arrives. A genome drawn twice is scored once. When every
-candidate is stored it writes ``best.genome`` (the highest score) and ``ranking.csv`` (every
-candidate, best first) into the output folder.
+training images on an executor (:mod:`snnc.search.executors`: this process, a local process
+pool or a Dask cluster), and commits every result to the experiment store
+(:mod:`snnc.runtime.store`) as it arrives (idempotently: a result delivered twice is stored
+once). A genome drawn twice is scored once. When every candidate is stored it writes
+``best.genome`` (the highest score) and ``ranking.csv`` (every candidate, best first) into the
+output folder.
+
+Scorers (``SearchConfig.scorer``): ``fast`` (default) scores the SAHD/HD kernels with the
+scoring-only executor :mod:`snnc.search.fastscore` wherever it applies (the paper protocol,
+batch statistics, no E-score), else falls back to ``reference``,
+:func:`snnc.search.proxies.score_graph` through the torch backend (the scorer before
+``fastscore`` existed; a store without a ``scorer`` field is read as ``reference``).
 
 The result depends only on the :class:`SearchConfig`: each candidate is scored by the same
-function on the same data with the same torch thread count, so the number of workers and any
-kill-and-resume cycle leave the scores and the ranking unchanged.
+function on the same data with the same torch thread count, so the executor, the number of
+workers and any kill-and-resume cycle leave the scores and the ranking unchanged.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import csv
 import dataclasses
 import io
-import multiprocessing
-import os
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,20 +35,22 @@ from typing import Any, Callable
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..children import die_with_parent
 from ..errors import SearchError
 from ..runtime.loader import derive_seed
 from ..runtime.store import CandidateRecord, DamagedRow, ExperimentStore, StoreWarning
+from .executors import Executor, Job, make_executor, resolve_executor
 from .proxies import ALPHA, KINDS, PROTOCOLS
 from .spaces import SPACES, Candidate, make_space
 
 __all__ = ["DEFAULT_SPACE", "SearchConfig", "SearchResult", "run_search", "stored_config",
-           "score_candidate", "search_batches"]
+           "score_candidate", "search_batches", "SCORERS"]
 
 #: The space ``snnc search snasnet`` samples by default: SNASNet-Bw (cells with forward and
 #: backward connections), the space of the paper's best architectures.
 DEFAULT_SPACE = "snasnet-bw"
 _SAMPLE, _BATCH = 11, 12  # derive_seed stream tags
+#: ``fast``: :mod:`.fastscore` where it applies, else ``reference`` (:func:`.proxies.score_graph`).
+SCORERS = ("fast", "reference")
 STORE_FILE, GENOME_FILE, RANKING_FILE = "store.sqlite", "best.genome", "ranking.csv"
 
 
@@ -72,6 +75,8 @@ class SearchConfig:
         alpha: SAHD's alpha (eq. 9, 0.5). bn: BatchNorm statistics (``batch`` or ``running``).
         seed: candidate sampling, batch choice and weight initialisation.
         dtype: ``float32`` or ``float64``; threads: torch threads per scoring process.
+        scorer: ``fast`` (:mod:`.fastscore` where it applies; module docstring) or ``reference``
+            (:func:`.proxies.score_graph`, the torch backend).
     """
 
     space: str = DEFAULT_SPACE
@@ -90,9 +95,12 @@ class SearchConfig:
     dtype: str = "float32"
     threads: int = 1
     protocol: str = "paper"
+    scorer: str = "fast"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "also", tuple(self.also))
+        if self.scorer not in SCORERS:
+            raise SearchError(f"unknown scorer {self.scorer!r}; known: {', '.join(SCORERS)}")
         if self.protocol not in PROTOCOLS:
             raise SearchError(f"unknown scoring protocol {self.protocol!r}; known: "
                               f"{', '.join(PROTOCOLS)}")
@@ -125,7 +133,8 @@ class SearchConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise SearchError(f"stored search config has unknown fields {unknown}")
-        return cls(**{**d, "also": tuple(d.get("also", ()))})
+        # stores written before the fast scorer existed were scored by the reference one
+        return cls(**{"scorer": "reference", **d, "also": tuple(d.get("also", ()))})
 
 
 @dataclass
@@ -177,40 +186,35 @@ def search_batches(config: SearchConfig) -> tuple[list[tuple[np.ndarray, np.ndar
 
 
 # ----------------------------------------------------------------------------- scoring
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(config: dict[str, Any], batches, classes: int, parent: int) -> None:
-    # a worker must not outlive the search (SIGKILL, SIGTERM, out of memory), and Ctrl-C in a
-    # terminal, which reaches every worker too, is the parent's to handle
-    die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import torch
-
-    torch.set_num_threads(int(config["threads"]))
-    _WORKER.update(config=SearchConfig.from_dict(config), batches=batches, classes=classes)
-
-
 def score_candidate(text: str, config: SearchConfig, batches, classes: int
                     ) -> tuple[dict[str, float], float]:
-    """Lower genome ``text`` (no passes, weights from ``config.seed``) and score it; returns
-    ``(scores, seconds)``. Raises what lowering and :func:`~.proxies.score_graph` raise."""
+    """Lower genome ``text`` (no passes, weights from ``config.seed``) and score it with
+    ``config.scorer``; returns ``(scores, seconds)``. Raises what lowering and the scorer
+    raise."""
     import torch
 
     from ..compiler import compile_genome
+    from .fastscore import naswot_scores_fast, unsupported
     from .proxies import score_graph
 
     t0 = time.perf_counter()
     graph = compile_genome(text, target="train", seed=config.seed).graph
     dtype = torch.float64 if config.dtype == "float64" else torch.float32
     data = [(torch.from_numpy(x), y) for x, y in batches]
-    scores = score_graph(graph, data, kinds=config.kinds, alpha=config.alpha, bn=config.bn,
-                         dtype=dtype, classes=classes, protocol=config.protocol)
+    if config.scorer == "fast" and unsupported(graph, config.kinds, bn=config.bn,
+                                               protocol=config.protocol) is None:
+        scores = naswot_scores_fast(graph, data, alpha=config.alpha, dtype=dtype)
+    else:
+        scores = score_graph(graph, data, kinds=config.kinds, alpha=config.alpha, bn=config.bn,
+                             dtype=dtype, classes=classes, protocol=config.protocol)
     return scores, time.perf_counter() - t0
 
 
-def _score_in_worker(text: str) -> tuple[dict[str, float], float]:
-    return score_candidate(text, _WORKER["config"], _WORKER["batches"], _WORKER["classes"])
+def _score_job(context, text: str) -> tuple[dict[str, float], float]:
+    """The executor's call (:class:`~.executors.Job`): ``context`` = (config dict, batches,
+    classes)."""
+    config, batches, classes = context
+    return score_candidate(text, SearchConfig.from_dict(config), batches, classes)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -245,7 +249,8 @@ def _draw(config: SearchConfig, input_shape, classes) -> tuple[list[tuple[int, C
 
 
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
-               workers: int = 1, search_id: str = "snasnet",
+               workers: int = 1, executor: str | Executor | None = None,
+               scheduler: str | None = None, search_id: str = "snasnet",
                progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Run (or, with ``resume``, continue) a search and write its outputs into ``out_dir``.
 
@@ -255,7 +260,12 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         out_dir: folder of ``store.sqlite``, ``best.genome`` and ``ranking.csv`` (created).
         resume: continue the stored search ``search_id``: candidates already stored are not
             scored again.
-        workers: scoring processes (``0``: score in this process). Results do not depend on it.
+        workers: scoring processes of the ``process`` executor, or of a Dask ``LocalCluster``
+            (``0``: score in this process). Results do not depend on it.
+        executor: ``inprocess``, ``process`` or ``dask`` (:func:`~.executors.make_executor`;
+            None: ``inprocess`` for ``workers=0``, else ``process``), or an
+            :class:`~.executors.Executor` (used, not closed). Results do not depend on it.
+        scheduler: the Dask scheduler's address (``dask`` only; None: a LocalCluster).
         search_id: key of the search in the store.
         progress: called as ``progress(done, total)`` after every stored candidate.
     Raises:
@@ -264,6 +274,8 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
     """
     if workers < 0:
         raise SearchError(f"workers must be >= 0, got {workers}")
+    if not isinstance(executor, Executor):  # a bad choice fails before any work
+        resolve_executor(executor, workers=workers, scheduler=scheduler)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"store": out / STORE_FILE, "genome": out / GENOME_FILE, "ranking": out / RANKING_FILE}
@@ -294,24 +306,27 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
         if progress:
             progress(finished, total)
 
-        def commit(i: int, cand: Candidate, text: str, scores: dict[str, float], secs: float):
-            nonlocal finished
-            store.add_candidate(search_id, CandidateRecord(
-                cand.id, i, cand.description, text, scores.get(config.score, float("nan")),
-                scores, secs, attempt))
-            finished += 1
-            if progress:
-                progress(finished, total)
-
-        if workers == 0:
-            from ..runtime.loader import torch_threads
-
-            with torch_threads(config.threads):  # as in a worker: float32 sums in one order
-                for i, cand in pending:
-                    text = cand.text
-                    commit(i, cand, text, *score_candidate(text, config, batches, classes))
-        elif pending:
-            _run_pool(pending, config, batches, classes, workers, commit)
+        if pending:
+            own = not isinstance(executor, Executor)
+            ex = make_executor(executor, workers=workers, scheduler=scheduler) if own \
+                else executor
+            job = Job(_score_job, (config.to_dict(), batches, classes), config.threads)
+            by_pos = {i: cand for i, cand in pending}
+            try:
+                for i, (scores, secs) in ex.map_unordered(
+                        job, ((i, cand.text) for i, cand in pending)):
+                    cand = by_pos[i]
+                    added = store.add_candidate(search_id, CandidateRecord(
+                        cand.id, i, cand.description, cand.text,
+                        scores.get(config.score, float("nan")), scores, secs, attempt),
+                        exist_ok=True)
+                    if added:
+                        finished += 1
+                        if progress:
+                            progress(finished, total)
+            finally:
+                if own:
+                    ex.close()
         store.set_status(search_id, "done")
         ranked = store.ranking(search_id)
         if ranked.damaged:
@@ -327,60 +342,6 @@ def damage_report(store: Path, damaged: list[DamagedRow]) -> str:
     more = f" (and {len(damaged) - 5} more)" if len(damaged) > 5 else ""
     return (f"{store}: {len(damaged)} damaged candidate row(s) left out of the ranking: "
             f"{shown}{more}")
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    """SIGINT ignored in this process for the block (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-def _run_pool(pending, config, batches, classes, workers, commit) -> None:
-    """Score ``pending`` in ``workers`` spawned processes, at most two candidates in flight per
-    worker, committing each result as it arrives."""
-    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads is unsafe
-    todo = iter(pending)
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(config.to_dict(), batches, classes,
-                                          os.getpid())) as pool:
-        running: dict[cf.Future, tuple[int, Candidate, str]] = {}
-
-        def submit() -> bool:
-            item = next(todo, None)
-            if item is None:
-                return False
-            i, cand = item
-            text = cand.text
-            running[pool.submit(_score_in_worker, text)] = (i, cand, text)
-            return True
-
-        # The first submits spawn the workers (one each, on demand). A worker inherits an
-        # ignored SIGINT through exec, so a Ctrl-C that reaches the whole process group while it
-        # still imports torch, before its initializer runs, cannot print a traceback there.
-        with _sigint_ignored():
-            for _ in range(2 * workers):
-                if not submit():
-                    break
-        try:
-            while running:
-                ready, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                for fut in sorted(ready, key=lambda f: running[f][0]):
-                    i, cand, text = running.pop(fut)
-                    commit(i, cand, text, *fut.result())
-                    submit()
-        except BaseException:
-            # the workers would finish their candidates first; nothing of theirs is kept anyway
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
 
 
 def _write_outputs(ranking: list[CandidateRecord], config: SearchConfig,

@@ -191,3 +191,10 @@ def test_cli_end_to_end_and_the_best_genome_retrains(tmp_path):
         "digits", "--epochs", "1", "--limit-train", "64", "--limit-test", "32", "--no-progress"])
     assert res.exit_code == 0, res.stderr
     assert np.isfinite(float(res.stdout.split()[-1].rstrip("%")))
+
+
+def test_step_one_on_a_process_pool_gives_the_same_search(reference, tmp_path):
+    _, want = reference
+    result = run_bcnas(TINY, tmp_path, executor="process", workers=2)
+    assert result.scored == TINY.p_init
+    assert outputs(tmp_path) == want
