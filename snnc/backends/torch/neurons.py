@@ -147,34 +147,48 @@ class LIFNode(nn.Module):
 
 def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
     """Forward loop without autograd; returns ``(S [T, ...], H [T, ...] or None)`` and appends
-    ``V [T, ...]`` to ``sink`` when given. Per step: the charge written straight into ``H[t]``,
-    one comparison, one reset."""
+    ``V [T, ...]`` to ``sink`` when given.
+
+    Per step, into preallocated buffers: ``alpha X[t]`` written straight into ``H[t]`` (no scaled
+    copy of the whole input), the decayed potential added in place, one comparison, one reset.
+    Only ``S`` (and ``H`` when saved for the backward pass, ``V`` for a probe) are sequence-sized;
+    the rest is one step's worth, reused at every step. The operation order is the interpreter's
+    (``alpha X`` rounded before the addition; ``a + b == b + a`` in IEEE arithmetic)."""
     with torch.no_grad():
         T = x_seq.shape[0]
-        ax = x_seq if n.alpha == 1.0 else n.alpha * x_seq  # alpha X[t] for every t at once
-        s_seq = torch.empty_like(ax, memory_format=torch.contiguous_format)
+        s_seq = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
         h_seq = torch.empty_like(s_seq) if save_h else None
         v_seq = torch.empty_like(s_seq) if sink is not None else None
+        h_buf = None if save_h else torch.empty_like(s_seq[0])
+        # V between steps: V[t] itself when it is recorded (then decayed into d), else one
+        # buffer decayed in place
+        d = torch.empty_like(s_seq[0])
         v = None
         for t in range(T):
+            h = h_seq[t] if save_h else h_buf
+            if n.alpha == 1.0:
+                h.copy_(x_seq[t])
+            else:
+                torch.mul(x_seq[t], n.alpha, out=h)
             if v is None:  # V[-1] = v_rest: H = v_rest + beta * 0 + alpha X
-                h = ax[t] if n.v_rest == 0.0 else n.v_rest + ax[t]
-                if save_h:
-                    h = h_seq[t].copy_(h)
-            else:
-                d = v if n.v_rest == 0.0 else v - n.v_rest
-                d = d if n.beta == 1.0 else n.beta * d
                 if n.v_rest != 0.0:
-                    d = n.v_rest + d
-                h = torch.add(d, ax[t], out=h_seq[t]) if save_h else d + ax[t]
+                    h.add_(n.v_rest)
+            else:  # H = (v_rest + beta (V - v_rest)) + alpha X
+                if n.v_rest == 0.0:
+                    dv = v if n.beta == 1.0 else torch.mul(v, n.beta, out=d)
+                else:
+                    dv = torch.sub(v, n.v_rest, out=d)
+                    if n.beta != 1.0:
+                        dv.mul_(n.beta)
+                    dv.add_(n.v_rest)
+                h.add_(dv)
             fired = h > n.v_th
-            s_seq[t] = fired
+            s_seq[t].copy_(fired)
+            v = v_seq[t] if v_seq is not None else d
             if n.reset == "hard":
-                v = torch.where(fired, n.v_reset, h)
-            else:
-                v = h - n.v_th * s_seq[t]
-            if v_seq is not None:
-                v_seq[t] = v
+                v.copy_(h).masked_fill_(fired, n.v_reset)
+            else:  # v_th S is exactly 0 or v_th, so a fused multiply-add rounds as h - v_th S
+                torch.sub(h, s_seq[t], alpha=n.v_th, out=v)
         if sink is not None:
             sink.append(v_seq)
         return s_seq, h_seq
@@ -183,10 +197,22 @@ def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
 class _LIFMultiStep(torch.autograd.Function):
     """Fused multi-step LIF: forward :func:`_lif_loop`, backward the BPTT recursion of the module
     docstring. Saves ``H`` and the spikes ``S`` (the output, which the next synapse keeps alive
-    anyway). The surrogate gradient and ``dV/dH`` are computed for all steps at once; the
-    recursion over ``t`` is one fused multiply-add per step::
+    anyway).
 
-        G_H[t] = G_S[t] g[t] + beta G_H[t+1] dV/dH[t]
+    The backward pass writes everything into the one sequence-sized tensor it returns,
+    ``U = alpha G_H`` (the input gain folded into the surrogate's constant): the surrogate
+    gradient is computed in place on a copy of ``H - v_th``; with a detached reset (the ``g`` term
+    of ``dV/dH`` gone) it is multiplied by ``G_S`` for all steps at once and the recursion is one
+    multiply-add per step::
+
+        U[t] = alpha G_S[t] g[t] + beta U[t+1] (1 - S[t])      (hard; soft: without (1 - S))
+
+    otherwise each step also uses ``g[t]``, still held in ``U[t]`` when the step is reached::
+
+        U[t] = g[t] (alpha G_S[t] + beta U[t+1] c[t]) + beta U[t+1] (1 - S[t])
+        c[t] = v_reset - H[t]  (hard)   |   -v_th, and no (1 - S[t]) factor  (soft)
+
+    Temporaries are one step's size.
     """
 
     @staticmethod
@@ -200,22 +226,31 @@ class _LIFMultiStep(torch.autograd.Function):
     def backward(ctx, grad_s: Tensor):
         h_seq, s_seq = ctx.saved_tensors
         n: LIFNode = ctx.node
-        z = h_seq - n.v_th if n.v_th != 0.0 else h_seq
-        g = n._sg.grad(z, n.surrogate_arg)  # dS/dH for every step
-        gh = grad_s * g
-        if n.reset == "hard":
-            dvdh = 1.0 - s_seq
-            if not n.detach_reset:
-                dvdh += (n.v_reset - h_seq) * g
-        elif n.detach_reset:
-            dvdh = None  # 1
-        else:
-            dvdh = 1.0 - n.v_th * g
-        for t in range(h_seq.shape[0] - 2, -1, -1):
-            if dvdh is None:
-                gh[t].add_(gh[t + 1], alpha=n.beta)
+        u = h_seq - n.v_th if n.v_th != 0.0 else h_seq.clone()
+        T = u.shape[0]
+        if n.detach_reset:
+            n._sg.grad_(u, n.surrogate_arg, n.alpha)
+            u.mul_(grad_s)
+            keep = torch.empty_like(u[0]) if n.reset == "hard" else None
+            for t in range(T - 2, -1, -1):
+                if keep is None:
+                    u[t].add_(u[t + 1], alpha=n.beta)
+                else:  # U[t+1] (1 - S[t]), exactly (S is 0 or 1)
+                    torch.mul(u[t + 1], s_seq[t], out=keep)
+                    u[t].add_(torch.sub(u[t + 1], keep, out=keep), alpha=n.beta)
+            return u, None, None
+        n._sg.grad_(u, n.surrogate_arg)  # g[t]; each step turns its own slice into U[t]
+        gs = grad_s.expand_as(u)
+        carry = torch.empty_like(u[0])
+        c = torch.empty_like(u[0])
+        u[T - 1].mul_(gs[T - 1]).mul_(n.alpha)
+        for t in range(T - 2, -1, -1):
+            torch.mul(u[t + 1], n.beta, out=carry)  # beta U[t+1]
+            if n.reset == "hard":
+                c = torch.sub(h_seq[t], n.v_reset, out=c).mul_(carry)  # -c[t] beta U[t+1]
+                u[t].mul_(c.neg_().add_(gs[t], alpha=n.alpha))
+                u[t].add_(carry.masked_fill_(s_seq[t].bool(), 0.0))  # beta U[t+1] (1 - S), exact
             else:
-                gh[t].addcmul_(gh[t + 1], dvdh[t], value=n.beta)
-        if n.alpha != 1.0:
-            gh.mul_(n.alpha)
-        return gh, None, None
+                torch.mul(gs[t], n.alpha, out=c).sub_(carry, alpha=n.v_th)
+                u[t].mul_(c).add_(carry)
+        return u, None, None
