@@ -18,8 +18,9 @@ Two ways to run a neuron:
 * :meth:`LIFNode.forward` — multi-step, ``[T, B, ...] -> [T, B, ...]``, a loop over ``T`` inside.
   When the input needs a gradient this runs a fused autograd function whose backward pass is the
   hand-written BPTT recursion below; it saves ``H`` and the output spikes ``S`` instead of every
-  intermediate of the loop, and its backward pass works on all steps at once except for one fused
-  multiply-add per step.
+  intermediate of the loop, and its backward pass turns the saved ``H`` into the input's gradient
+  in place (in-place surrogate gradients, the reset terms fused into one multiply-add per step;
+  no sequence-sized temporary in either pass, so fewer pages to fault in and out per step).
 * :meth:`LIFNode.step` — one step with explicit state, ``([B, ...], V[t-1]) -> (S[t], V[t])``, for
   the strongly connected components that must run step by step; plain autograd.
 
@@ -200,35 +201,43 @@ class _LIFMultiStep(torch.autograd.Function):
     anyway).
 
     The backward pass writes everything into the one sequence-sized tensor it returns,
-    ``U = alpha G_H`` (the input gain folded into the surrogate's constant): the surrogate
-    gradient is computed in place on a copy of ``H - v_th``; with a detached reset (the ``g`` term
-    of ``dV/dH`` gone) it is multiplied by ``G_S`` for all steps at once and the recursion is one
-    multiply-add per step::
+    ``U = alpha G_H`` (the input gain folded into the surrogate's constant), and that tensor is
+    the saved ``H``'s own buffer: no sequence-sized allocation at all, temporaries of one step's
+    size (so a graph through this function can be differentiated once; a second backward, after
+    ``retain_graph``, raises RuntimeError). The surrogate gradient is computed in place on
+    ``H - v_th``; with a detached reset (the ``g`` term of ``dV/dH`` gone) it is multiplied by
+    ``G_S`` for all steps at once and the recursion is one multiply-add per step::
 
         U[t] = alpha G_S[t] g[t] + beta U[t+1] (1 - S[t])      (hard; soft: without (1 - S))
 
-    otherwise each step also uses ``g[t]``, still held in ``U[t]`` when the step is reached::
+    otherwise each step computes its ``g[t]`` in its own slice when the recursion reaches it::
 
         U[t] = g[t] (alpha G_S[t] + beta U[t+1] c[t]) + beta U[t+1] (1 - S[t])
         c[t] = v_reset - H[t]  (hard)   |   -v_th, and no (1 - S[t]) factor  (soft)
-
-    Temporaries are one step's size.
     """
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None) -> Tensor:
         s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True)
         ctx.save_for_backward(h_seq, s_seq)
-        ctx.node = node
+        ctx.node, ctx.consumed = node, False
         return s_seq
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):
+        if ctx.consumed:
+            raise RuntimeError(
+                "the fused multi-step LIF backward reuses its saved membrane potentials for the "
+                "gradient, so a graph through it can be differentiated once (no retain_graph); "
+                "run that forward again, or the neuron step by step (compile(mode='step'))")
+        ctx.consumed = True
         h_seq, s_seq = ctx.saved_tensors
         n: LIFNode = ctx.node
-        u = h_seq - n.v_th if n.v_th != 0.0 else h_seq.clone()
+        u = h_seq  # H is dead after this: U is written over it
         T = u.shape[0]
         if n.detach_reset:
+            if n.v_th != 0.0:
+                u.sub_(n.v_th)
             n._sg.grad_(u, n.surrogate_arg, n.alpha)
             u.mul_(grad_s)
             keep = torch.empty_like(u[0]) if n.reset == "hard" else None
@@ -239,16 +248,21 @@ class _LIFMultiStep(torch.autograd.Function):
                     torch.mul(u[t + 1], s_seq[t], out=keep)
                     u[t].add_(torch.sub(u[t + 1], keep, out=keep), alpha=n.beta)
             return u, None, None
-        n._sg.grad_(u, n.surrogate_arg)  # g[t]; each step turns its own slice into U[t]
         gs = grad_s.expand_as(u)
         carry = torch.empty_like(u[0])
         c = torch.empty_like(u[0])
-        u[T - 1].mul_(gs[T - 1]).mul_(n.alpha)
-        for t in range(T - 2, -1, -1):
+        for t in range(T - 1, -1, -1):
+            if n.reset == "hard":
+                torch.sub(u[t], n.v_reset, out=c)  # H[t] - v_reset, before H[t] is overwritten
+            if n.v_th != 0.0:
+                u[t].sub_(n.v_th)
+            n._sg.grad_(u[t], n.surrogate_arg)  # g[t]
+            if t == T - 1:
+                u[t].mul_(gs[t]).mul_(n.alpha)
+                continue
             torch.mul(u[t + 1], n.beta, out=carry)  # beta U[t+1]
             if n.reset == "hard":
-                c = torch.sub(h_seq[t], n.v_reset, out=c).mul_(carry)  # -c[t] beta U[t+1]
-                u[t].mul_(c.neg_().add_(gs[t], alpha=n.alpha))
+                u[t].mul_(c.mul_(carry).neg_().add_(gs[t], alpha=n.alpha))
                 u[t].add_(carry.masked_fill_(s_seq[t].bool(), 0.0))  # beta U[t+1] (1 - S), exact
             else:
                 torch.mul(gs[t], n.alpha, out=c).sub_(carry, alpha=n.v_th)

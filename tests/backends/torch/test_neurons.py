@@ -276,3 +276,14 @@ def test_plif_leak_is_a_clamped_parameter_and_attrs_round_trip():
     from snnc.backends.torch import ALIFNode
     with pytest.raises(ValueError, match="rho in \\[0, 1\\]"):
         ALIFNode(0.5, rho=2.0)
+
+
+def test_second_backward_through_fused_lif_is_refused():
+    """The backward pass turns the saved H into the gradient; differentiating again must fail
+    loudly instead of using the overwritten buffer."""
+    n, _ = neuron("hard", True)
+    x = rand_x(seed=16).requires_grad_()
+    s = n(x)
+    s.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="differentiated once"):
+        s.sum().backward()
