@@ -67,6 +67,23 @@ Tensor = torch.Tensor
 SUPPORTED_OPS = TORCH_OPS.implemented()
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device | None:
+    """``"auto"`` -> ``cuda`` when a CUDA device is usable, else ``cpu``; anything else as given
+    (``None``: torch's default, the CPU). The one place snnc chooses a device by itself.
+
+    Raises:
+        RuntimeError: ``cuda`` asked for but no CUDA device is usable (torch's message).
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        return None
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device} asked for, but torch sees no usable CUDA device")
+    return device
+
+
 @dataclass
 class _Exec:
     """One node as the executor sees it."""
@@ -106,6 +123,7 @@ class SpikingModule(nn.Module):
         self.graph = verify(graph.copy())
         self.prune_dead, self.mode = prune_dead, mode
         dtype = dtype or torch.get_default_dtype()
+        device = resolve_device(device)
         self.register_buffer("_anchor", torch.zeros(0, dtype=dtype, device=device),
                              persistent=False)
         self.layers = nn.ModuleDict()
@@ -430,7 +448,9 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
     Args:
         graph: an IR graph (see :mod:`snnc.ir`).
         dtype: parameter dtype (default ``torch.get_default_dtype()``); ``.double()`` works later.
-        device: where parameters live.
+        device: where parameters live and the forward pass runs (inputs are moved there):
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ..., or ``"auto"`` (CUDA when usable, else CPU;
+            :func:`resolve_device`). Default: the CPU.
         prune_dead: skip nodes that cannot reach the Output (unless probing).
         mode: ``"multi"`` (the execution plan of the module docstring) or ``"step"`` (every node
             step by step, as inside a strongly connected component: the slow reference the
@@ -443,6 +463,7 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
         BackendError: the graph has an op outside :data:`SUPPORTED_OPS` (the torch op table
             refuses none of the catalogue today).
         ValueError: unknown ``mode``.
+        RuntimeError: ``device`` is CUDA and torch sees no usable CUDA device.
 
     Example::
 
