@@ -66,6 +66,11 @@ Tensor = torch.Tensor
 #: Every op this backend executes (those :data:`.optable.TORCH_OPS` implements).
 SUPPORTED_OPS = TORCH_OPS.implemented()
 
+#: Ops whose output is a new tensor that their own backward pass does not read: a LIF node fed
+#: by one of them alone (and the last reader of that value) may write its H over it.
+_DONORS = frozenset({"Conv2d", "BatchNorm2d", "Linear", "AvgPool2d", "Scale", "Concat",
+                     "WeightedMix"})
+
 
 def resolve_device(device: torch.device | str | None) -> torch.device | None:
     """``"auto"`` -> ``cuda`` when a CUDA device is usable, else ``cpu``; anything else as given
@@ -122,6 +127,9 @@ class SpikingModule(nn.Module):
         super().__init__()
         self.graph = verify(graph.copy())
         self.prune_dead, self.mode = prune_dead, mode
+        #: multi-step LIF nodes may write H over their input's buffer when nothing else reads it
+        #: (saves one sequence-sized tensor per LIF node in training; no effect on any value)
+        self.donate = True
         dtype = dtype or torch.get_default_dtype()
         device = resolve_device(device)
         self.register_buffer("_anchor", torch.zeros(0, dtype=dtype, device=device),
@@ -280,7 +288,7 @@ class SpikingModule(nn.Module):
                         vals[name] = self._run_static(self._exec[name], vals, T, B)
                         static.add(name)
                     else:
-                        vals[name] = self._run_multi(self._exec[name], vals, T, B)
+                        vals[name] = self._run_multi(self._exec[name], vals, T, B, unit.release)
             for name in unit.release:  # free what no later unit reads (autograd keeps its own)
                 vals.pop(name, None)
         return self._timed(self._output, vals, T)
@@ -370,9 +378,31 @@ class SpikingModule(nn.Module):
             return [ports[p] for p in range(ex.ports)]
         return ports[0]
 
-    def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int) -> Tensor:
+    def _donatable(self, ex: _Exec, inp: Tensor, vals: dict[str, Tensor], release) -> bool:
+        """Whether LIF node ``ex`` may write over its input ``inp``: training, no probe, and
+        ``inp`` either a tensor the gather made (a sum or a shift, whose backward passes read no
+        output) or the value of one node of :data:`_DONORS` that no later unit reads."""
+        if (not self.donate or self._probe or ex.op != "LIF" or not inp.requires_grad
+                or not torch.is_grad_enabled()):
+            return False
+        edges = self._edges(ex)
+        storage = inp.untyped_storage().data_ptr()
+        shared = [e.src for e in edges
+                  if e.src in vals and vals[e.src].untyped_storage().data_ptr() == storage]
+        if not shared:
+            return True
+        src = shared[0]
+        return (len(edges) == 1 and src in release and src not in self._static
+                and src not in self._picks and self._exec[src].op in _DONORS)
+
+    def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int,
+                   release=()) -> Tensor:
         inp = self._gather_multi(ex, vals, T, B)
         if ex.spec.role == "neuron":
+            if self._donatable(ex, inp, vals, release):
+                out = self.layers[ex.module](inp, donate=True)
+                self._record(ex.name, out)
+                return out
             out = self.layers[ex.module](inp, return_v=self._probe_v)
             if self._probe_v:
                 out, v = out

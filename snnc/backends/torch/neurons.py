@@ -135,20 +135,26 @@ class LIFNode(nn.Module):
         meaning ``v_rest``) -> ``(S[t], V[t])``, both ``[B, ...]``. Differentiable (autograd)."""
         return self.fire_reset(self.charge(x, v))
 
-    def forward(self, x_seq: Tensor, return_v: bool = False):
+    def forward(self, x_seq: Tensor, return_v: bool = False, donate: bool = False):
         """Multi-step: ``X`` ``[T, B, ...]`` -> spikes ``S`` ``[T, B, ...]`` (and, with
-        ``return_v``, the membrane potentials after reset ``V`` ``[T, B, ...]``, detached)."""
+        ``return_v``, the membrane potentials after reset ``V`` ``[T, B, ...]``, detached).
+
+        ``donate``: the caller hands ``x_seq``'s buffer over (nothing reads it afterwards, and the
+        op that produced it does not need it for its own backward pass); when training, ``H`` is
+        then written over it instead of into a new sequence-sized tensor. The executor decides
+        this (:meth:`SpikingModule._donatable`); a wrong promise corrupts ``x_seq``."""
         sink: list[Tensor] | None = [] if return_v else None
         if torch.is_grad_enabled() and x_seq.requires_grad:
-            s_seq = _LIFMultiStep.apply(x_seq, self, sink)
+            s_seq = _LIFMultiStep.apply(x_seq, self, sink, donate and x_seq.is_contiguous())
         else:
             s_seq, _ = _lif_loop(x_seq, self, sink, save_h=False)
         return (s_seq, sink[0]) if return_v else s_seq
 
 
-def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
+def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool, donate: bool = False):
     """Forward loop without autograd; returns ``(S [T, ...], H [T, ...] or None)`` and appends
-    ``V [T, ...]`` to ``sink`` when given.
+    ``V [T, ...]`` to ``sink`` when given. With ``donate`` (and ``save_h``), ``H`` is written
+    over ``x_seq`` (each ``X[t]`` is read before ``H[t]`` replaces it).
 
     Per step, into preallocated buffers: ``alpha X[t]`` written straight into ``H[t]`` (no scaled
     copy of the whole input), the decayed potential added in place, one comparison, one reset.
@@ -158,7 +164,7 @@ def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
     with torch.no_grad():
         T = x_seq.shape[0]
         s_seq = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
-        h_seq = torch.empty_like(s_seq) if save_h else None
+        h_seq = (x_seq if donate else torch.empty_like(s_seq)) if save_h else None
         v_seq = torch.empty_like(s_seq) if sink is not None else None
         h_buf = None if save_h else torch.empty_like(s_seq[0])
         # V between steps: V[t] itself when it is recorded (then decayed into d), else one
@@ -168,7 +174,8 @@ def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
         for t in range(T):
             h = h_seq[t] if save_h else h_buf
             if n.alpha == 1.0:
-                h.copy_(x_seq[t])
+                if h.data_ptr() != x_seq[t].data_ptr():
+                    h.copy_(x_seq[t])
             else:
                 torch.mul(x_seq[t], n.alpha, out=h)
             if v is None:  # V[-1] = v_rest: H = v_rest + beta * 0 + alpha X
@@ -217,8 +224,8 @@ class _LIFMultiStep(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None) -> Tensor:
-        s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True)
+    def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None, donate: bool) -> Tensor:
+        s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True, donate=donate)
         ctx.save_for_backward(h_seq, s_seq)
         ctx.node, ctx.consumed = node, False
         return s_seq
@@ -247,7 +254,7 @@ class _LIFMultiStep(torch.autograd.Function):
                 else:  # U[t+1] (1 - S[t]), exactly (S is 0 or 1)
                     torch.mul(u[t + 1], s_seq[t], out=keep)
                     u[t].add_(torch.sub(u[t + 1], keep, out=keep), alpha=n.beta)
-            return u, None, None
+            return u, None, None, None
         gs = grad_s.expand_as(u)
         carry = torch.empty_like(u[0])
         c = torch.empty_like(u[0])
@@ -267,4 +274,4 @@ class _LIFMultiStep(torch.autograd.Function):
             else:
                 torch.mul(gs[t], n.alpha, out=c).sub_(carry, alpha=n.v_th)
                 u[t].mul_(c).add_(carry)
-        return u, None, None
+        return u, None, None, None
