@@ -31,7 +31,7 @@ allocator's peak), inference ms (median), and the paired ratios snnc/peer of eac
 median step time (min and median over rounds; below 1 means snnc is faster) and of peak memory.
 
     .venv/bin/python bench/peers.py [--batch 32 64] [--rounds 5] [--warmup 2] [--steps 5]
-        [--threads 2] [--device cpu|cuda] [--systems snnc,spikingjelly,snntorch,ann]
+        [--threads 2] [--device cpu|cuda|auto] [--systems snnc,spikingjelly,snntorch,ann]
         [--max-other 0.05] [--json]
 
 SpikingJelly and snnTorch are optional: install them with ``make setup`` (the ``interop-test``
@@ -174,7 +174,9 @@ def worker(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    from snnc.backends.torch import resolve_device
+
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     model, run, reset = build(args.worker, args.T, device)
     model.train()
@@ -316,7 +318,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--infer", type=int, default=3, help="timed inference forwards per run")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads per process")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (CUDA when usable)")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
     ap.add_argument("--max-other", type=float, default=0.05,
                     help="drop a round where other processes used more than this CPU fraction")
