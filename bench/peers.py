@@ -28,11 +28,14 @@ the step; a round in which any timed step of any system saw other processes abov
 (default 5 %) is dropped. Over the clean rounds: ms per step (min / median of every timed step),
 images/s (from the median), peak RSS of the process (``ru_maxrss``; on CUDA, the caching
 allocator's peak), inference ms (median), and the paired ratios snnc/peer of each clean round's
-median step time (min and median over rounds; below 1 means snnc is faster) and of peak memory.
+median step time (min and median over rounds; below 1 means snnc is faster), of the CPU time the
+process itself used per step (all its threads; less sensitive to a busy machine than wall time,
+though not immune), and of peak memory.
 
     .venv/bin/python bench/peers.py [--batch 32 64] [--rounds 5] [--warmup 2] [--steps 5]
         [--threads 2] [--device cpu|cuda|auto] [--systems snnc,spikingjelly,snntorch,ann]
         [--max-other 0.05] [--json]
+    .venv/bin/python bench/peers.py --from-json peers.json [--max-other 0.05]   # table again
 
 SpikingJelly and snnTorch are optional: install them with ``make setup`` (the ``interop-test``
 extra and the Makefile's ``--no-deps`` line); a system whose library is missing is reported and
@@ -174,9 +177,10 @@ def worker(args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    from snnc.backends.torch import resolve_device
-
-    device = resolve_device(args.device)
+    # only the snnc worker imports snnc: its allocator settings (snnc.backends.torch.allocator)
+    # belong to snnc, and the peers run as their users run them
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
     torch.manual_seed(0)
     model, run, reset = build(args.worker, args.T, device)
     model.train()
@@ -226,6 +230,8 @@ def worker(args) -> dict:
            "infer_ms": [round(1e3 * s, 2) for s in infer],
            "other_cpu": [round(o, 4) for o in others], "minflt_per_step": faults,
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    alloc = sys.modules.get("snnc.backends.torch.allocator")
+    out["snnc_allocator_kept"] = bool(alloc and alloc._applied)  # False in every peer's process
     if device.type == "cuda":
         out["cuda_peak_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out
@@ -276,6 +282,7 @@ def summarise(runs: list[dict], systems: list[str], max_other: float) -> dict:
             med = statistics.median(steps)
             mem_key = "cuda_peak_mib" if "cuda_peak_mib" in rs[0] else "peak_rss_mib"
             table[s] = {"ms_min": min(steps), "ms_median": med, "images_per_s": round(1e3 * batch / med, 1),
+                        "cpu_ms_median": statistics.median(v for r in rs for v in r["cpu_ms"]),
                         "peak_mib": max(r[mem_key] for r in rs), "memory": mem_key,
                         "infer_ms_median": statistics.median(v for r in rs for v in r["infer_ms"]),
                         "minflt_per_step_median": statistics.median(
@@ -286,7 +293,10 @@ def summarise(runs: list[dict], systems: list[str], max_other: float) -> dict:
                 continue
             pr = [statistics.median(rounds[k]["snnc"]["step_ms"]) /
                   statistics.median(rounds[k][p]["step_ms"]) for k in use]
+            pc = [statistics.median(rounds[k]["snnc"]["cpu_ms"]) /
+                  statistics.median(rounds[k][p]["cpu_ms"]) for k in use]
             ratios[p] = {"time_min": round(min(pr), 3), "time_median": round(statistics.median(pr), 3),
+                         "cpu_time_median": round(statistics.median(pc), 3),
                          "memory": round(table["snnc"]["peak_mib"] / table[p]["peak_mib"], 3)}
         out[str(batch)] = {"rounds": len(rounds), "clean_rounds": len(clean),
                            "dropped_rounds": len(rounds) - len(clean), "contaminated": not clean,
@@ -299,14 +309,15 @@ def print_table(summary: dict, max_other: float) -> None:
         flag = "  (NO clean round: figures from contaminated rounds)" if s["contaminated"] else ""
         print(f"\nbatch {batch}: {s['clean_rounds']} of {s['rounds']} rounds clean "
               f"(others <= {100 * max_other:.0f} % CPU), {s['dropped_rounds']} dropped{flag}")
-        print(f"{'system':<14}{'ms/step min':>12}{'median':>9}{'img/s':>8}{'peak MiB':>10}"
+        print(f"{'system':<14}{'ms/step min':>12}{'median':>9}{'img/s':>8}{'CPU ms':>9}{'peak MiB':>10}"
               f"{'infer ms':>10}{'faults/step':>13}")
         for name, t in s["systems"].items():
             print(f"{name:<14}{t['ms_min']:>12.0f}{t['ms_median']:>9.0f}{t['images_per_s']:>8.1f}"
-                  f"{t['peak_mib']:>10.0f}{t['infer_ms_median']:>10.0f}{t['minflt_per_step_median']:>13.0f}")
+                  f"{t['cpu_ms_median']:>9.0f}{t['peak_mib']:>10.0f}{t['infer_ms_median']:>10.0f}"
+                  f"{t['minflt_per_step_median']:>13.0f}")
         for p, r in s["snnc_over"].items():
             print(f"snnc/{p}: time {r['time_min']:.2f} (min) {r['time_median']:.2f} (median), "
-                  f"memory {r['memory']:.2f}")
+                  f"CPU time {r['cpu_time_median']:.2f} (median), memory {r['memory']:.2f}")
 
 
 def main() -> None:
@@ -323,8 +334,16 @@ def main() -> None:
     ap.add_argument("--max-other", type=float, default=0.05,
                     help="drop a round where other processes used more than this CPU fraction")
     ap.add_argument("--json", action="store_true", help="print the raw runs and summary as JSON")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="print the table of a saved --json output again (e.g. with another --max-other)")
     ap.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        systems = list(dict.fromkeys(r["system"] for r in saved["runs"]))
+        print_table(summarise(saved["runs"], systems, args.max_other), args.max_other)
+        return
     if args.worker:
         args.batch = args.batch[0]
         print(json.dumps(worker(args)))
