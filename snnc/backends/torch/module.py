@@ -391,7 +391,7 @@ class SpikingModule(nn.Module):
     def _donatable(self, ex: _Exec, inp: Tensor, vals: dict[str, Tensor], release) -> bool:
         """Whether LIF node ``ex`` may write over its input ``inp``: training, no probe, and
         ``inp`` either a tensor the gather made (a sum or a shift, whose backward passes read no
-        output) or the value of one node of :data:`_DONORS` that no later unit reads."""
+        output) or the value of one node of :data:`_DONORS` that no other node reads."""
         if (not self.donate or self._probe or ex.op != "LIF" or not inp.requires_grad
                 or not torch.is_grad_enabled()):
             return False
@@ -402,8 +402,11 @@ class SpikingModule(nn.Module):
         if not shared:
             return True
         src = shared[0]
+        # the only reader: another reader may have saved the value for its backward pass
+        # (a conv saves its input), and would find it overwritten
         return (len(edges) == 1 and src in release and src not in self._static
-                and src not in self._picks and self._exec[src].op in _DONORS)
+                and src not in self._picks and self._exec[src].op in _DONORS
+                and all(e.dst == ex.name for e in self.graph.out_edges(src)))
 
     def _run_multi(self, ex: _Exec, vals: dict[str, Tensor], T: int, B: int,
                    release=()) -> Tensor:
