@@ -30,7 +30,8 @@ images/s (from the median), peak RSS of the process (``ru_maxrss``; on CUDA, the
 allocator's peak), inference ms (median), and the paired ratios snnc/peer of each clean round's
 median step time (min and median over rounds; below 1 means snnc is faster), of the CPU time the
 process itself used per step (all its threads; less sensitive to a busy machine than wall time,
-though not immune), and of peak memory.
+though not immune), and of peak memory. Also printed: the median of the timed steps that were
+clean by themselves, from every round (a weaker filter for a machine that is rarely quiet).
 
     .venv/bin/python bench/peers.py [--batch 32 64] [--rounds 5] [--warmup 2] [--steps 5]
         [--threads 2] [--device cpu|cuda|auto] [--systems snnc,spikingjelly,snntorch,ann]
@@ -287,6 +288,12 @@ def summarise(runs: list[dict], systems: list[str], max_other: float) -> dict:
                         "infer_ms_median": statistics.median(v for r in rs for v in r["infer_ms"]),
                         "minflt_per_step_median": statistics.median(
                             v for r in rs for v in r["minflt_per_step"])}
+        for s in systems:  # steps that were clean themselves, from every round (a weaker filter)
+            ok = [v for rs in rounds.values() if s in rs
+                  for v, o in zip(rs[s]["step_ms"], rs[s]["other_cpu"]) if o <= max_other]
+            if s in table:
+                table[s]["clean_steps"] = len(ok)
+                table[s]["clean_step_ms_median"] = statistics.median(ok) if ok else None
         ratios = {}
         for p in systems:
             if p == "snnc" or p not in table or "snnc" not in table:
@@ -318,6 +325,9 @@ def print_table(summary: dict, max_other: float) -> None:
         for p, r in s["snnc_over"].items():
             print(f"snnc/{p}: time {r['time_min']:.2f} (min) {r['time_median']:.2f} (median), "
                   f"CPU time {r['cpu_time_median']:.2f} (median), memory {r['memory']:.2f}")
+        print("steps clean by themselves (any round): " + ", ".join(
+            f"{n} {t['clean_step_ms_median']:.0f} ms ({t['clean_steps']})" if t["clean_steps"]
+            else f"{n} none" for n, t in s["systems"].items()))
 
 
 def main() -> None:
@@ -348,6 +358,11 @@ def main() -> None:
         args.batch = args.batch[0]
         print(json.dumps(worker(args)))
         return
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error(f"--device {args.device}: torch sees no usable CUDA device")
     systems = [s for s in args.systems.split(",") if s]
     for s in systems:
         if s not in SYSTEMS:
