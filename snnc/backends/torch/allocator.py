@@ -9,10 +9,11 @@ time. Measured on the benchmark network (``bench/torch_train_throughput.py``, T 
 torch 2.13, glibc 2.36, a 2-core Xeon; ``resource.getrusage`` per step)::
 
     batch   default glibc                         kept (this module)
-    32      ~100k faults, ~0.14 s system / step   0 faults, ~0.01 s;  peak RSS  916 -> 1156 MiB
-    64      ~630k faults, ~1.0 s system / step    0 faults, ~0.01 s;  peak RSS 1213 -> 1821 MiB
+    32      ~80k faults, ~0.12 s system / step    0 faults, ~0.01 s;  peak RSS  908 -> 1028 MiB
+    64      ~570k faults, ~0.9 s system / step    0 faults, ~0.01 s;  peak RSS 1213 -> 1693 MiB
 
-(the user time per step is unchanged, ~1.2 s and ~2.45 s). The price is peak memory: the heap
+(the user time per step is about the same, ~1.25 s and ~2.45 s; a step where the heap still
+grows faults a few tens of thousands of pages in). The price is peak memory: the heap
 keeps its largest extent, and freed blocks between live ones fragment it. What was measured and
 dropped: ``M_MMAP_THRESHOLD`` at its maximum (32 MiB) with a large ``M_TRIM_THRESHOLD`` changes
 nothing at batch 64 (the blocks are larger than 32 MiB); ``M_ARENA_MAX = 1`` changes nothing.
