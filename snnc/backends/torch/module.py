@@ -62,6 +62,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ...errors import BackendError
 from ...ir.choices import check_assignment, choice_nodes, skipped_under
 from ...ir.graph import Edge, Graph
 from ...ir.inputs import input_layout
@@ -87,7 +88,7 @@ def resolve_device(device: torch.device | str | None) -> torch.device | None:
     (``None``: torch's default, the CPU). The one place snnc chooses a device by itself.
 
     Raises:
-        RuntimeError: ``cuda`` asked for but no CUDA device is usable (torch's message).
+        BackendError: a CUDA device asked for but torch sees none usable (``rule="device"``).
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,7 +96,8 @@ def resolve_device(device: torch.device | str | None) -> torch.device | None:
         return None
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device} asked for, but torch sees no usable CUDA device")
+        raise BackendError(f"device {device} asked for, but torch sees no usable CUDA device",
+                           rule="device", backend="torch")
     return device
 
 
@@ -506,7 +508,7 @@ def compile(graph: Graph, *, dtype: torch.dtype | None = None,
         BackendError: the graph has an op outside :data:`SUPPORTED_OPS` (the torch op table
             refuses none of the catalogue today).
         ValueError: unknown ``mode``.
-        RuntimeError: ``device`` is CUDA and torch sees no usable CUDA device.
+        BackendError: ``device`` is CUDA and torch sees no usable CUDA device.
 
     Example::
 

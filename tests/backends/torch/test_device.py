@@ -24,7 +24,9 @@ def test_auto_resolves_to_what_is_usable():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="only meaningful without CUDA")
 def test_cuda_without_gpu_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="no usable CUDA"):
+    from snnc.errors import BackendError
+
+    with pytest.raises(BackendError, match="no usable CUDA"):
         compile(random_graph(3), device="cuda")
 
 
