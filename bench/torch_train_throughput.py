@@ -10,13 +10,14 @@ Workload: a 4-conv-layer spiking CNN built by hand as an IR graph, compiled with
 LIF: SpikingJelly-style tau = 2 (beta = alpha = 0.5), v_th 1, hard reset, detached reset, atan
 surrogate alpha = 2 (STTS appendix B). Direct encoding, T = 4, batch 32, random data; one training
 step = forward, cross-entropy on the time-mean output, backward, SGD (momentum 0.9, wd 1e-4).
-A few warm-up steps, then timed steps. Prints one JSON object: images/s, ms per step, peak RSS
-(``resource.getrusage``, MiB) and, on CUDA, the caching allocator's peak. ``--compare-step`` also
+A few warm-up steps, then timed steps. Prints one JSON object: images/s, ms per step, minor page
+faults per step and peak RSS (``resource.getrusage``, MiB) and, on CUDA, the caching allocator's
+peak. ``--compare-step`` also
 times the same network run step by step (``mode="step"``), the execution a model with backward
 edges everywhere would get.
 
     .venv/bin/python bench/torch_train_throughput.py [--batch 32] [--T 4] [--steps 10]
-        [--warmup 3] [--threads N] [--device cpu|cuda] [--compare-step]
+        [--warmup 3] [--threads N] [--device cpu|cuda|auto] [--compare-step]
 """
 import argparse
 import json
@@ -28,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from snnc.backends.torch import compile
+from snnc.backends.torch import compile, resolve_device
 from snnc.ir import Graph, verify
 
 LIF = {"beta": 0.5, "alpha": 0.5, "v_th": 1.0, "reset": "hard", "detach_reset": True,
@@ -70,7 +71,7 @@ def build_graph(T: int = 4, classes: int = 10, seed: int = 0) -> Graph:
 
 
 def time_training(graph: Graph, mode: str, args) -> dict:
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     model = compile(graph, mode=mode, device=device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(0)
@@ -90,14 +91,17 @@ def time_training(graph: Graph, mode: str, args) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(args.steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
     total = sum(times)
     result = {"mode": mode, "images_per_s": round(args.batch * args.steps / total, 2),
               "ms_per_step_mean": round(1e3 * total / args.steps, 2),
-              "ms_per_step_min": round(1e3 * min(times), 2)}
+              "ms_per_step_min": round(1e3 * min(times), 2),
+              "page_faults_per_step": round(faults / args.steps)}
     if device.type == "cuda":
         mib = 2**20
         result["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / mib, 1)
@@ -112,7 +116,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto (CUDA when usable)")
     ap.add_argument("--compare-step", action="store_true",
                     help="also time mode='step' (every node step by step)")
     args = ap.parse_args()

@@ -18,8 +18,9 @@ Two ways to run a neuron:
 * :meth:`LIFNode.forward` — multi-step, ``[T, B, ...] -> [T, B, ...]``, a loop over ``T`` inside.
   When the input needs a gradient this runs a fused autograd function whose backward pass is the
   hand-written BPTT recursion below; it saves ``H`` and the output spikes ``S`` instead of every
-  intermediate of the loop, and its backward pass works on all steps at once except for one fused
-  multiply-add per step.
+  intermediate of the loop, and its backward pass turns the saved ``H`` into the input's gradient
+  in place (in-place surrogate gradients, the reset terms fused into one multiply-add per step;
+  no sequence-sized temporary in either pass, so fewer pages to fault in and out per step).
 * :meth:`LIFNode.step` — one step with explicit state, ``([B, ...], V[t-1]) -> (S[t], V[t])``, for
   the strongly connected components that must run step by step; plain autograd.
 
@@ -134,47 +135,68 @@ class LIFNode(nn.Module):
         meaning ``v_rest``) -> ``(S[t], V[t])``, both ``[B, ...]``. Differentiable (autograd)."""
         return self.fire_reset(self.charge(x, v))
 
-    def forward(self, x_seq: Tensor, return_v: bool = False):
+    def forward(self, x_seq: Tensor, return_v: bool = False, donate: bool = False):
         """Multi-step: ``X`` ``[T, B, ...]`` -> spikes ``S`` ``[T, B, ...]`` (and, with
-        ``return_v``, the membrane potentials after reset ``V`` ``[T, B, ...]``, detached)."""
+        ``return_v``, the membrane potentials after reset ``V`` ``[T, B, ...]``, detached).
+
+        ``donate``: the caller hands ``x_seq``'s buffer over (nothing reads it afterwards, and the
+        op that produced it does not need it for its own backward pass); when training, ``H`` is
+        then written over it instead of into a new sequence-sized tensor. The executor decides
+        this (:meth:`SpikingModule._donatable`); a wrong promise corrupts ``x_seq``."""
         sink: list[Tensor] | None = [] if return_v else None
         if torch.is_grad_enabled() and x_seq.requires_grad:
-            s_seq = _LIFMultiStep.apply(x_seq, self, sink)
+            s_seq = _LIFMultiStep.apply(x_seq, self, sink, donate and x_seq.is_contiguous())
         else:
             s_seq, _ = _lif_loop(x_seq, self, sink, save_h=False)
         return (s_seq, sink[0]) if return_v else s_seq
 
 
-def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
+def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool, donate: bool = False):
     """Forward loop without autograd; returns ``(S [T, ...], H [T, ...] or None)`` and appends
-    ``V [T, ...]`` to ``sink`` when given. Per step: the charge written straight into ``H[t]``,
-    one comparison, one reset."""
+    ``V [T, ...]`` to ``sink`` when given. With ``donate`` (and ``save_h``), ``H`` is written
+    over ``x_seq`` (each ``X[t]`` is read before ``H[t]`` replaces it).
+
+    Per step, into preallocated buffers: ``alpha X[t]`` written straight into ``H[t]`` (no scaled
+    copy of the whole input), the decayed potential added in place, one comparison, one reset.
+    Only ``S`` (and ``H`` when saved for the backward pass, ``V`` for a probe) are sequence-sized;
+    the rest is one step's worth, reused at every step. The operation order is the interpreter's
+    (``alpha X`` rounded before the addition; ``a + b == b + a`` in IEEE arithmetic)."""
     with torch.no_grad():
         T = x_seq.shape[0]
-        ax = x_seq if n.alpha == 1.0 else n.alpha * x_seq  # alpha X[t] for every t at once
-        s_seq = torch.empty_like(ax, memory_format=torch.contiguous_format)
-        h_seq = torch.empty_like(s_seq) if save_h else None
+        s_seq = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+        h_seq = (x_seq if donate else torch.empty_like(s_seq)) if save_h else None
         v_seq = torch.empty_like(s_seq) if sink is not None else None
+        h_buf = None if save_h else torch.empty_like(s_seq[0])
+        # V between steps: V[t] itself when it is recorded (then decayed into d), else one
+        # buffer decayed in place
+        d = torch.empty_like(s_seq[0])
         v = None
         for t in range(T):
+            h = h_seq[t] if save_h else h_buf
+            if n.alpha == 1.0:
+                if h.data_ptr() != x_seq[t].data_ptr():
+                    h.copy_(x_seq[t])
+            else:
+                torch.mul(x_seq[t], n.alpha, out=h)
             if v is None:  # V[-1] = v_rest: H = v_rest + beta * 0 + alpha X
-                h = ax[t] if n.v_rest == 0.0 else n.v_rest + ax[t]
-                if save_h:
-                    h = h_seq[t].copy_(h)
-            else:
-                d = v if n.v_rest == 0.0 else v - n.v_rest
-                d = d if n.beta == 1.0 else n.beta * d
                 if n.v_rest != 0.0:
-                    d = n.v_rest + d
-                h = torch.add(d, ax[t], out=h_seq[t]) if save_h else d + ax[t]
+                    h.add_(n.v_rest)
+            else:  # H = (v_rest + beta (V - v_rest)) + alpha X
+                if n.v_rest == 0.0:
+                    dv = v if n.beta == 1.0 else torch.mul(v, n.beta, out=d)
+                else:
+                    dv = torch.sub(v, n.v_rest, out=d)
+                    if n.beta != 1.0:
+                        dv.mul_(n.beta)
+                    dv.add_(n.v_rest)
+                h.add_(dv)
             fired = h > n.v_th
-            s_seq[t] = fired
+            s_seq[t].copy_(fired)
+            v = v_seq[t] if v_seq is not None else d
             if n.reset == "hard":
-                v = torch.where(fired, n.v_reset, h)
-            else:
-                v = h - n.v_th * s_seq[t]
-            if v_seq is not None:
-                v_seq[t] = v
+                v.copy_(h).masked_fill_(fired, n.v_reset)
+            else:  # v_th S is exactly 0 or v_th, so a fused multiply-add rounds as h - v_th S
+                torch.sub(h, s_seq[t], alpha=n.v_th, out=v)
         if sink is not None:
             sink.append(v_seq)
         return s_seq, h_seq
@@ -183,39 +205,73 @@ def _lif_loop(x_seq: Tensor, n: LIFNode, sink: list | None, save_h: bool):
 class _LIFMultiStep(torch.autograd.Function):
     """Fused multi-step LIF: forward :func:`_lif_loop`, backward the BPTT recursion of the module
     docstring. Saves ``H`` and the spikes ``S`` (the output, which the next synapse keeps alive
-    anyway). The surrogate gradient and ``dV/dH`` are computed for all steps at once; the
-    recursion over ``t`` is one fused multiply-add per step::
+    anyway).
 
-        G_H[t] = G_S[t] g[t] + beta G_H[t+1] dV/dH[t]
+    The backward pass writes everything into the one sequence-sized tensor it returns,
+    ``U = alpha G_H`` (the input gain folded into the surrogate's constant), and that tensor is
+    the saved ``H``'s own buffer: no sequence-sized allocation at all, temporaries of one step's
+    size (so a graph through this function can be differentiated once; a second backward, after
+    ``retain_graph``, raises RuntimeError). The surrogate gradient is computed in place on
+    ``H - v_th``; with a detached reset (the ``g`` term of ``dV/dH`` gone) it is multiplied by
+    ``G_S`` for all steps at once and the recursion is one multiply-add per step::
+
+        U[t] = alpha G_S[t] g[t] + beta U[t+1] (1 - S[t])      (hard; soft: without (1 - S))
+
+    otherwise each step computes its ``g[t]`` in its own slice when the recursion reaches it::
+
+        U[t] = g[t] (alpha G_S[t] + beta U[t+1] c[t]) + beta U[t+1] (1 - S[t])
+        c[t] = v_reset - H[t]  (hard)   |   -v_th, and no (1 - S[t]) factor  (soft)
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None) -> Tensor:
-        s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True)
+    def forward(ctx, x_seq: Tensor, node: LIFNode, sink: list | None, donate: bool) -> Tensor:
+        s_seq, h_seq = _lif_loop(x_seq, node, sink, save_h=True, donate=donate)
         ctx.save_for_backward(h_seq, s_seq)
-        ctx.node = node
+        ctx.node, ctx.consumed = node, False
         return s_seq
 
     @staticmethod
     def backward(ctx, grad_s: Tensor):
+        if ctx.consumed:
+            raise RuntimeError(
+                "the fused multi-step LIF backward reuses its saved membrane potentials for the "
+                "gradient, so a graph through it can be differentiated once (no retain_graph); "
+                "run that forward again, or the neuron step by step (compile(mode='step'))")
+        ctx.consumed = True
         h_seq, s_seq = ctx.saved_tensors
         n: LIFNode = ctx.node
-        z = h_seq - n.v_th if n.v_th != 0.0 else h_seq
-        g = n._sg.grad(z, n.surrogate_arg)  # dS/dH for every step
-        gh = grad_s * g
-        if n.reset == "hard":
-            dvdh = 1.0 - s_seq
-            if not n.detach_reset:
-                dvdh += (n.v_reset - h_seq) * g
-        elif n.detach_reset:
-            dvdh = None  # 1
-        else:
-            dvdh = 1.0 - n.v_th * g
-        for t in range(h_seq.shape[0] - 2, -1, -1):
-            if dvdh is None:
-                gh[t].add_(gh[t + 1], alpha=n.beta)
+        u = h_seq  # H is dead after this: U is written over it
+        T = u.shape[0]
+        if n.detach_reset:
+            if n.v_th != 0.0:
+                u.sub_(n.v_th)
+            n._sg.grad_(u, n.surrogate_arg, n.alpha)
+            u.mul_(grad_s)
+            keep = torch.empty_like(u[0]) if n.reset == "hard" else None
+            for t in range(T - 2, -1, -1):
+                if keep is None:
+                    u[t].add_(u[t + 1], alpha=n.beta)
+                else:  # U[t+1] (1 - S[t]), exactly (S is 0 or 1)
+                    torch.mul(u[t + 1], s_seq[t], out=keep)
+                    u[t].add_(torch.sub(u[t + 1], keep, out=keep), alpha=n.beta)
+            return u, None, None, None
+        gs = grad_s.expand_as(u)
+        carry = torch.empty_like(u[0])
+        c = torch.empty_like(u[0])
+        for t in range(T - 1, -1, -1):
+            if n.reset == "hard":
+                torch.sub(u[t], n.v_reset, out=c)  # H[t] - v_reset, before H[t] is overwritten
+            if n.v_th != 0.0:
+                u[t].sub_(n.v_th)
+            n._sg.grad_(u[t], n.surrogate_arg)  # g[t]
+            if t == T - 1:
+                u[t].mul_(gs[t]).mul_(n.alpha)
+                continue
+            torch.mul(u[t + 1], n.beta, out=carry)  # beta U[t+1]
+            if n.reset == "hard":
+                u[t].mul_(c.mul_(carry).neg_().add_(gs[t], alpha=n.alpha))
+                u[t].add_(carry.masked_fill_(s_seq[t].bool(), 0.0))  # beta U[t+1] (1 - S), exact
             else:
-                gh[t].addcmul_(gh[t + 1], dvdh[t], value=n.beta)
-        if n.alpha != 1.0:
-            gh.mul_(n.alpha)
-        return gh, None, None
+                torch.mul(gs[t], n.alpha, out=c).sub_(carry, alpha=n.v_th)
+                u[t].mul_(c).add_(carry)
+        return u, None, None, None

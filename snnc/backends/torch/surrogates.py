@@ -78,8 +78,7 @@ def dspike_primitive(x: Tensor, b: float) -> Tensor:
 
 def sigmoid_grad(x: Tensor, alpha: float) -> Tensor:
     """``alpha sigmoid(alpha x) (1 - sigmoid(alpha x))``."""
-    sg = torch.sigmoid(alpha * x)
-    return (1.0 - sg).mul_(sg).mul_(alpha)
+    return sigmoid_grad_(x.clone(), alpha)
 
 
 def sigmoid_primitive(x: Tensor, alpha: float) -> Tensor:
@@ -93,6 +92,39 @@ def rectangle_grad(x: Tensor, width: float) -> Tensor:
 
 def rectangle_primitive(x: Tensor, width: float) -> Tensor:
     return (x / width + 0.5).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- in place
+# ``grad_(x, arg, scale)`` overwrites ``x`` with ``scale * grad(x, arg)``: what the fused LIF
+# backward (snnc.backends.torch.neurons) uses, so that the surrogate costs no sequence-sized
+# temporary and a constant factor (the input gain ``alpha``) rides on the last multiply.
+def atan_grad_(x: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+    """In place: ``scale alpha / (2 (1 + (pi/2 alpha x)^2))``."""
+    return x.mul_(math.pi / 2 * alpha).square_().add_(1.0).reciprocal_().mul_(scale * alpha / 2)
+
+
+def triangle_grad_(x: Tensor, gamma: float, scale: float = 1.0) -> Tensor:
+    """In place: ``scale max(0, gamma - |x|) / gamma^2``."""
+    return x.abs_().neg_().add_(gamma).clamp_(min=0).mul_(scale / (gamma * gamma))
+
+
+def dspike_grad_(x: Tensor, b: float, scale: float = 1.0) -> Tensor:
+    """In place: ``scale b / (2 tanh(b/2)) (1 - tanh^2(b x))`` inside ``|x| < 1/2``, else 0."""
+    outside = x.abs() >= 0.5  # a bool mask: a quarter of a float32 temporary
+    x.mul_(b).tanh_().square_().neg_().add_(1.0).mul_(scale * b / (2 * math.tanh(b / 2)))
+    return x.masked_fill_(outside, 0.0)
+
+
+def sigmoid_grad_(x: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+    """In place: ``scale alpha sigmoid(alpha x) (1 - sigmoid(alpha x))`` (SpikingJelly's form;
+    ``1 - s`` needs a second buffer, one temporary of ``x``'s size)."""
+    sg = x.mul_(alpha).sigmoid_()
+    return sg.mul_(1.0 - sg).mul_(alpha * scale)
+
+
+def rectangle_grad_(x: Tensor, width: float, scale: float = 1.0) -> Tensor:
+    """In place: ``scale / width`` for ``|x| < width/2``, else 0."""
+    return x.abs_().lt_(width / 2).mul_(scale / width)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -124,7 +156,8 @@ class Surrogate:
     """One surrogate gradient: ``surrogate(x, arg)`` spikes with pseudo-derivative ``grad(x, arg)``.
 
     ``primitive`` is the smooth step whose derivative ``grad`` is (for tests and plots);
-    ``default_arg`` is the usual value of ``arg`` in the paper the surrogate comes from.
+    ``default_arg`` is the usual value of ``arg`` in the paper the surrogate comes from;
+    ``grad_(x, arg, scale)`` overwrites ``x`` with ``scale * grad(x, arg)`` (equal up to rounding).
     """
 
     name: str
@@ -132,23 +165,24 @@ class Surrogate:
     primitive: Callable[[Tensor, float], Tensor]
     default_arg: float
     function: type
+    grad_: Callable[[Tensor, float, float], Tensor]
 
     def __call__(self, x: Tensor, arg: float | None = None) -> Tensor:
         """Spikes ``heaviside(x)`` of ``x`` (any shape), differentiable through ``grad``."""
         return self.function.apply(x, float(self.default_arg if arg is None else arg))
 
 
-def _make(name, grad, primitive, default_arg) -> Surrogate:
-    return Surrogate(name, grad, primitive, default_arg, _spike_function(name, grad))
+def _make(name, grad, primitive, default_arg, grad_) -> Surrogate:
+    return Surrogate(name, grad, primitive, default_arg, _spike_function(name, grad), grad_)
 
 
 #: The registry: surrogate name (the LIF node's ``surrogate`` attribute) -> :class:`Surrogate`.
 SURROGATES: dict[str, Surrogate] = {s.name: s for s in (
-    _make("atan", atan_grad, atan_primitive, 2.0),
-    _make("triangle", triangle_grad, triangle_primitive, 1.0),
-    _make("dspike", dspike_grad, dspike_primitive, 3.0),
-    _make("sigmoid", sigmoid_grad, sigmoid_primitive, 4.0),
-    _make("rectangle", rectangle_grad, rectangle_primitive, 1.0),
+    _make("atan", atan_grad, atan_primitive, 2.0, atan_grad_),
+    _make("triangle", triangle_grad, triangle_primitive, 1.0, triangle_grad_),
+    _make("dspike", dspike_grad, dspike_primitive, 3.0, dspike_grad_),
+    _make("sigmoid", sigmoid_grad, sigmoid_primitive, 4.0, sigmoid_grad_),
+    _make("rectangle", rectangle_grad, rectangle_primitive, 1.0, rectangle_grad_),
 )}
 
 

@@ -435,3 +435,90 @@ def test_every_catalogue_op_is_supported():
     from snnc.ir import OPS
 
     assert set(SUPPORTED_OPS) == set(OPS)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_lif_input_donation_changes_no_value_or_gradient(seed):
+    """Training with LIF nodes writing H over their input buffer (the default) gives bitwise the
+    outputs, parameter gradients and input gradients of the run that allocates H anew; and it
+    happens (a donor's buffer ends up holding H, not the donor's output)."""
+    g, x, _ = mixed_case(seed)
+    results = []
+    for donate in (True, False):
+        torch.manual_seed(seed)  # the same dropout masks in both runs
+        m = compile(g, dtype=torch.float64).train()
+        m.donate = donate
+        xt = torch.as_tensor(x, dtype=torch.float64).clone().requires_grad_()
+        y = m(xt)
+        w = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=y.dtype)
+        (y * w).sum().backward()
+        results.append((y.detach(), xt.grad, [p.grad for p in m.parameters()]))
+    (ya, ga, pa), (yb, gb, pb) = results
+    assert torch.equal(ya, yb) and torch.equal(ga, gb)
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(pa, pb))
+
+
+def test_lif_input_donation_happens_on_conv_bn_lif():
+    from bench.torch_train_throughput import build_graph
+
+    m = compile(build_graph(T=2)).train()
+    seen = {}
+    bn = m.layer("l2.bn")
+    bn.register_forward_hook(lambda mod, i, o: seen.setdefault("bn", o))
+    lif = m.layer("l2.lif")
+    lif.register_forward_hook(lambda mod, i, o: seen.setdefault("lif_in", i[0]))
+    x = torch.randn(2, 3, 32, 32)
+    m(x).sum().backward()
+    # the LIF's input is the BatchNorm output (a view of it), and the LIF wrote H over it
+    assert seen["lif_in"].untyped_storage().data_ptr() == seen["bn"].untyped_storage().data_ptr()
+    assert seen["lif_in"]._version > 0
+    m.donate = False
+    seen.clear()
+    m(x).sum().backward()
+    assert seen["lif_in"]._version == 0
+
+
+@pytest.mark.parametrize("lif_last", [True, False])
+def test_lif_input_donation_skips_a_value_another_node_reads(lif_last):
+    """A BatchNorm output read by a LIF node and by a conv (which saves it for its weight
+    gradient) is not overwritten, whichever runs last: gradients as without donation."""
+    rng = np.random.default_rng(0)
+    g = Graph({"name": "shared-bn", "T": 3, "classes": 4, "encoding": "direct"})
+    g.add_node("in", "Input", {"shape": (2, 5, 5)})
+    g.add_node("c1", "Conv2d", {"in_channels": 2, "out_channels": 3, "kernel": 3, "padding": 1,
+                                "bias": False}, {"weight": rng.normal(0, 0.6, (3, 2, 3, 3))})
+    g.add_node("bn", "BatchNorm2d", {"num_features": 3},
+               {"weight": np.ones(3), "bias": np.full(3, 0.5), "running_mean": np.zeros(3),
+                "running_var": np.ones(3)})
+    lif = {"beta": 0.5, "alpha": 0.8, "v_th": 0.3, "reset": "hard", "surrogate": "atan"}
+
+    def add_lif():
+        g.add_node("lif", "LIF", dict(lif))
+
+    if not lif_last:  # node order decides the run order of independent nodes
+        add_lif()
+    g.add_node("c2", "Conv2d", {"in_channels": 3, "out_channels": 3, "kernel": 1, "bias": False},
+               {"weight": rng.normal(0, 0.6, (3, 3, 1, 1))})
+    if lif_last:
+        add_lif()
+    g.add_node("lif2", "LIF", dict(lif))
+    g.add_node("gap", "GlobalAvgPool")
+    g.add_node("fc", "Linear", {"in_features": 3, "out_features": 4},
+               {"weight": rng.normal(0, 0.6, (4, 3)), "bias": np.zeros(4)})
+    g.add_node("out", "Output")
+    for a, b in [("in", "c1"), ("c1", "bn"), ("bn", "lif"), ("bn", "c2"), ("c2", "lif2"),
+                 ("lif", "gap"), ("lif2", "gap"), ("gap", "fc"), ("fc", "out")]:
+        g.add_edge(a, b)
+    g = verify(g)
+    x = torch.as_tensor(rng.normal(0.5, 1.0, (3, 2, 2, 5, 5)))  # [T, B, ...]: nothing static
+    grads = []
+    for donate in (True, False):
+        m = compile(g, dtype=torch.float64).train()
+        order = [u.members[0] for u in m._plan]
+        assert (order.index("lif") > order.index("c2")) == lif_last
+        m.donate = donate
+        xt = x.clone().requires_grad_()
+        m(xt).sum().backward()
+        grads.append([xt.grad] + [p.grad for p in m.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    assert grads[0][0].abs().sum() > 0

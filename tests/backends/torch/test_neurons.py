@@ -78,6 +78,60 @@ def test_fused_bptt_matches_autograd(surrogate, reset, detach):
     assert xa.grad.abs().sum() > 0
 
 
+# Parameter sets the fused kernels branch on: identity gain/leak/rest/threshold (copies instead
+# of multiplies, no v_th shift), and a gain != 1 folded into the surrogate's constant.
+EDGE_PARAMS = [
+    {"alpha": 1.0, "beta": 1.0, "v_rest": 0.0, "v_reset": 0.0, "v_th": 0.0},
+    {"alpha": 1.0, "beta": 0.5, "v_rest": 0.0, "v_reset": 0.0},
+    {"alpha": 2.5, "beta": 0.9, "v_th": 1.3},
+]
+
+
+@pytest.mark.parametrize("surrogate", list(SURROGATES))
+@pytest.mark.parametrize("reset,detach", COMBOS)
+@pytest.mark.parametrize("kw", EDGE_PARAMS)
+def test_fused_bptt_edge_parameters_and_probe(surrogate, reset, detach, kw):
+    """Every surrogate x reset x detach_reset x (gain, leak, rest, threshold) branch: spikes and
+    potentials equal the numpy equations; gradients equal autograd through the step loop, also
+    with the membrane probe on and a broadcast incoming gradient."""
+    n, attrs = neuron(reset, detach, surrogate, surrogate_arg=0.9, **kw)
+    x = rand_x(seed=11)
+    s_ref, v_ref = reference_lif(x.numpy(), **attrs)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    s, v = n(xa, return_v=True)
+    assert np.array_equal(s.detach().numpy(), s_ref) and 0 < s_ref.mean() < 1
+    assert np.allclose(v.numpy(), v_ref, rtol=0, atol=1e-15)
+    w = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    (s * w).sum().backward()  # grad_S broadcast over T
+    sb, _ = step_loop(n, xb)
+    (sb * w).sum().backward()
+    assert torch.equal(s.detach(), sb.detach())
+    assert torch.allclose(xa.grad, xb.grad, rtol=1e-12, atol=1e-14) and xa.grad.abs().sum() > 0
+
+
+def test_fused_bptt_float32_close_to_float64():
+    n, _ = neuron("hard", True)
+    x = rand_x(shape=(6, 4, 9), seed=13).detach()
+    grads = []
+    for dtype in (torch.float64, torch.float32):
+        xa = x.to(dtype).clone().requires_grad_()
+        n(xa).sum().backward()
+        grads.append(xa.grad.double())
+    assert torch.allclose(*grads, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_leaves_input_and_output_gradient_untouched():
+    """The in-place kernels write only into their own buffers."""
+    n, _ = neuron("hard", False)
+    x = rand_x(seed=14).requires_grad_()
+    x0 = x.detach().clone()
+    s = n(x)
+    g = torch.randn(s.shape, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    g0 = g.clone()
+    s.backward(g)
+    assert torch.equal(x.detach(), x0) and torch.equal(g, g0)
+
+
 @pytest.mark.parametrize("reset", ["hard", "soft"])
 def test_detach_reset_changes_gradient_not_forward(reset):
     x = rand_x(seed=3)
@@ -222,3 +276,14 @@ def test_plif_leak_is_a_clamped_parameter_and_attrs_round_trip():
     from snnc.backends.torch import ALIFNode
     with pytest.raises(ValueError, match="rho in \\[0, 1\\]"):
         ALIFNode(0.5, rho=2.0)
+
+
+def test_second_backward_through_fused_lif_is_refused():
+    """The backward pass turns the saved H into the gradient; differentiating again must fail
+    loudly instead of using the overwritten buffer."""
+    n, _ = neuron("hard", True)
+    x = rand_x(seed=16).requires_grad_()
+    s = n(x)
+    s.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="differentiated once"):
+        s.sum().backward()

@@ -168,3 +168,17 @@ def test_atan_is_stts_eq_b1_around_the_threshold():
     v_th, alpha = 1.0, 2.0
     paper = alpha / (2 * (1 + (math.pi / 2 * alpha * (h - v_th)) ** 2))
     assert torch.allclose(grad_at("atan", h, v_th, alpha), paper, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_in_place_grad_is_scaled_grad(name):
+    """``grad_(x, arg, scale)`` overwrites ``x`` with ``scale * grad(x, arg)`` (the fused LIF
+    backward's form), on both sides of every kink and far out in the tails."""
+    for arg in ARGS[name]:
+        x = torch.cat([smooth_points(name, arg, seed=3), torch.tensor([0.0, 40.0, -40.0, 1e3, -1e3]),
+                       torch.tensor(kinks(name, arg), dtype=torch.float64)]).double()
+        for scale in (1.0, 0.37):
+            y = x.clone()
+            out = SURROGATES[name].grad_(y, arg, scale)
+            assert out.data_ptr() == y.data_ptr()
+            assert torch.allclose(y, scale * SURROGATES[name].grad(x, arg), rtol=1e-13, atol=0)
