@@ -36,6 +36,8 @@ def main() -> None:
                     help="stts-small, or snasnet-bw/-fw once the frontend lowers cells")
     ap.add_argument("--score", default="sahd", choices=proxies.KINDS)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                    help="where candidates are scored")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -52,7 +54,7 @@ def main() -> None:
         for seed in range(args.count):
             text = space.sample(seed).text
             c0 = time.process_time()
-            _, secs = score_candidate(text, cfg, batches, 10)
+            _, secs = score_candidate(text, cfg, batches, 10, args.device)
             cpu.append(time.process_time() - c0)
             seconds.append(secs)
             graph = compile_genome(text, passes="none").graph

@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                    help="where candidates are scored")
     ap.add_argument("--processes", type=int, default=2, help="scoring processes to extrapolate to")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -64,12 +66,12 @@ def main() -> None:
     for k, (pos, cand) in enumerate(picked):
         text = cand.text
         c0 = time.process_time()
-        scores, secs = score_candidate(text, fast_cfg, batches, classes)
+        scores, secs = score_candidate(text, fast_cfg, batches, classes, args.device)
         row = {"position": pos, "cell": cand.description, "fast_s": round(secs, 3),
                "fast_cpu_s": round(time.process_time() - c0, 3), "fast_sahd": scores["sahd"]}
         if k < args.reference:
             c0 = time.process_time()
-            ref, rsecs = score_candidate(text, ref_cfg, batches, classes)
+            ref, rsecs = score_candidate(text, ref_cfg, batches, classes, args.device)
             row.update(reference_s=round(rsecs, 3),
                        reference_cpu_s=round(time.process_time() - c0, 3),
                        reference_sahd=ref["sahd"])

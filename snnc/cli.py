@@ -413,6 +413,10 @@ def _search_row(row: dict) -> str:
 @click.option("--nproc", type=click.IntRange(1), default=_default("nproc"), show_default=True,
               help="Data-parallel processes on this machine (--batch-size is the global batch). "
                    "Under torchrun: the number of processes it started.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_default("device"),
+              show_default=True,
+              help="Where to train: auto is a GPU when torch sees one (rank r of a group on GPU "
+                   "LOCAL_RANK), else the CPU.")
 @click.option("--group-timeout", type=click.FloatRange(1), default=GROUP_TIMEOUT,
               show_default=True,
               help="Seconds a process of a --nproc/torchrun group waits for the others.")
@@ -516,7 +520,7 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
                         timeout=group_timeout)
     else:
         result = _train_ranked(ranked, model, config, run_dir, resume, progress, show,
-                               group_timeout)
+                               group_timeout, options.get("device", "auto"))
         if result is None:  # ranks other than 0 print nothing
             return
     if result.resumed_from:
@@ -533,13 +537,19 @@ def train_cmd(model: Path | None, run_dir: Path, resume: bool, progress: bool, f
         click.echo(f"wrote {result.run_dir / 'searched.genome'} (the searched values)", err=True)
 
 
-def _train_ranked(ranked, model, config, run_dir, resume, progress, show, timeout):
+def _train_ranked(ranked, model, config, run_dir, resume, progress, show, timeout, device):
     """One process of a torchrun group: join it, train; rank 0's result (None on the others)."""
     from .runtime.distributed import close_group, init_group
     from .runtime.train import train
 
+    from .runtime.launch import group_device
+    from .runtime.train import TrainConfig
+
     rank, world, local = ranked
-    group = init_group(rank, world, local_rank=local, timeout=timeout)
+    # Every rank parsed the same command line, so --device as typed (default auto) is the one
+    # value all ranks agree on without reading rank 0's run folder.
+    device = group_device(TrainConfig(device=device), run_dir, False)
+    group = init_group(rank, world, local_rank=local, timeout=timeout, device=device)
     try:
         result = train(model, config, run_dir, resume=resume, progress=progress and rank == 0,
                        on_epoch=show if rank == 0 else None, group=group)
@@ -890,6 +900,9 @@ def search_group() -> None:
               help="fast: the scoring-only executor where it applies (SAHD/HD, paper protocol, "
                    "batch BatchNorm); reference: the torch backend (proxies.score_graph).")
 @executor_options()
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True,
+              help="Where candidates are scored: auto is a GPU when the scoring process sees one.")
 @click.option("--search-id", default="snasnet", show_default=True,
               help="Key of the search in the store.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
@@ -897,8 +910,8 @@ def search_group() -> None:
 @format_option
 @friendly
 def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, executor: str | None,
-                       scheduler: str | None, search_id: str, progress: bool, fmt: str,
-                       **options) -> None:
+                       scheduler: str | None, search_id: str, device: str, progress: bool,
+                       fmt: str, **options) -> None:
     """SNASNet search without training: sample candidates, score each at initialisation with the
     SAHD kernel on LIF spikes (SNASNet eq. 4-9), keep the best.
 
@@ -929,7 +942,7 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, executor: str 
         warnings.simplefilter("ignore", StoreWarning)
         task = bar.add_task("scoring", total=None)
         result = run_search(config, out_dir, resume=resume, workers=workers, executor=executor,
-                            scheduler=scheduler, search_id=search_id,
+                            scheduler=scheduler, search_id=search_id, device=device,
                             progress=lambda done, total: bar.update(task, completed=done,
                                                                     total=total))
     if result.damaged:

@@ -17,11 +17,12 @@ __all__ = ["DGSConfig", "GROUP_TIMEOUT", "LOSSES", "MAX_THREADS", "OPTIMIZERS", 
            "TrainConfig", "default_loss"]
 
 OPTIMIZERS = ("sgd", "adamw")
+DEVICES = ("auto", "cpu", "cuda")
 LOSSES = ("ce", "tet")
 SCHEDULES = ("cosine", "constant")
 #: Fields a resumed run may change (another thread or process count may still round float sums
 #: differently; see ``TrainConfig.threads`` and ``TrainConfig.nproc``).
-RESUME_FREE = ("threads", "nproc")
+RESUME_FREE = ("threads", "nproc", "device")
 #: Upper bound of ``threads``: fixed rather than a multiple of this machine's CPUs, so that a run
 #: folder started elsewhere still resumes here (libgomp fails to start ~100000 threads).
 MAX_THREADS = 1024
@@ -177,6 +178,10 @@ class TrainConfig:
             a resume may change, at the price of bit-identity (sums may round differently).
         limit_train, limit_test: use only the first N samples (fast tests and demos).
         dtype: parameter dtype, ``"float32"`` or ``"float64"``.
+        device: where the module trains: ``"auto"`` (CUDA when torch sees a usable GPU, else the
+            CPU; :func:`snnc.backends.torch.resolve_device`), ``"cpu"`` or ``"cuda"``. A
+            data-parallel group puts rank ``r`` on GPU ``local_rank``. A resume may change it, at
+            the price of bit-identity (CPU and GPU kernels round differently).
         nproc: data-parallel processes (:mod:`snnc.runtime.distributed`); ``batch_size`` is the
             global batch, split into ``nproc`` shards of ``batch_size / nproc``. The result is
             that of one process up to float rounding (sums over shards, then over processes),
@@ -216,6 +221,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     dtype: str = "float32"
+    device: str = "auto"
     nproc: int = 1
     dgs: DGSConfig | None = None
     tps: TPSConfig | None = None
@@ -234,7 +240,7 @@ class TrainConfig:
             object.__setattr__(self, "data_root", str(self.data_root))
         choices = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES,
                    "schedule_step": ("epoch", "step"), "encoding": (None, "direct", "rate"),
-                   "dtype": ("float32", "float64")}
+                   "dtype": ("float32", "float64"), "device": DEVICES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 shown = ", ".join(str(a) for a in allowed if a is not None)

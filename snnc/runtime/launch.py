@@ -38,7 +38,7 @@ from .config import TrainConfig
 from .distributed import DEFAULT_TIMEOUT
 from .train import TrainResult, load_run_config, train
 
-__all__ = ["launch", "run_nproc"]
+__all__ = ["group_device", "launch", "run_nproc"]
 
 #: Seconds a worker gets to end after SIGTERM before SIGKILL.
 _GRACE = 5.0
@@ -50,6 +50,18 @@ def run_nproc(config: TrainConfig | None, run_dir: str | Path, resume: bool) -> 
     if config is not None:
         return config.nproc
     return load_run_config(run_dir).nproc if resume else 1
+
+
+def group_device(config: TrainConfig | None, run_dir: str | Path, resume: bool) -> str:
+    """``"cuda"`` or ``"cpu"``: where the processes of a group train (the config's ``device``,
+    or on a resume without a config the run's own; ``auto`` resolved here)."""
+    if config is None:
+        config = load_run_config(run_dir) if resume else TrainConfig()
+    if config.device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return config.device
 
 
 def launch(model_source: str | Path | Graph | None, config: TrainConfig | None,
@@ -68,6 +80,7 @@ def launch(model_source: str | Path | Graph | None, config: TrainConfig | None,
             :func:`~snnc.runtime.train.train` raises (from rank 0, with its message).
     """
     nproc = run_nproc(config, run_dir, resume)
+    device = group_device(config, run_dir, resume) if nproc > 1 else "cpu"
     if nproc == 1:
         return train(model_source, config, run_dir, resume=resume, progress=progress,
                      on_epoch=on_epoch)
@@ -79,7 +92,8 @@ def launch(model_source: str | Path | Graph | None, config: TrainConfig | None,
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     with tempfile.TemporaryDirectory(prefix="snnc-launch-") as tmp:
-        job = _write_job(Path(tmp), model_source, config, run_dir, resume, timeout, store.port)
+        job = _write_job(Path(tmp), model_source, config, run_dir, resume, timeout, store.port,
+                         device)
         procs: list[subprocess.Popen] = []
         reads = []
         try:
@@ -104,7 +118,7 @@ def launch(model_source: str | Path | Graph | None, config: TrainConfig | None,
     return _result(Path(run_dir), summary, time.perf_counter() - t_start)
 
 
-def _write_job(tmp: Path, model_source, config, run_dir, resume, timeout, port) -> Path:
+def _write_job(tmp: Path, model_source, config, run_dir, resume, timeout, port, device) -> Path:
     """What every worker needs, as a JSON file (a Graph goes beside it as a .snnir)."""
     source = None
     if isinstance(model_source, Graph):
@@ -115,7 +129,7 @@ def _write_job(tmp: Path, model_source, config, run_dir, resume, timeout, port) 
         source = str(Path(model_source).resolve())
     job = {"model": source, "config": config.to_dict() if config is not None else None,
            "run_dir": str(Path(run_dir).resolve()), "resume": resume, "timeout": timeout,
-           "port": port}
+           "port": port, "device": device}
     path = tmp / "job.json"
     path.write_text(json.dumps(job))
     return path
@@ -232,7 +246,8 @@ def _worker(job_path: str, rank: int, world: int, fd: int, parent: int, progress
         config = TrainConfig.from_dict(job["config"]) if job["config"] is not None else None
         store = dist.TCPStore("127.0.0.1", job["port"], is_master=False,
                               timeout=datetime.timedelta(seconds=job["timeout"]))
-        group = init_group(rank, world, store=store, timeout=job["timeout"])
+        group = init_group(rank, world, local_rank=rank, store=store, timeout=job["timeout"],
+                           device=job["device"])
         result = train(job["model"], config, job["run_dir"], resume=job["resume"],
                        progress=progress, group=group,
                        on_epoch=(lambda row: send(kind="epoch", row=row)) if rank == 0 else None)

@@ -194,9 +194,14 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
     genome = _search_genome(config, genome_text)
     with torch_threads(config.threads):
         from ..backends.torch import compile as compile_torch
+        from ..backends.torch import resolve_device
 
+        device = group.device if group is not None else resolve_device(config.device)
+        if genome is not None and device.type != "cpu":
+            raise RunError(f"dgs and tps run on the CPU; this run asks for {device} (pass "
+                           f"--device cpu)")
         torch.manual_seed(config.seed)
-        module = compile_torch(graph, dtype=torch_dtype(config.dtype))
+        module = compile_torch(graph, dtype=torch_dtype(config.dtype), device=device)
         steps = num_batches(len(ds.train_y), config.batch_size)
         optimizer = _optimizer(module, config)
         scheduler = _scheduler(optimizer, config, steps)
@@ -234,7 +239,7 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             loss, acc = _train_epoch(net, optimizer, scheduler, ds, pre, config, epoch, steps,
-                                     progress, run, group, searches)
+                                     progress, run, group, searches, device)
             if searches:
                 ctx = _search_context(ds, pre, config, epoch, optimizer, progress)
                 for search in searches:
@@ -333,7 +338,8 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 # ---------------------------------------------------------------------- pieces
 def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: TrainConfig,
                  epoch: int, steps: int, progress: bool, run: RunDir,
-                 group: Group | None = None, searches: tuple = ()) -> tuple[float, float]:
+                 group: Group | None = None, searches: tuple = (),
+                 device: torch.device | None = None) -> tuple[float, float]:
     """One pass over the training set; returns (mean loss, accuracy) over its samples (of the
     global batches, with a ``group``: each rank trains on its shard of every batch). Each
     search's ``after_step`` runs after every optimizer step."""
@@ -350,6 +356,7 @@ def _train_epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, con
             x = model_input(xb, pre, derive_seed(_RATE_TRAIN, config.seed, epoch, b))
             if group is not None:  # the whole batch drawn as one process draws it, then a shard
                 x, yb, weight = group.shard(x, yb, 0 if pre.encoding == "direct" else 1)
+            yb = yb.to(device)  # (the module moves x itself; batches are drawn on the CPU)
             out = module(x, T=pre.T)  # [T, B, classes]
             if config.loss == "ce":
                 loss = ce_loss(out, yb)

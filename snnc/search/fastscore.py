@@ -14,8 +14,10 @@ samples outside and per step inside, values that are the same at every step comp
 
 * inference only: no autograd, no modules, the LIF loop in place (spikes as 0/1 floats, the hard
   reset to 0 as ``H - H S``, exactly ``where(S, 0, H)``), channels-last convolutions, average
-  pooling as a depthwise convolution, and freed memory kept by the process
-  (:func:`retain_freed_memory`);
+  pooling as a depthwise convolution, and freed memory kept by the process (the torch backend's
+  :mod:`~snnc.backends.torch.allocator` setting, applied when it is imported: without it glibc
+  hands the few hundred MB a candidate frees back to the OS and faults them in again, zero-filled,
+  measured 1.6x the CPU time of a SNASNet candidate at C = 32);
 * only what a spiking neuron depends on runs (the head after the last LIF does not);
 * each LIF layer's spikes go into the kernels as soon as they exist: the Gram matrix ``c c^T`` of
   the binary codes of each step is an ``int8`` matrix product with ``int32`` sums
@@ -36,7 +38,6 @@ are for :func:`.proxies.score_graph`; :func:`unsupported` says why a graph is re
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Iterable
 
 import numpy as np
@@ -49,7 +50,7 @@ from ..ir.graph import Graph
 from ..ir.inputs import input_layout
 from .proxies import ALPHA, PatternStats, hd_kernel, log_abs_det, sahd_kernel
 
-__all__ = ["FAST_OPS", "unsupported", "naswot_scores_fast", "gram_counts", "retain_freed_memory"]
+__all__ = ["FAST_OPS", "unsupported", "naswot_scores_fast", "gram_counts"]
 
 #: Ops this executor runs. Stateless ones may run once for all steps (as in the torch backend).
 FAST_OPS = frozenset({"Input", "Output", "Conv2d", "BatchNorm2d", "LIF", "Scale", "AvgPool2d",
@@ -110,29 +111,8 @@ def _empty_seq(T: int, like: torch.Tensor, dtype=None) -> torch.Tensor:
     dtype = dtype or like.dtype
     if like.dim() == 4 and not like.is_contiguous() and like.is_contiguous(memory_format=_CL):
         return torch.empty((T * like.shape[0],) + tuple(like.shape[1:]), dtype=dtype,
-                           memory_format=_CL).unflatten(0, (T, like.shape[0]))
-    return torch.empty((T,) + tuple(like.shape), dtype=dtype)
-
-
-_RETAINED = False
-
-
-def retain_freed_memory() -> bool:
-    """Keep freed memory in this process for reuse (glibc: no ``mmap`` for large blocks, no
-    trimming). Scoring allocates and frees the same few hundred MB for every candidate; glibc's
-    defaults hand those blocks back to the OS and fault them in again, zero-filled, which
-    measured here 1.6x the CPU time of a SNASNet candidate at C = 32. Once per process; returns
-    whether the setting was made (False off glibc)."""
-    global _RETAINED
-    if _RETAINED:
-        return True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(-4, 0) == 1 and libc.mallopt(-1, 2**31 - 1) == 1  # M_MMAP_MAX, M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        return False
-    _RETAINED = ok
-    return ok
+                           device=like.device, memory_format=_CL).unflatten(0, (T, like.shape[0]))
+    return torch.empty((T,) + tuple(like.shape), dtype=dtype, device=like.device)
 
 
 class _Kernels:
@@ -209,6 +189,7 @@ class _Run:
 
     def __init__(self, p: _Plan, x: torch.Tensor, T: int, direct: bool, dtype, kernels: _Kernels):
         self.p, self.g, self.T, self.dtype, self.k = p, p.graph, T, dtype, kernels
+        self.device = x.device
         self.B = x.shape[0] if direct else x.shape[1]
         self.vals: dict[str, torch.Tensor] = {}
         self.static: set[str] = set()
@@ -222,7 +203,7 @@ class _Run:
         d = self.params.setdefault(name, {})
         if key not in d:
             v = self.g[name].params.get(key)
-            v = None if v is None else torch.as_tensor(np.asarray(v)).to(self.dtype)
+            v = None if v is None else torch.as_tensor(np.asarray(v)).to(self.dtype, self.device)
             if v is not None and v.dim() == 4:
                 v = v.contiguous(memory_format=_CL)
             d[key] = v
@@ -232,8 +213,8 @@ class _Run:
         """Depthwise ``[channels, 1, k, k]`` weights ``1/k^2`` (channels-last)."""
         key = ("box", channels, k)
         if key not in self.params:
-            self.params[key] = torch.full((channels, 1, k, k), 1.0 / (k * k), dtype=self.dtype
-                                          ).contiguous(memory_format=_CL)
+            self.params[key] = torch.full((channels, 1, k, k), 1.0 / (k * k), dtype=self.dtype,
+                                          device=self.device).contiguous(memory_format=_CL)
         return self.params[key]
 
     # ---------------------------------------------------------------------------------- driver
@@ -289,7 +270,8 @@ class _Run:
                 v = shifted
             acc = v if acc is None else acc + v
         if acc is None:
-            acc = torch.zeros((T, self.B) + tuple(self.g[name].shape), dtype=self.dtype)
+            acc = torch.zeros((T, self.B) + tuple(self.g[name].shape), dtype=self.dtype,
+                              device=self.device)
         return acc
 
     def multi(self, name: str) -> torch.Tensor:
@@ -381,7 +363,8 @@ class _Run:
                         v = self.vals[e.src] if e.src in self.static else self.vals[e.src][td]
                     acc = v if acc is None else acc + v
                 if acc is None:
-                    acc = torch.zeros((B,) + tuple(g[name].shape), dtype=self.dtype)
+                    acc = torch.zeros((B,) + tuple(g[name].shape), dtype=self.dtype,
+                                      device=self.device)
                 node = g[name]
                 if node.op == "LIF":
                     if name not in states:
@@ -439,11 +422,12 @@ class _LifState:
 
 
 def naswot_scores_fast(graph: Graph, batches, *, alpha: float = ALPHA,
-                       dtype: torch.dtype = torch.float32) -> dict[str, float]:
+                       dtype: torch.dtype = torch.float32, device=None) -> dict[str, float]:
     """``{"sahd": s, "hd": s}`` of ``graph`` at initialisation (SNASNet eq. 4-9 summed as eq. 5;
     :func:`.proxies.score_graph` with ``bn="batch"``, ``protocol="paper"``), each the mean over
     ``batches`` of ``(x, labels)`` with ``x`` ``[B, *input_shape]`` (direct encoding) or
-    ``[T, B, *input_shape]``; labels are not used.
+    ``[T, B, *input_shape]``; labels are not used. ``device``: where it runs (``None``: the
+    CPU; ``"auto"``: a GPU when torch sees one, :func:`snnc.backends.torch.resolve_device`).
 
     Raises:
         SnncError: a graph :func:`unsupported` refuses (the message says why), no batch.
@@ -452,12 +436,14 @@ def naswot_scores_fast(graph: Graph, batches, *, alpha: float = ALPHA,
     why = unsupported(graph)
     if why:
         raise SnncError(f"the scoring executor cannot score this graph: {why}")
-    retain_freed_memory()
+    from ..backends.torch import resolve_device
+
+    device = resolve_device(device)
     p = _Plan(graph)
     per: dict[str, list[float]] = {"sahd": [], "hd": []}
     with torch.inference_mode():
         for x, _labels in batches:
-            x = torch.as_tensor(x).to(dtype)
+            x = torch.as_tensor(x).to(dtype=dtype, device=device)
             layout = input_layout(graph.input_node.shape, x.shape, None,
                                   default_T=int(graph.meta.get("T", 1)))
             kernels = _Kernels(layout.batch, alpha)

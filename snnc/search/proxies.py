@@ -270,7 +270,7 @@ def search_mode(module: nn.Module, bn: str) -> None:
 def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
                 kinds: Iterable[str] = ("sahd",), alpha: float = ALPHA, bn: str = "batch",
                 dtype: torch.dtype = torch.float32, classes: int | None = None,
-                protocol: str = "paper") -> dict[str, float]:
+                protocol: str = "paper", device=None) -> dict[str, float]:
     """Training-free scores of an IR graph at initialisation, averaged over mini-batches.
 
     Args:
@@ -285,6 +285,7 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
         classes: number of classes for the E-score (default ``graph.meta["classes"]``).
         protocol: ``"paper"`` or ``"code"`` (module docstring): the code's kernel averaged over
             calls, and every node run step by step so that BatchNorm uses each step's statistics.
+        device: where the module runs (``None``: the CPU; ``"auto"``: a GPU when torch sees one).
     Returns:
         ``{kind: score}``, each the mean over batches (NaN/-inf propagate).
     Raises:
@@ -299,7 +300,8 @@ def score_graph(graph, batches: Iterable[tuple[torch.Tensor, np.ndarray]], *,
         raise SnncError(f"unknown score {unknown or kinds!r}; known: {', '.join(KINDS)}")
     if protocol not in PROTOCOLS:
         raise SnncError(f"unknown scoring protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    module = compile_torch(graph, dtype=dtype, mode="multi" if protocol == "paper" else "step")
+    module = compile_torch(graph, dtype=dtype, mode="multi" if protocol == "paper" else "step",
+                           device=device)
     search_mode(module, bn)
     classes = classes if classes is not None else graph.meta.get("classes")
     naswot = any(k in ("sahd", "hd") for k in kinds)

@@ -186,11 +186,11 @@ def search_batches(config: SearchConfig) -> tuple[list[tuple[np.ndarray, np.ndar
 
 
 # ----------------------------------------------------------------------------- scoring
-def score_candidate(text: str, config: SearchConfig, batches, classes: int
-                    ) -> tuple[dict[str, float], float]:
+def score_candidate(text: str, config: SearchConfig, batches, classes: int,
+                    device: str | None = None) -> tuple[dict[str, float], float]:
     """Lower genome ``text`` (no passes, weights from ``config.seed``) and score it with
-    ``config.scorer``; returns ``(scores, seconds)``. Raises what lowering and the scorer
-    raise."""
+    ``config.scorer`` on ``device`` (None: the CPU; ``"auto"``: a GPU when torch sees one);
+    returns ``(scores, seconds)``. Raises what lowering and the scorer raise."""
     import torch
 
     from ..compiler import compile_genome
@@ -203,18 +203,19 @@ def score_candidate(text: str, config: SearchConfig, batches, classes: int
     data = [(torch.from_numpy(x), y) for x, y in batches]
     if config.scorer == "fast" and unsupported(graph, config.kinds, bn=config.bn,
                                                protocol=config.protocol) is None:
-        scores = naswot_scores_fast(graph, data, alpha=config.alpha, dtype=dtype)
+        scores = naswot_scores_fast(graph, data, alpha=config.alpha, dtype=dtype, device=device)
     else:
         scores = score_graph(graph, data, kinds=config.kinds, alpha=config.alpha, bn=config.bn,
-                             dtype=dtype, classes=classes, protocol=config.protocol)
+                             dtype=dtype, classes=classes, protocol=config.protocol,
+                             device=device)
     return scores, time.perf_counter() - t0
 
 
 def _score_job(context, text: str) -> tuple[dict[str, float], float]:
     """The executor's call (:class:`~.executors.Job`): ``context`` = (config dict, batches,
-    classes)."""
-    config, batches, classes = context
-    return score_candidate(text, SearchConfig.from_dict(config), batches, classes)
+    classes, device)."""
+    config, batches, classes, device = context
+    return score_candidate(text, SearchConfig.from_dict(config), batches, classes, device)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -250,7 +251,7 @@ def _draw(config: SearchConfig, input_shape, classes) -> tuple[list[tuple[int, C
 
 def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = False,
                workers: int = 1, executor: str | Executor | None = None,
-               scheduler: str | None = None, search_id: str = "snasnet",
+               scheduler: str | None = None, search_id: str = "snasnet", device: str | None = None,
                progress: Callable[[int, int], None] | None = None) -> SearchResult:
     """Run (or, with ``resume``, continue) a search and write its outputs into ``out_dir``.
 
@@ -267,6 +268,9 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
             :class:`~.executors.Executor` (used, not closed). Results do not depend on it.
         scheduler: the Dask scheduler's address (``dask`` only; None: a LocalCluster).
         search_id: key of the search in the store.
+        device: where candidates are scored (None: the CPU; ``"auto"``: a GPU when the scoring
+            process sees one). Scores agree across devices up to float rounding, like thread
+            counts; a resume may use another.
         progress: called as ``progress(done, total)`` after every stored candidate.
     Raises:
         SearchError: a search ``search_id`` exists without ``resume``, or is missing or differs
@@ -310,7 +314,7 @@ def run_search(config: SearchConfig, out_dir: str | Path, *, resume: bool = Fals
             own = not isinstance(executor, Executor)
             ex = make_executor(executor, workers=workers, scheduler=scheduler) if own \
                 else executor
-            job = Job(_score_job, (config.to_dict(), batches, classes), config.threads)
+            job = Job(_score_job, (config.to_dict(), batches, classes, device), config.threads)
             by_pos = {i: cand for i, cand in pending}
             try:
                 for i, (scores, secs) in ex.map_unordered(
