@@ -804,9 +804,12 @@ def import_nir_cmd(file: Path, output: Path, T: int | None, dt: float | None) ->
 
 
 class _SearchDefault:
-    """SearchConfig's default of ``field``, read only when click asks for it (parsing, or the
-    command's --help, where ``str`` shows the value): importing snnc.search.snasnet pulls torch,
-    which `snnc --help` and every other command must not pay for."""
+    """A search config's default of ``field`` (class ``config`` of module ``snnc.search.<module>``),
+    read only when click asks for it (parsing, or the command's --help, where ``str`` shows the
+    value): importing a searcher pulls torch, which `snnc --help` and every other command must not
+    pay for. A tuple default shows comma-separated, as the option takes it."""
+
+    module, config = "snasnet", "SearchConfig"
 
     def __init__(self, field: str):
         self.field = field
@@ -816,10 +819,11 @@ class _SearchDefault:
         from .optional import require
 
         try:
-            snasnet = require("snnc.search.snasnet", feature="snnc search", extra="torch")
+            mod = require(f"snnc.search.{self.module}", feature="snnc search", extra="torch")
         except MissingDependencyError as exc:  # raised while click parses: its error, exit 1
             raise click.ClickException(str(exc)) from None
-        return snasnet.SearchConfig.__dataclass_fields__[self.field].default
+        value = getattr(mod, self.config).__dataclass_fields__[self.field].default
+        return ",".join(value) if isinstance(value, tuple) else value
 
     def __str__(self) -> str:
         return str(self())
@@ -967,15 +971,7 @@ def search_snasnet_cmd(out_dir: Path, resume: bool, workers: int, executor: str 
 class _BcnasDefault(_SearchDefault):
     """BcnasConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
 
-    def __call__(self):
-        from .errors import MissingDependencyError
-        from .optional import require
-
-        try:
-            bcnas = require("snnc.search.bcnas", feature="snnc search", extra="torch")
-        except MissingDependencyError as exc:
-            raise click.ClickException(str(exc)) from None
-        return bcnas.BcnasConfig.__dataclass_fields__[self.field].default
+    module, config = "bcnas", "BcnasConfig"
 
 
 @search_group.command("bcnas")
@@ -1094,16 +1090,7 @@ def search_bcnas_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str,
 class _DhsDefault(_SearchDefault):
     """DhsConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
 
-    def __call__(self):
-        from .errors import MissingDependencyError
-        from .optional import require
-
-        try:
-            dhs = require("snnc.search.dhs", feature="snnc search", extra="torch")
-        except MissingDependencyError as exc:
-            raise click.ClickException(str(exc)) from None
-        value = dhs.DhsConfig.__dataclass_fields__[self.field].default
-        return ",".join(value) if isinstance(value, tuple) else value
+    module, config = "dhs", "DhsConfig"
 
 
 def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
@@ -1253,16 +1240,7 @@ def search_dhs_cmd(out_dir: Path, resume: bool, progress: bool, fmt: str, path_t
 class _HnsDefault(_SearchDefault):
     """HnsConfig's default of ``field``, read lazily (see :class:`_SearchDefault`)."""
 
-    def __call__(self):
-        from .errors import MissingDependencyError
-        from .optional import require
-
-        try:
-            hns = require("snnc.search.hns", feature="snnc search", extra="torch")
-        except MissingDependencyError as exc:
-            raise click.ClickException(str(exc)) from None
-        value = hns.HnsConfig.__dataclass_fields__[self.field].default
-        return ",".join(value) if isinstance(value, tuple) else value
+    module, config = "hns", "HnsConfig"
 
 
 def _factors_option(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
