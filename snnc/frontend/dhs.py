@@ -217,6 +217,20 @@ def lower_stem(b: Builder, block: Block, name: str) -> None:
     _trellis(b).stem = block
 
 
+def _named_cell(b: Builder, block: Block, name: str, kind: str) -> Block:
+    """The dhs cell ``block`` (a layer or trellis called ``name``) names.
+
+    Raises:
+        LoweringError: ``name`` is reserved; the cell is not a dhs cell.
+    """
+    if name in RESERVED:
+        raise fail(block, f"the {kind} name {name!r} is taken by the network's {name}")
+    cell = _trellis(b).cells.get(block["cell"])
+    if cell is None:
+        raise fail(block, f"cell={block['cell']} is not a dhs cell")
+    return cell
+
+
 # ----------------------------------------------------------------------------- layer
 def lower_layer(b: Builder, block: Block, name: str) -> None:
     """Append layer ``block``: one cell at level ``level`` reading the two previous layers (the
@@ -233,11 +247,7 @@ def lower_layer(b: Builder, block: Block, name: str) -> None:
             :func:`neuron_node`; a cell's bad ``candidates``.
     """
     tr = _trellis(b)
-    if name in RESERVED:
-        raise fail(block, f"the layer name {name!r} is taken by the network's {name}")
-    cell = tr.cells.get(block["cell"])
-    if cell is None:
-        raise fail(block, f"cell={block['cell']} is not a dhs cell")
+    cell = _named_cell(b, block, name, "layer")
     last = _is_last_layer(b, block)
     if tr.prev is None:
         _stem(b, block, cell, tr)
@@ -415,11 +425,7 @@ def lower_trellis(b: Builder, block: Block, name: str) -> None:
             ``2**(levels - 1)`` does not divide; the errors of :func:`cell_nodes`.
     """
     tr = _trellis(b)
-    if name in RESERVED:
-        raise fail(block, f"the trellis name {name!r} is taken by the network's {name}")
-    cell = tr.cells.get(block["cell"])
-    if cell is None:
-        raise fail(block, f"cell={block['cell']} is not a dhs cell")
+    cell = _named_cell(b, block, name, "trellis")
     layers, levels = block["layers"], block["levels"]
     _stem(b, block, cell, tr)
     h, w = tr.resolution
