@@ -203,7 +203,7 @@ class _Run:
         d = self.params.setdefault(name, {})
         if key not in d:
             v = self.g[name].params.get(key)
-            v = None if v is None else torch.as_tensor(np.asarray(v)).to(self.dtype, self.device)
+            v = None if v is None else torch.as_tensor(np.asarray(v)).to(dtype=self.dtype, device=self.device)
             if v is not None and v.dim() == 4:
                 v = v.contiguous(memory_format=_CL)
             d[key] = v
