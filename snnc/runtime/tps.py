@@ -86,9 +86,10 @@ class MixedNeuron(nn.Module):
             y = y + p[k] * outputs[k]
         return y
 
-    def forward(self, x_seq: Tensor, return_v: bool = False):
+    def forward(self, x_seq: Tensor, return_v: bool = False, donate: bool = False):
         """Multi-step ``[T, B, ...] -> [T, B, ...]``; with ``return_v`` also the current
-        candidate's membrane potential."""
+        candidate's membrane potential. ``donate`` (the executor's offer to write over
+        ``x_seq``) is declined: every candidate reads the same input."""
         if not self.training:
             return self.candidates[self.center](x_seq, return_v=return_v)
         outs = [c(x_seq, return_v=return_v) for c in self.candidates]
