@@ -54,7 +54,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +70,7 @@ from ..genome.schema import DHS_OPS
 from ..ir.choices import softmax
 from ..ir.graph import Graph
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
+from .checkpoint import data_sha256, restore
 
 __all__ = ["DhsConfig", "DhsResult", "RANKS", "decode_cell", "decode_graph", "default_path",
            "run_dhs", "stored_dhs_config", "supernet_genome", "tie_arch_parameters", "viterbi"]
@@ -543,7 +543,7 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
     check_fits(graph, full, "the SpikeDHS supernet")
     pre = default_preprocess(graph, part, T=config.T)
     fingerprint = {"config": config.to_dict(), "graph": graph_sha256(graph),
-                   "data": _sha(full.train_x, full.train_y)}
+                   "data": data_sha256(full.train_x, full.train_y)}
     out.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda *a: None)
     with ExperimentStore(paths["store"]) as store:
@@ -563,8 +563,9 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
                                                                eta_min=config.lr_min)
             start, history = 0, []
             if resume and paths["checkpoint"].exists():
-                start, history = _restore(paths["checkpoint"], fingerprint, module, w_opt, a_opt,
-                                          sched)
+                start, history = restore(paths["checkpoint"], fingerprint, what="SpikeDHS", fmt=_FORMAT,
+                                         parts={"model": module, "w_opt": w_opt, "a_opt": a_opt,
+                                                "sched": sched})
             report(start, config.epochs, {})
             steps = min(num_batches(len(part.train_y), config.batch_size),
                         num_batches(len(yb_all), config.batch_size))
@@ -707,42 +708,6 @@ def _open_search(store, config: DhsConfig, resume: bool, path: Path) -> int:
         raise SearchError(f"{path}: the SpikeDHS search was started with another configuration "
                           f"({'; '.join(diff)})")
     return store.begin_attempt(SEARCH_ID)
-
-
-def _restore(ckpt: Path, fingerprint: dict, module, w_opt, a_opt, sched) -> tuple[int, list]:
-    try:
-        state = torch.load(ckpt, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise RunError(f"{ckpt}: cannot read the SpikeDHS checkpoint "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise RunError(f"{ckpt}: not a SpikeDHS checkpoint of format {_FORMAT}")
-    saved = state.get("fingerprint", {})
-    differ = [k for k in ("config", "graph", "data") if saved.get(k) != fingerprint[k]]
-    if differ:
-        raise RunError(f"{ckpt}: cannot resume with another {', '.join(differ)} than the "
-                       f"checkpoint's; resume with the same settings or use another folder")
-    try:
-        module.load_state_dict(state["model"])
-        w_opt.load_state_dict(state["w_opt"])
-        a_opt.load_state_dict(state["a_opt"])
-        sched.load_state_dict(state["sched"])
-        return int(state["epoch"]), list(state["history"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise RunError(f"{ckpt}: does not match the supernet or optimisers "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
-
-
-def _sha(x: np.ndarray, y: np.ndarray) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for arr in (x, y):
-        h.update(f"{arr.dtype.str}:{arr.shape}".encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
 
 
 def _plot(history: list[dict], config: DhsConfig, path: Path) -> None:

@@ -50,7 +50,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,7 @@ from ..atomic import atomic_write, atomic_write_text
 from ..errors import RunError, SearchError
 from ..genome import genome_id, parse, to_text
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
+from .checkpoint import restore
 from ..runtime.store import CandidateRecord, ExperimentStore
 from .hns_space import (DEFAULT_CANDIDATES, ENERGY_WEIGHTS, HybridSpace, decode, energy_weights,
                         expected_energy, factors_for, hybrid_genome, hybrid_supernet,
@@ -353,8 +353,9 @@ def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,
             rho = torch.as_tensor(rho_np, dtype=dtype)
             start, history = 0, []
             if resume and paths["checkpoint"].exists():
-                start, history = _restore(paths["checkpoint"], fingerprint, module, opt_w, opt_a,
-                                          sched)
+                start, history = restore(paths["checkpoint"], fingerprint, what="HNS", fmt=_FORMAT,
+                                         parts={"model": module, "opt_w": opt_w, "opt_a": opt_a,
+                                                "scheduler": sched})
             report(start, config.epochs)
             steps = num_batches(len(ds.train_y), config.batch_size)
             for epoch in range(start, config.epochs):
@@ -486,32 +487,6 @@ def _accuracy(module, ds, pre, config: HnsConfig, assignment) -> float:
     finally:
         module.assign(None)
     return float((pred == ds.val_y).mean()) if len(ds.val_y) else 0.0
-
-
-def _restore(ckpt: Path, fingerprint: dict, module, opt_w, opt_a, sched) -> tuple[int, list]:
-    try:
-        state = torch.load(ckpt, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise RunError(f"{ckpt}: cannot read the HNS checkpoint "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise RunError(f"{ckpt}: not an HNS checkpoint of format {_FORMAT}")
-    saved = state.get("fingerprint", {})
-    differ = [k for k in ("config", "graph", "data") if saved.get(k) != fingerprint[k]]
-    if differ:
-        raise RunError(f"{ckpt}: cannot resume with another {', '.join(differ)} than the "
-                       f"checkpoint's; resume with the same settings or use another folder")
-    try:
-        module.load_state_dict(state["model"])
-        opt_w.load_state_dict(state["opt_w"])
-        opt_a.load_state_dict(state["opt_a"])
-        sched.load_state_dict(state["scheduler"])
-        return int(state["epoch"]), list(state["history"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise RunError(f"{ckpt}: does not match the supernet or optimisers "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
 
 
 # ----------------------------------------------------------------------------- outputs

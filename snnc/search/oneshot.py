@@ -39,9 +39,7 @@ Choices where the paper is silent (each a parameter):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-import pickle
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +62,7 @@ from ..runtime.evaluate import (Preprocess, check_fits, default_preprocess, limi
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
 from ..runtime.runs import check_weights
 from ..runtime.train import _optimizer, _Progress, _scheduler, ce_loss, graph_sha256, tet_loss
+from .checkpoint import data_sha256, restore
 
 __all__ = ["CHECKPOINT", "SupernetResult", "all_connections", "assignment_of", "choice_name",
            "choice_nodes", "evaluate_candidates", "paper_backbone", "paper_config",
@@ -314,7 +313,9 @@ def train_supernet(graph: Graph, data: Dataset | None, config: TrainConfig | Non
         scheduler = _scheduler(optimizer, config, steps)
         start, history = 0, []
         if resume and ckpt.exists():
-            start, history = _restore(ckpt, fingerprint, module, optimizer, scheduler)
+            start, history = restore(ckpt, fingerprint, what="supernet", fmt=_FORMAT,
+                                     parts={"model": module, "optimizer": optimizer,
+                                            "scheduler": scheduler})
         for epoch in range(start, config.epochs):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
@@ -371,39 +372,8 @@ def _epoch(module, optimizer, scheduler, ds: Dataset, pre: Preprocess, config: T
     return total_loss / max(seen, 1), correct / max(seen, 1)
 
 
-def _restore(ckpt: Path, fingerprint: dict, module, optimizer, scheduler) -> tuple[int, list]:
-    """Load ``ckpt`` into the module, optimiser and schedule; (epochs done, history)."""
-    try:
-        state = torch.load(ckpt, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise RunError(f"{ckpt}: cannot read the supernet checkpoint "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise RunError(f"{ckpt}: not a supernet checkpoint of format {_FORMAT}")
-    saved = state.get("fingerprint", {})
-    differ = [k for k in ("config", "graph", "data", "b") if saved.get(k) != fingerprint[k]]
-    if differ:
-        raise RunError(f"{ckpt}: cannot resume with another {', '.join(differ)} than the "
-                       f"checkpoint's; resume with the same settings or use another folder")
-    try:
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        return int(state["epoch"]), list(state["history"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        raise RunError(f"{ckpt}: does not match the supernet or optimiser "
-                       f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                       ) from None
-
-
 def _data_sha256(ds: Dataset) -> str:
-    h = hashlib.sha256()
-    for arr in (ds.train_x, ds.train_y, ds.test_x, ds.test_y):
-        h.update(f"{arr.dtype.str}:{arr.shape}".encode())
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
+    return data_sha256(ds.train_x, ds.train_y, ds.test_x, ds.test_y)
 
 
 # ---------------------------------------------------------------------- evaluation

@@ -1,0 +1,64 @@
+"""Resuming a supernet search (BCNAS-SNN one-shot, SpikeDHS, HNS) from its per-epoch checkpoint.
+
+A search checkpoint is a :func:`torch.save` dict with ``format``, ``fingerprint`` (what decides
+the result: the config, the graph, the data...), ``epoch`` (epochs done), ``history`` (a row per
+epoch) and the state dicts of the module and its optimisers under keys each search names. The
+checkpoint is replaced atomically after every epoch; this module reads it back.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..errors import RunError
+
+__all__ = ["data_sha256", "restore"]
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def restore(ckpt: Path, fingerprint: Mapping[str, Any], *, what: str, fmt: int,
+            parts: Mapping[str, Any]) -> tuple[int, list]:
+    """Load checkpoint ``ckpt`` of a ``what`` search into ``parts`` (checkpoint key -> an object
+    with ``load_state_dict``; None values are skipped); returns ``(epochs done, history)``.
+
+    Raises:
+        RunError: the file cannot be read, is not a ``what`` checkpoint of format ``fmt``, was
+            written with another value of a ``fingerprint`` field (named), or does not fit the
+            parts (the message names the file).
+    """
+    try:
+        state = torch.load(ckpt, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise RunError(f"{ckpt}: cannot read the {what} checkpoint ({_first_line(exc)})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise RunError(f"{ckpt}: not a {what} checkpoint of format {fmt}")
+    saved = state.get("fingerprint", {})
+    differ = [k for k in fingerprint if saved.get(k) != fingerprint[k]]
+    if differ:
+        raise RunError(f"{ckpt}: cannot resume with another {', '.join(differ)} than the "
+                       f"checkpoint's; resume with the same settings or use another folder")
+    try:
+        for key, part in parts.items():
+            if part is not None:
+                part.load_state_dict(state[key])
+        return int(state["epoch"]), list(state["history"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise RunError(f"{ckpt}: does not match the supernet or optimisers "
+                       f"({_first_line(exc)})") from None
+
+
+def data_sha256(*arrays: np.ndarray) -> str:
+    """SHA-256 of ``arrays`` (dtype, shape and bytes of each, in order): the data fingerprint."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        h.update(f"{arr.dtype.str}:{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
