@@ -52,6 +52,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .checkpoint import open_search
 from ..atomic import atomic_write_text
 from ..errors import SearchError, StoreError
 from ..genome import genome_id, to_text
@@ -313,7 +314,8 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
                              threads=config.threads)
     seconds: dict[str, float] = {}
     with ExperimentStore(paths["store"]) as store:
-        attempt = _open_search(store, config, resume, paths["store"])
+        attempt = open_search(store, SEARCH_ID, config, resume=resume, path=paths["store"],
+                                  what="BCNAS")
         state = _State(store, SEARCH_ID)
         # float32 sums in one order: results reproducible
         with torch_threads(config.threads):
@@ -354,26 +356,6 @@ def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,
         ranking = _ranking(state, scores)
         _write_outputs(ranking, top, backbone, paths)  # under the store's writer lock
     return BcnasResult(config, ranking, top, scored, n_eval, attempt, seconds, paths)
-
-
-def _open_search(store: ExperimentStore, config: BcnasConfig, resume: bool, path: Path) -> int:
-    rec = store.search(SEARCH_ID)
-    if not resume:
-        if rec is not None:
-            raise SearchError(f"{path}: a BCNAS search exists already; continue it with --resume "
-                              f"or use another folder")
-        store.create_search(SEARCH_ID, config.to_dict(), config.seed)
-        return 1
-    if rec is None:
-        raise SearchError(f"{path}: no BCNAS search to resume")
-    stored = BcnasConfig.from_dict(rec.config)
-    if stored != config:
-        diff = [f"{f.name}: stored {getattr(stored, f.name)!r}, given {getattr(config, f.name)!r}"
-                for f in dataclasses.fields(config)
-                if getattr(stored, f.name) != getattr(config, f.name)]
-        raise SearchError(f"{path}: the BCNAS search was started with another configuration "
-                          f"({'; '.join(diff)})")
-    return store.begin_attempt(SEARCH_ID)
 
 
 def _score_init(store, drawn, texts, backbone, part, config, attempt, report, where) -> int:

@@ -1,4 +1,5 @@
-"""Resuming a supernet search (BCNAS-SNN one-shot, SpikeDHS, HNS) from its per-epoch checkpoint.
+"""Starting and resuming a search (BCNAS-SNN, SpikeDHS, HNS): its record in the experiment store
+(:func:`open_search`) and its per-epoch supernet checkpoint (:func:`restore`).
 
 A search checkpoint is a :func:`torch.save` dict with ``format``, ``fingerprint`` (what decides
 the result: the config, the graph, the data...), ``epoch`` (epochs done), ``history`` (a row per
@@ -7,6 +8,7 @@ checkpoint is replaced atomically after every epoch; this module reads it back.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 from pathlib import Path
@@ -15,9 +17,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..errors import RunError
+from ..errors import RunError, SearchError
 
-__all__ = ["data_sha256", "restore"]
+__all__ = ["data_sha256", "open_search", "restore"]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -62,3 +64,33 @@ def data_sha256(*arrays: np.ndarray) -> str:
         h.update(f"{arr.dtype.str}:{arr.shape}".encode())
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
+
+
+def open_search(store, search_id: str, config, *, resume: bool, path: Path, what: str,
+                article: str = "a") -> int:
+    """Create the search ``search_id`` with ``config`` (a dataclass with ``to_dict``,
+    ``from_dict`` and ``seed``) in experiment store ``store`` at ``path``, or with ``resume``
+    check that the stored one has the same config; returns the attempt number (1 for a new
+    search). ``what`` names the search in messages ("BCNAS"), after ``article``.
+
+    Raises:
+        SearchError: a new search where one exists; a resume where none exists, or whose stored
+            configuration differs (each differing field named, stored and given values).
+    """
+    rec = store.search(search_id)
+    if not resume:
+        if rec is not None:
+            raise SearchError(f"{path}: {article} {what} search exists already; continue it with "
+                              f"--resume or use another folder")
+        store.create_search(search_id, config.to_dict(), config.seed)
+        return 1
+    if rec is None:
+        raise SearchError(f"{path}: no {what} search to resume")
+    stored = type(config).from_dict(rec.config)
+    if stored != config:
+        diff = [f"{f.name}: stored {getattr(stored, f.name)!r}, given {getattr(config, f.name)!r}"
+                for f in dataclasses.fields(config)
+                if getattr(stored, f.name) != getattr(config, f.name)]
+        raise SearchError(f"{path}: the {what} search was started with another configuration "
+                          f"({'; '.join(d[:200] for d in diff)})")
+    return store.begin_attempt(search_id)

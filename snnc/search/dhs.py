@@ -70,7 +70,7 @@ from ..genome.schema import DHS_OPS
 from ..ir.choices import softmax
 from ..ir.graph import Graph
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
-from .checkpoint import data_sha256, restore
+from .checkpoint import data_sha256, open_search, restore
 
 __all__ = ["DhsConfig", "DhsResult", "RANKS", "decode_cell", "decode_graph", "default_path",
            "run_dhs", "stored_dhs_config", "supernet_genome", "tie_arch_parameters", "viterbi"]
@@ -547,7 +547,8 @@ def run_dhs(config: DhsConfig, out_dir: str | Path, *, resume: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda *a: None)
     with ExperimentStore(paths["store"]) as store:
-        attempt = _open_search(store, config, resume, paths["store"])
+        attempt = open_search(store, SEARCH_ID, config, resume=resume, path=paths["store"],
+                                  what="SpikeDHS")
         with torch_threads(config.threads):
             torch.manual_seed(config.seed)
             module = compile_torch(graph, dtype=torch_dtype(config.dtype))
@@ -688,26 +689,6 @@ def _snapshot(params: Mapping[Any, torch.nn.Parameter], kind: str) -> dict[str, 
 def _describe(cell, path) -> str:
     edges = ", ".join(f"{_label(s)}->n{d} {op}" for s, d, op in cell)
     return f"cell [{edges}] path {path}"
-
-
-def _open_search(store, config: DhsConfig, resume: bool, path: Path) -> int:
-    rec = store.search(SEARCH_ID)
-    if not resume:
-        if rec is not None:
-            raise SearchError(f"{path}: a SpikeDHS search exists already; continue it with "
-                              f"--resume or use another folder")
-        store.create_search(SEARCH_ID, config.to_dict(), config.seed)
-        return 1
-    if rec is None:
-        raise SearchError(f"{path}: no SpikeDHS search to resume")
-    stored = DhsConfig.from_dict(rec.config)
-    if stored != config:
-        diff = [f"{f.name}: stored {getattr(stored, f.name)!r}, given {getattr(config, f.name)!r}"
-                for f in dataclasses.fields(config)
-                if getattr(stored, f.name) != getattr(config, f.name)]
-        raise SearchError(f"{path}: the SpikeDHS search was started with another configuration "
-                          f"({'; '.join(diff)})")
-    return store.begin_attempt(SEARCH_ID)
 
 
 def _plot(history: list[dict], config: DhsConfig, path: Path) -> None:

@@ -62,7 +62,7 @@ from ..atomic import atomic_write, atomic_write_text
 from ..errors import RunError, SearchError
 from ..genome import genome_id, parse, to_text
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
-from .checkpoint import restore
+from .checkpoint import open_search, restore
 from ..runtime.store import CandidateRecord, ExperimentStore
 from .hns_space import (DEFAULT_CANDIDATES, ENERGY_WEIGHTS, HybridSpace, decode, energy_weights,
                         expected_energy, factors_for, hybrid_genome, hybrid_supernet,
@@ -265,26 +265,6 @@ def stored_hns_config(out_dir: str | Path) -> HnsConfig:
     return HnsConfig.from_dict(rec.config)
 
 
-def _open_search(store: ExperimentStore, config: HnsConfig, resume: bool, path: Path) -> int:
-    rec = store.search(SEARCH_ID)
-    if not resume:
-        if rec is not None:
-            raise SearchError(f"{path}: an HNS search exists already; continue it with --resume "
-                              f"or use another folder")
-        store.create_search(SEARCH_ID, config.to_dict(), config.seed)
-        return 1
-    if rec is None:
-        raise SearchError(f"{path}: no HNS search to resume")
-    stored = HnsConfig.from_dict(rec.config)
-    if stored != config:
-        diff = [f"{f.name}: stored {getattr(stored, f.name)!r}, given {getattr(config, f.name)!r}"
-                for f in dataclasses.fields(config)
-                if getattr(stored, f.name) != getattr(config, f.name)]
-        raise SearchError(f"{path}: the HNS search was started with another configuration "
-                          f"({'; '.join(d[:200] for d in diff)})")
-    return store.begin_attempt(SEARCH_ID)
-
-
 def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,
             progress: Progress | None = None, bars: bool = False,
             on_epoch: Callable[[dict[str, Any]], None] | None = None) -> HnsResult:
@@ -334,7 +314,8 @@ def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,
                           f"search; use another folder")
     out.mkdir(parents=True, exist_ok=True)
     with ExperimentStore(paths["store"]) as store:
-        attempt = _open_search(store, config, resume, paths["store"])
+        attempt = open_search(store, SEARCH_ID, config, resume=resume, path=paths["store"],
+                                  what="HNS", article="an")
         with torch_threads(config.threads):
             from ..backends.torch import compile as compile_torch
 
