@@ -52,7 +52,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint import open_search
+from .checkpoint import open_search, stored_config as _stored_config
 from ..atomic import atomic_write_text
 from ..errors import SearchError, StoreError
 from ..genome import genome_id, to_text
@@ -254,14 +254,7 @@ def stored_bcnas_config(out_dir: str | Path) -> BcnasConfig:
     Raises:
         SearchError: no store or no BCNAS search there.
     """
-    path = Path(out_dir) / STORE_FILE
-    if not path.exists():
-        raise SearchError(f"{out_dir}: no search to resume (no {STORE_FILE})")
-    with ExperimentStore(path, lock=False) as store:
-        rec = store.search(SEARCH_ID)
-    if rec is None:
-        raise SearchError(f"{path}: no BCNAS search to resume")
-    return BcnasConfig.from_dict(rec.config)
+    return _stored_config(out_dir, STORE_FILE, SEARCH_ID, BcnasConfig, "BCNAS")
 
 
 def run_bcnas(config: BcnasConfig, out_dir: str | Path, *, resume: bool = False,

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import RunError, SearchError
 
-__all__ = ["data_sha256", "open_search", "restore"]
+__all__ = ["data_sha256", "open_search", "restore", "stored_config"]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -94,3 +94,23 @@ def open_search(store, search_id: str, config, *, resume: bool, path: Path, what
         raise SearchError(f"{path}: the {what} search was started with another configuration "
                           f"({'; '.join(d[:200] for d in diff)})")
     return store.begin_attempt(search_id)
+
+
+def stored_config(out_dir: str | Path, store_file: str, search_id: str, config_cls, what: str):
+    """The ``config_cls`` configuration of search ``search_id`` in the experiment store
+    ``out_dir/store_file`` (read without the writer lock: the search itself locks). ``what``
+    names the search in messages.
+
+    Raises:
+        SearchError: no store there, or no such search in it.
+    """
+    from ..runtime.store import ExperimentStore
+
+    path = Path(out_dir) / store_file
+    if not path.exists():
+        raise SearchError(f"{out_dir}: no search to resume (no {store_file})")
+    with ExperimentStore(path, lock=False) as store:
+        rec = store.search(search_id)
+    if rec is None:
+        raise SearchError(f"{path}: no {what} search to resume")
+    return config_cls.from_dict(rec.config)

@@ -70,7 +70,7 @@ from ..genome.schema import DHS_OPS
 from ..ir.choices import softmax
 from ..ir.graph import Graph
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
-from .checkpoint import data_sha256, open_search, restore
+from .checkpoint import data_sha256, open_search, restore, stored_config as _stored_config
 
 __all__ = ["DhsConfig", "DhsResult", "RANKS", "decode_cell", "decode_graph", "default_path",
            "run_dhs", "stored_dhs_config", "supernet_genome", "tie_arch_parameters", "viterbi"]
@@ -480,16 +480,7 @@ def stored_dhs_config(out_dir: str | Path) -> DhsConfig:
     Raises:
         SearchError: no store or no SpikeDHS search there.
     """
-    from ..runtime.store import ExperimentStore
-
-    path = Path(out_dir) / STORE_FILE
-    if not path.exists():
-        raise SearchError(f"{out_dir}: no search to resume (no {STORE_FILE})")
-    with ExperimentStore(path, lock=False) as store:
-        rec = store.search(SEARCH_ID)
-    if rec is None:
-        raise SearchError(f"{path}: no SpikeDHS search to resume")
-    return DhsConfig.from_dict(rec.config)
+    return _stored_config(out_dir, STORE_FILE, SEARCH_ID, DhsConfig, "SpikeDHS")
 
 
 def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -62,7 +62,7 @@ from ..atomic import atomic_write, atomic_write_text
 from ..errors import RunError, SearchError
 from ..genome import genome_id, parse, to_text
 from ..runtime.loader import batches, derive_seed, num_batches, torch_threads
-from .checkpoint import open_search, restore
+from .checkpoint import open_search, restore, stored_config as _stored_config
 from ..runtime.store import CandidateRecord, ExperimentStore
 from .hns_space import (DEFAULT_CANDIDATES, ENERGY_WEIGHTS, HybridSpace, decode, energy_weights,
                         expected_energy, factors_for, hybrid_genome, hybrid_supernet,
@@ -255,14 +255,7 @@ def stored_hns_config(out_dir: str | Path) -> HnsConfig:
     Raises:
         SearchError: no store or no HNS search there.
     """
-    path = Path(out_dir) / STORE_FILE
-    if not path.exists():
-        raise SearchError(f"{out_dir}: no search to resume (no {STORE_FILE})")
-    with ExperimentStore(path, lock=False) as store:
-        rec = store.search(SEARCH_ID)
-    if rec is None:
-        raise SearchError(f"{path}: no HNS search to resume")
-    return HnsConfig.from_dict(rec.config)
+    return _stored_config(out_dir, STORE_FILE, SEARCH_ID, HnsConfig, "HNS")
 
 
 def run_hns(config: HnsConfig, out_dir: str | Path, *, resume: bool = False,

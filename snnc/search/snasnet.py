@@ -225,14 +225,9 @@ def stored_config(out_dir: str | Path, search_id: str = "snasnet") -> SearchConf
     Raises:
         SearchError: no store or no such search there.
     """
-    path = Path(out_dir) / STORE_FILE
-    if not path.exists():
-        raise SearchError(f"{out_dir}: no search to resume (no {STORE_FILE})")
-    with ExperimentStore(path, lock=False) as store:  # a read; the search itself locks
-        rec = store.search(search_id)
-    if rec is None:
-        raise SearchError(f"{path}: no search {search_id!r} to resume")
-    return SearchConfig.from_dict(rec.config)
+    from .checkpoint import stored_config as _stored_config
+
+    return _stored_config(out_dir, STORE_FILE, search_id, SearchConfig, repr(search_id))
 
 
 def _draw(config: SearchConfig, input_shape, classes) -> tuple[list[tuple[int, Candidate]], int]:
