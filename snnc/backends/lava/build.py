@@ -3,11 +3,12 @@
 Processes (Lava layouts: a feature map ``(C, H, W)`` is ``(W, H, C)`` in Lava, flattened C-order
 for ``Dense``/``Sparse``):
 
-* one ``LIFReset`` per neuron (``du = 1``, ``dv = 1 - beta``, ``vth``, ``bias_mant``; it zeroes
-  ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`);
+* one ``LIFReset`` per LIF layer (``du = 1``, ``dv = 1 - beta``, ``vth``, ``bias_mant``; it zeroes
+  ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`), one snnc
+  ``ALIFReset`` per ALIF layer (the same plus the adaptive threshold; :mod:`.alif_process`);
 * per synapse: ``Conv`` (weights ``(C_out, kW, kH, C_in/groups)``, spatially flipped: Lava
-  convolves, the IR cross-correlates), ``Dense``, ``Sparse`` (elementwise or unrolled
-  convolutions), or a port connection. A synapse that needs extra delay ``e`` reads tap ``e`` of
+  convolves, the IR cross-correlates), ``Dense``, ``Sparse`` (elementwise ops, unrolled
+  convolutions, upsampling), or a port connection. A synapse that needs extra delay ``e`` reads tap ``e`` of
   its source's delay line: a chain of identity ``Dense``/``Sparse`` hops, one step each, shared
   by all synapses leaving that neuron (see :meth:`LavaNetwork._tap`);
 * an ``Injector`` per fed neuron (host current into ``a_in``, no hop) and an ``Extractor`` per
@@ -30,7 +31,7 @@ from ...children import ForkGuard
 from ...optional import require
 from . import compat
 from . import synapses as syn
-from .mapping import LavaMappingError
+from .mapping import LavaALIF, LavaMappingError
 from .planning import LavaPlan
 from .result import LavaResult, as_sequence
 
@@ -60,7 +61,9 @@ def lava_modules() -> types.SimpleNamespace:
     from lava.proc.io.injector import Injector, PyLoihiInjectorModel
     from lava.proc.lif.process import LIFReset
     from lava.proc.sparse.process import Sparse
-    return types.SimpleNamespace(
+
+    from .alif_process import ALIFReset, PyALIFResetModelFloat
+    return types.SimpleNamespace(ALIFReset=ALIFReset, PyALIFResetModelFloat=PyALIFResetModelFloat,
         RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
         Sparse=Sparse, LIFReset=LIFReset, Injector=Injector,
         Extractor=Extractor, PyLoihiInjectorModel=PyLoihiInjectorModel,
@@ -97,6 +100,11 @@ def lava_matrix(op: syn.Operator, sparse: bool):
     from scipy import sparse as sp
     in_shape, out_shape = tuple(op.in_shape), tuple(op.out_shape)
     p_in, p_out = _perm(in_shape), _perm(out_shape)
+    if isinstance(op, syn.SparseOp):
+        m = op.matrix.tocoo()
+        inv_in, inv_out = np.argsort(p_in), np.argsort(p_out)
+        m = sp.csr_matrix((m.data, (inv_out[m.row], inv_in[m.col])), shape=m.shape)
+        return m if sparse else m.toarray()
     if isinstance(op, syn.DiagOp):  # entry (i, i) of the IR matrix; output index = input index
         inv_in, inv_out = np.argsort(p_in), np.argsort(p_out)
         n = p_in.size
@@ -151,10 +159,13 @@ class LavaNetwork:
                 np.broadcast_to(bias, n.shape), n.shape).copy()
             # LIFReset zeroes u and v when time_step % interval == offset; time_step counts from
             # 1, so period step r (0-based) is offset r + 1
-            self.lif[name] = lv.LIFReset(
-                shape=n.lava_shape, du=n.du, dv=n.dv, vth=n.vth, u=0.0, v=0.0, bias_mant=bias,
-                reset_interval=n_steps, reset_offset=(plan.reset_step[name] + 1) % n_steps,
-                name=name)
+            common = dict(shape=n.lava_shape, du=n.du, dv=n.dv, vth=n.vth, bias_mant=bias,
+                          reset_interval=n_steps,
+                          reset_offset=(plan.reset_step[name] + 1) % n_steps, name=name)
+            if isinstance(n, LavaALIF):
+                self.lif[name] = lv.ALIFReset(rho=n.rho, adapt=n.adapt, **common)
+            else:
+                self.lif[name] = lv.LIFReset(u=0.0, v=0.0, **common)
         self._taps: dict[tuple[str, int], object] = {}
         for s in plan.synapses:
             src, dst = self.lif[s.src], self.lif[s.dst]
@@ -194,7 +205,13 @@ class LavaNetwork:
         self._tie_components()
         self._runtime_proc = next(iter(self.lif.values()))
         self._cfg = lv.Loihi2SimCfg(select_tag="floating_pt", exception_proc_model_map={
-            lv.Injector: lv.PyLoihiInjectorModel, lv.Extractor: lv.PyLoihiExtractorModel})
+            lv.Injector: lv.PyLoihiInjectorModel, lv.Extractor: lv.PyLoihiExtractorModel,
+            lv.ALIFReset: lv.PyALIFResetModelFloat,
+            # keyed by instance too: Lava's compiler looks a process up by instance before it
+            # searches the process's folder for models (importing every module there, which
+            # fails for a package's relative imports and warns once per module)
+            **{p: lv.PyALIFResetModelFloat for p in self.lif.values()
+               if isinstance(p, lv.ALIFReset)}})
         self._started = self._closed = False
         self.timing = {"build_s": time.perf_counter() - t0, "compile_s": 0.0, "run_s": 0.0,
                        "io_s": 0.0, "steps": 0, "samples": 0}
@@ -204,10 +221,11 @@ class LavaNetwork:
         """A Dense or Sparse process (one hop, no extra delay) for a matrix or elementwise op.
 
         Elementwise ops use ``Sparse`` only when large (more than :data:`SPARSE_FROM` units);
-        convolutions unrolled into matrices always use ``Sparse``."""
+        convolutions unrolled into matrices and sparse operators (upsampling) always use
+        ``Sparse``."""
         lv = self.lv
         sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
-                  or isinstance(op, syn.ConvOp))
+                  or isinstance(op, (syn.ConvOp, syn.SparseOp)))
         w = lava_matrix(op, sparse)
         if sparse:
             return lv.Sparse(weights=w, num_message_bits=GRADED)

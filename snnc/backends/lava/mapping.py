@@ -25,13 +25,20 @@ outside ``[0, 1]`` (Loihi's ``dv`` is a decay in ``[0, 1]``); and :mod:`.plannin
 before its input arrives. ``surrogate``,
 ``surrogate_arg`` and ``detach_reset`` are training-only and ignored.
 
-The other neuron ops are refused by name (:data:`.optable.RULES`): ALIF (Lava's LIF has a constant
-threshold), ReLU (analog, not spiking) and PLIF (the deploy pipeline's ``freeze-plif`` pass turns a
-trained PLIF into the LIF with its learned leak first).
+IF (the genome's ``if``) is the LIF with ``beta = alpha = 1``: ``dv = 0``, no leak.
+
+ALIF (SpikeDHS eq. 5-8) has no Lava process: it maps to :class:`LavaALIF`, run by snnc's own
+``ALIFReset`` process (:mod:`.alif`): the same charge and shift as above, plus the threshold
+increment ``a`` (``A[t] = v_th + adapt a[t]``, ``a[t] = rho a[t-1] + S[t-1]``), so in Lava's
+shifted potential the threshold is ``vth + adapt a`` with ``vth = v_th - v_reset``.
+
+The other neuron ops are refused by name (:data:`.optable.RULES`): ReLU (analog, not spiking)
+and PLIF (the deploy pipeline's ``freeze-plif`` pass turns a trained PLIF into the LIF with its
+learned leak first).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ...errors import LavaMappingError
 
@@ -70,8 +77,9 @@ def map_lif(node) -> LavaLIF:
     where = f"neuron {node.name!r}"
     if a["reset"] != "hard":
         raise LavaMappingError(
-            f"{where}: reset={a['reset']!r} cannot be expressed by Lava's LIF, which sets v to 0 "
-            f"on a spike (only reset='hard' maps)", node=node.name, rule="lava LIF reset")
+            f"{where}: reset={a['reset']!r} cannot be expressed by Lava's LIF (nor snnc's ALIF "
+            f"process), which sets v to 0 on a spike (only reset='hard' maps)", node=node.name,
+            rule="lava LIF reset")
     beta = float(a["beta"])
     if not 0.0 <= beta <= 1.0:
         raise LavaMappingError(f"{where}: beta={beta} is outside [0, 1]; Lava's dv = 1 - beta is a "
@@ -81,3 +89,37 @@ def map_lif(node) -> LavaLIF:
                    vth=v_th - v_reset, alpha=float(a["alpha"]),
                    bias=(1.0 - beta) * (v_rest - v_reset), v_init=v_rest - v_reset,
                    v_reset=v_reset)
+
+
+@dataclass(frozen=True)
+class LavaALIF(LavaLIF):
+    """Parameters of one ``ALIFReset`` process (:mod:`.alif`): those of :class:`LavaLIF` plus
+    ``rho`` (decay per step of the threshold increment) and ``adapt`` (threshold rise per unit of
+    increment, membrane units); SpikeDHS eq. 7-8."""
+
+    rho: float = 0.2
+    adapt: float = 1.8
+
+
+def map_alif(node) -> LavaALIF:
+    """``ALIFReset`` parameters for a verified ALIF ``node`` (module docstring).
+
+    Raises:
+        LavaMappingError: soft reset or ``beta`` outside ``[0, 1]`` (as :func:`map_lif`).
+    """
+    base = map_lif(node)
+    return LavaALIF(**{f.name: getattr(base, f.name) for f in fields(LavaLIF)},
+                    rho=float(node.attrs["rho"]), adapt=float(node.attrs["adapt"]))
+
+
+#: Neuron op -> its mapping function (the neuron ops the Lava backend runs).
+NEURON_MAPS = {"LIF": map_lif, "ALIF": map_alif}
+
+
+def map_neuron(node) -> LavaLIF:
+    """The Lava parameters of a LIF or ALIF ``node`` (:data:`NEURON_MAPS`).
+
+    Raises:
+        LavaMappingError: what :func:`map_lif` / :func:`map_alif` refuse.
+    """
+    return NEURON_MAPS[node.op](node)

@@ -2,7 +2,7 @@
 
 An entry is ``rule(graph, node, ports) -> list[Term]``: given the terms of the node's input per
 port (:func:`.planning.extract_terms` gathers them, each edge adding its delay), the terms of its
-output. A LIF is the source of its own identity term; the Input contributes none (its MACs are host
+output. A LIF or ALIF is the source of its own identity term; the Input contributes none (its MACs are host
 work, :mod:`.planning` point 3); the affine ops compose their bias-free linear map onto every term.
 Ops Lava cannot run are :class:`~snnc.optable.Refused` with the reason; neuron models are
 refused wherever they sit, other ops only between neurons (the head after the last neurons is host
@@ -31,7 +31,7 @@ def _error(table: OpTable, name: str, op: str, reason: str) -> LavaMappingError:
 RULES = OpTable("Lava", error=_error)
 
 
-@RULES.register("LIF")
+@RULES.register("LIF", "ALIF")
 def _neuron(graph, node, ports):
     return [syn.Term(node.name, 0, syn.identity(node.shape))]
 
@@ -82,6 +82,10 @@ def _scale(node, in_shape):
     return syn.DiagOp(np.full(shape, float(node.attrs["scale"])), shape)
 
 
+def _upsample(node, in_shape):
+    return syn.upsample(tuple(in_shape), int(node.attrs["scale"]))
+
+
 def _global_avg_pool(node, in_shape):
     c, h, w = in_shape
     m = np.kron(np.eye(c), np.full((1, h * w), 1.0 / (h * w)))
@@ -102,6 +106,7 @@ def _vote(node, in_shape):
 
 for _op, _build in {"Conv2d": _conv, "AvgPool2d": _avg_pool, "BatchNorm2d": _batch_norm,
                     "Scale": _scale, "GlobalAvgPool": _global_avg_pool, "Linear": _linear,
+                    "Upsample": _upsample,
                     "Vote": _vote, "Dropout": lambda node, in_shape: None,
                     "Output": lambda node, in_shape: None}.items():
     RULES[_op] = _affine(_build)
@@ -126,15 +131,11 @@ def _concat(graph, node, ports):
 
 
 #: The affine ops folded into synapses between neurons (named in refusals).
-AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "Input", "Output"))
+AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "ALIF", "Input", "Output"))
 
-RULES.refuse("its adaptive threshold v_th + adapt * a (SpikeDHS eq. 7) has no counterpart in "
-             "Lava's LIF, whose threshold is constant", "ALIF")
-RULES.refuse("Lava maps LIF only; run the deploy pipeline first (its freeze-plif pass makes a "
-             "trained PLIF the LIF with its learned leak)", "PLIF")
-RULES.refuse("it is a non-spiking unit with analog output, and Lava's LIF emits binary spikes",
-             "ReLU")
-RULES.refuse(f"nearest upsampling (the resampling of BCNAS-SNN's cross-resolution backward "
-             f"connections) has no Lava synapse mapping yet (the backend maps LIF neurons and the "
-             f"affine ops {', '.join(AFFINE_OPS)} between them)", "Upsample")
+RULES.refuse("the Lava backend maps LIF and ALIF only; run the deploy pipeline first (its "
+             "freeze-plif pass makes a trained PLIF the LIF with its learned leak)", "PLIF")
+RULES.refuse("it is a non-spiking unit with analog output (a hybrid network's ANN layer), and "
+             "Loihi's neurons emit binary spikes; computing it on the host would split the "
+             "network between host and chip at every step", "ReLU")
 RULES.refuse(UNRESOLVED, *CHOICE_OPS)

@@ -3,7 +3,8 @@
 :func:`plan` turns a verified graph into a :class:`LavaPlan` (pure numpy; it never imports lava).
 
 1. **Neurons.** Every LIF becomes a Lava ``LIFReset`` (a Lava LIF that zeroes ``u`` and ``v`` at
-   one step of every ``steps``-step period; :func:`.mapping.map_lif`).
+   one step of every ``steps``-step period; :func:`.mapping.map_lif`), every ALIF snnc's
+   ``ALIFReset`` (the same, plus the adaptive threshold; :mod:`.alif`, :func:`.mapping.map_alif`).
 2. **Synapses.** The affine ops between neurons fold into :class:`~.synapses.Term` s, one per source
    neuron ``u``, target ``j`` and IR path delay ``D`` (:func:`extract_terms`); each becomes one
    Lava ``Conv``/``Dense``/``Sparse`` process with the target's ``alpha`` folded in, or a plain
@@ -48,11 +49,13 @@ from ...ir.interpret import Interpreter, Trace
 from ...ir.verify import verify
 from . import synapses as syn
 from ...ir.ops import CHOICE_OPS, NEURON_OPS
-from .mapping import LavaLIF, LavaMappingError, map_lif
+from .mapping import NEURON_MAPS, LavaLIF, LavaMappingError, map_neuron
 from .optable import RULES
 
-#: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
+#: The neuron op Lava's own LIF runs.
 NEURON = "LIF"
+#: The neuron ops the backend runs (LIF, ALIF; the others are refused by :data:`.optable.RULES`).
+NEURONS = tuple(NEURON_MAPS)
 #: Longest delay line built for one neuron: a synapse's extra delay ``e`` is ``e`` identity hops,
 #: each a Lava process and so an OS process (see :mod:`.build`); a longer one is refused before
 #: anything forks.
@@ -77,7 +80,8 @@ class Synapse:
     def kind(self) -> str:
         if self.direct:
             return "Port"
-        return {"ConvOp": "Conv", "DenseOp": "Dense", "DiagOp": "Sparse"}[type(self.op).__name__]
+        return {"ConvOp": "Conv", "DenseOp": "Dense", "DiagOp": "Sparse",
+                "SparseOp": "Sparse"}[type(self.op).__name__]
 
 
 @dataclass
@@ -138,14 +142,14 @@ class LavaPlan:
 
     def describe(self) -> str:
         """A text table: neurons with latency and reset step, synapses with kind and delays."""
-        lines = [f"lava plan: {len(self.neurons)} LIF, "
+        lines = [f"lava plan: {len(self.neurons)} neuron layers, "
                  f"{sum(not s.direct for s in self.synapses)} synapse processes, "
                  f"{len(self.fed)} injectors, {self.steps} Lava steps per sample (T={self.T}"
                  f"{', cyclic' if self.cyclic else ''})"]
         for name, n in self.neurons.items():
             how = ("injector (input)" if name in self.input_fed else "injector" if name in
                    self.fed else "bias_mant" if name in self.bias_mant else "-")
-            lines.append(f"  LIF   {name:24s} L={self.latency[name]:<3d} "
+            lines.append(f"  {type(n).__name__[4:]:5s} {name:24s} L={self.latency[name]:<3d} "
                          f"reset@{self.reset_step[name]:<3d} shape={n.shape} dv={n.dv:g} "
                          f"vth={n.vth:g} host={how}")
         for s in self.synapses:
@@ -164,7 +168,7 @@ class _Host(Interpreter):
 
     def run_node(self, node, inp, t):
         T, B = self.x.shape[0], self.x.shape[1]
-        if node.op == NEURON:
+        if node.op in NEURONS:
             rec = self.lif_in.setdefault(node.name, np.zeros((T, B) + tuple(node.shape)))
             if inp is not None:
                 rec[t] = inp
@@ -178,13 +182,14 @@ class _Host(Interpreter):
 
 # ---------------------------------------------------------------------------------- terms
 def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
-    """For every LIF ``j``: the synaptic terms of its input ``X_j`` (bias-free, before ``alpha``).
+    """For every LIF or ALIF ``j``: the synaptic terms of its input ``X_j`` (bias-free, before
+    ``alpha``).
 
     Raises:
         LavaMappingError: a non-linear op other than LIF between neurons, a cycle with no neuron
             on it, or a composition too large to materialise.
     """
-    lifs = [n.name for n in graph.nodes_of(NEURON)]
+    lifs = [n.name for n in graph if n.op in NEURONS]
     feeding = _non_neuron_ancestors(graph, lifs)  # the head (after the last neurons) is host work
     region = [n for n in graph.nodes if n in feeding]
     rules = {n: RULES.lookup(graph[n]) for n in region}
@@ -351,7 +356,7 @@ def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
         n = stack.pop()
         for e in graph.in_edges(n):
             s = e.src
-            if graph[s].op in (NEURON, "Input") or s in seen:
+            if graph[s].op in NEURONS + ("Input",) or s in seen:
                 continue
             seen.add(s)
             stack.append(s)
@@ -393,7 +398,7 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     """Decide the Lava network for ``graph`` over ``T`` steps (default ``graph.meta['T']``).
 
     Raises:
-        LavaMappingError: an op, neuron model (ALIF, PLIF, ReLU: :data:`.optable.RULES`),
+        LavaMappingError: an op, neuron model (PLIF, ReLU: :data:`.optable.RULES`),
             neuron parameter, synapse chain or cycle Lava cannot express, or a synaptic delay
             longer than :data:`MAX_DELAY_LINE` steps.
         GraphError: ``graph`` does not verify.
@@ -403,11 +408,11 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     for node in graph:  # a neuron model Lava lacks, or a choice point, is refused wherever it sits
         if node.op in NEURON_OPS or node.op in CHOICE_OPS:
             RULES.lookup(node)
-    lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
+    lifs = [graph[n] for n in graph.topological_order() if graph[n].op in NEURONS]
     if not lifs:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",
                                rule="lava neurons")
-    neurons = {n.name: map_lif(n) for n in lifs}
+    neurons = {n.name: map_neuron(n) for n in lifs}
     terms = extract_terms(graph)
 
     flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
@@ -428,7 +433,7 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     stack, seen = [graph.input_node.name], set()
     while stack:
         for e in graph.out_edges(stack.pop()):
-            if graph[e.dst].op == NEURON:
+            if graph[e.dst].op in NEURONS:
                 input_fed.append(e.dst)
             elif e.dst not in seen:
                 seen.add(e.dst)

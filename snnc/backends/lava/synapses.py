@@ -1,7 +1,7 @@
 """Linear synaptic operators between neurons, and how to fold chains of IR ops into them.
 
 Everything between two spiking layers of a deploy graph is affine: Conv2d, Linear, BatchNorm2d,
-Scale, AvgPool2d, GlobalAvgPool, Flatten, Dropout, Vote and Concat. The Lava backend splits each
+Scale, AvgPool2d, GlobalAvgPool, Flatten, Upsample, Dropout, Vote and Concat. The Lava backend splits each
 neuron's input ``X_j[t]`` into
 
 * a **host current** — what ``X_j`` would be if every neuron stayed silent (the first layer's
@@ -14,13 +14,17 @@ An operator is one of
 * :class:`DiagOp` — elementwise scale (identity, BatchNorm, Scale, the neuron's input gain),
 * :class:`ConvOp` — a (grouped, strided, padded) cross-correlation, PyTorch convention; a Lava
   ``Conv`` process,
-* :class:`DenseOp` — a matrix over C-major flattened units; a Lava ``Dense`` process.
+* :class:`DenseOp` — a matrix over C-major flattened units; a Lava ``Dense`` process,
+* :class:`SparseOp` — a sparse matrix over C-major flattened units (nearest upsampling, and every
+  composition with it: an upsampled backward connection into the next convolution); a Lava
+  ``Sparse`` process. Never densified unless it meets a :class:`DenseOp`.
 
 :func:`compose` folds ``outer o inner`` (a pooling into the next conv, BatchNorm into the conv
 before it, GAP -> Linear into one matrix, ...) and :func:`merge` sums operators that share a
 source and delay (a skip path beside a conv). Conv compositions are exact only where the outer op's
 zero padding sees zeros; otherwise, and for shapes a Conv cannot express, the operator becomes a
-dense matrix if it has at most :data:`MAX_DENSE` entries, else :class:`~.mapping.LavaMappingError`.
+dense matrix if it has at most :data:`MAX_DENSE` entries, else :class:`~.mapping.LavaMappingError`;
+a composition with a :class:`SparseOp` stays sparse (scipy, the ``lava`` extra, imported only then).
 """
 from __future__ import annotations
 
@@ -159,7 +163,58 @@ class DenseOp:
         return y.reshape((x.shape[0],) + tuple(self.out_shape))
 
 
-Operator = Union[DiagOp, ConvOp, DenseOp]
+def _sp():
+    """scipy.sparse, imported on first use (the ``lava`` extra)."""
+    from ...optional import require
+    return require("scipy.sparse", feature="Lava synapses with upsampling", extra="lava")
+
+
+@dataclass
+class SparseOp:
+    """``y = matrix @ x`` over C-major flattened units; ``matrix`` a scipy CSR ``[n_out, n_in]``
+    (float64). Nearest upsampling and what composes with it (:func:`upsample`)."""
+
+    matrix: object
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+    def __post_init__(self):
+        self.in_shape, self.out_shape = tuple(self.in_shape), tuple(self.out_shape)
+        self.matrix = _sp().csr_matrix(self.matrix, dtype=np.float64)
+
+    def apply(self, x):
+        y = np.asarray((self.matrix @ x.reshape(x.shape[0], -1).T).T)
+        return y.reshape((x.shape[0],) + tuple(self.out_shape))
+
+
+Operator = Union[DiagOp, ConvOp, DenseOp, SparseOp]
+
+
+def upsample(in_shape, scale: int) -> SparseOp:
+    """Nearest upsampling ``(C, H, W) -> (C, s H, s W)`` (IR op Upsample) as a 0/1 matrix: output
+    unit ``(c, y, x)`` reads input unit ``(c, y // s, x // s)``; one synapse per output unit."""
+    c, h, w = in_shape
+    out = (c, h * scale, w * scale)
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(out[1]), np.arange(out[2]), indexing="ij")
+    rows = ((cc * out[1] + yy) * out[2] + xx).ravel()
+    cols = ((cc * h + yy // scale) * w + xx // scale).ravel()
+    m = _sp().csr_matrix((np.ones(rows.size), (rows, cols)), shape=(rows.size, c * h * w))
+    return SparseOp(m, tuple(in_shape), out)
+
+
+def to_sparse(op: Operator):
+    """The operator as a scipy CSR matrix over C-major flattened units (never through a dense
+    matrix, except for a :class:`DenseOp`)."""
+    sp = _sp()
+    if isinstance(op, SparseOp):
+        return op.matrix
+    if isinstance(op, DiagOp):
+        return sp.diags(op.d.reshape(-1).astype(np.float64), format="csr")
+    if isinstance(op, ConvOp):
+        rows, cols, vals = op.coo()
+        return sp.csr_matrix((vals, (rows, cols)),
+                             shape=(_size(op.out_shape), _size(op.in_shape)))
+    return sp.csr_matrix(op.matrix)
 
 
 @dataclass
@@ -199,6 +254,8 @@ def to_dense(op: Operator, via=()) -> DenseOp:
                    f"entries); put a neuron between the convolutions")
     if isinstance(op, DiagOp):
         return DenseOp(np.diag(op.d.reshape(-1).astype(np.float64)), op.in_shape, op.out_shape)
+    if isinstance(op, SparseOp):
+        return DenseOp(op.matrix.toarray(), op.in_shape, op.out_shape)
     if n_out <= n_in:  # rows through the adjoint
         m = op.adjoint(np.eye(n_out).reshape((n_out,) + tuple(op.out_shape))).reshape(n_out, n_in)
     else:
@@ -254,6 +311,12 @@ def _compose_convs(b: ConvOp, a: ConvOp) -> ConvOp | None:
 
 def compose(outer: Operator, inner: Operator, via=()) -> Operator:
     """``outer o inner`` (apply ``inner`` first), as structured as exactness allows."""
+    if isinstance(outer, SparseOp) or isinstance(inner, SparseOp):
+        if isinstance(outer, DenseOp) or isinstance(inner, DenseOp):
+            m = to_sparse(outer) @ to_sparse(inner)
+            if m.shape[0] * m.shape[1] <= MAX_DENSE:
+                return DenseOp(m.toarray(), inner.in_shape, outer.out_shape)
+        return SparseOp(to_sparse(outer) @ to_sparse(inner), inner.in_shape, outer.out_shape)
     if isinstance(outer, DiagOp):
         if isinstance(inner, DiagOp):
             return DiagOp(outer.d * inner.d.reshape(outer.d.shape), inner.in_shape,
@@ -298,7 +361,7 @@ def reshape(op: Operator, out_shape) -> Operator:
         return replace(op, out_shape=out_shape)
     if isinstance(op, ConvOp):
         return replace(op, out_shape=out_shape, flat_out=len(out_shape) != 3)
-    return replace(op, out_shape=out_shape)
+    return replace(op, out_shape=out_shape)  # DenseOp, SparseOp: C-major rows already
 
 
 def embed(op: Operator, offset: int, channels: int, via=()) -> Operator:
@@ -316,8 +379,13 @@ def embed(op: Operator, offset: int, channels: int, via=()) -> Operator:
         big = np.zeros((channels,) + w.shape[1:])
         big[offset:offset + w.shape[0]] = w
         return ConvOp(big, op.stride, op.padding, 1, op.in_shape, (channels,) + tuple(shape[1:]))
-    m = to_dense(op, via).matrix
     per = _size(shape[1:]) if len(shape) > 1 else 1
+    if isinstance(op, SparseOp):
+        m = op.matrix.tocoo()
+        big = _sp().csr_matrix((m.data, (m.row + offset * per, m.col)),
+                               shape=(channels * per, m.shape[1]))
+        return SparseOp(big, op.in_shape, (channels,) + tuple(shape[1:]))
+    m = to_dense(op, via).matrix
     big = np.zeros((channels * per, m.shape[1]))
     big[offset * per:offset * per + m.shape[0]] = m
     return DenseOp(big, op.in_shape, (channels,) + tuple(shape[1:]))
@@ -343,6 +411,9 @@ def add(a: Operator, b: Operator, via=()) -> Operator | None:
     """``a + b`` as one operator, or None to keep them as two pathways."""
     if isinstance(a, DiagOp) and isinstance(b, DiagOp):
         return DiagOp(a.d + b.d, a.in_shape, a.out_shape)
+    if (isinstance(a, SparseOp) or isinstance(b, SparseOp)) \
+            and not (isinstance(a, DenseOp) or isinstance(b, DenseOp)):
+        return SparseOp(to_sparse(a) + to_sparse(b), a.in_shape, a.out_shape)
     if isinstance(a, DenseOp) or isinstance(b, DenseOp):
         if _size(a.in_shape) * _size(a.out_shape) > MAX_DENSE:
             return None
@@ -380,4 +451,4 @@ def scale(op: Operator, alpha: float) -> Operator:
         return replace(op, d=op.d * alpha)
     if isinstance(op, ConvOp):
         return replace(op, weight=op.weight * alpha)
-    return replace(op, matrix=op.matrix * alpha)
+    return replace(op, matrix=op.matrix * alpha)  # DenseOp, SparseOp

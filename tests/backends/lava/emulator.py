@@ -5,13 +5,16 @@ whole batch runs as one long Lava run of ``steps`` steps per sample; a synapse p
 ``op(s_u[k - 1 - extra])`` at step k, a port connection ``s_u[k]``; ``LIFReset`` zeroes ``v``
 at its period step (after receiving, before integrating); injectors feed the host current only
 inside the neuron's IR window; ``bias_mant`` is always on; for cyclic plans every in-flight
-value from the previous sample is dropped (the backend zeroes the synapse buffers). So tests can
+value from the previous sample is dropped (the backend zeroes the synapse buffers); ALIF layers
+step with :func:`snnc.backends.lava.alif.alif_step` (their ``a`` zeroed with ``v``). So tests can
 check the latency/reset scheme on many random graphs without starting Lava.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from snnc.backends.lava.alif import alif_step
+from snnc.backends.lava.mapping import LavaALIF
 from snnc.backends.lava.simulate import as_sequence
 
 
@@ -24,6 +27,7 @@ def emulate(plan, x) -> dict[str, np.ndarray]:
     K = B * N
     hist = {n: np.zeros((K,) + plan.neurons[n].shape) for n in names}
     v = {n: np.zeros(plan.neurons[n].shape) for n in names}
+    adapt = {n: np.zeros(plan.neurons[n].shape) for n in names}  # ALIF's threshold increment
     direct = [s for s in plan.synapses if s.direct]
     hops = [s for s in plan.synapses if not s.direct]
     # neurons in an order where port connections (same step) go forward
@@ -52,6 +56,13 @@ def emulate(plan, x) -> dict[str, np.ndarray]:
             L = plan.latency[j]
             if j in cur and L <= local < L + T:
                 a += cur[j][local - L, b]
+            if isinstance(n, LavaALIF):
+                _, v[j], adapt[j], s_ = alif_step(
+                    np.zeros(n.shape), v[j], adapt[j], a, du=n.du, dv=n.dv,
+                    bias=plan.bias_mant.get(j, 0.0), vth=n.vth, rho=n.rho, adapt=n.adapt,
+                    reset=local == plan.reset_step[j])
+                hist[j][k] = s_
+                continue
             if local == plan.reset_step[j]:
                 v[j] = np.zeros(n.shape)
             v[j] = (1.0 - n.dv) * v[j] + a + plan.bias_mant.get(j, 0.0)

@@ -171,7 +171,19 @@ def sample(graph: Graph, batch: int = 3, seed: int = 0) -> np.ndarray:
 
 
 class _Membranes(Interpreter):
-    """Records ``H`` (before the reset) of every neuron."""
+    """Records ``H`` (before the reset) of every neuron; for an ALIF, ``H - adapt a``, so that
+    ``|H - v_th|`` is its distance to its threshold too."""
+
+    def op_alif(self, node, inp, t):
+        a = node.attrs
+        v = self.state[node.name].get("v")
+        if v is None:
+            v = np.full_like(inp, a["v_rest"])
+        inc = self.state[node.name].get("a")
+        inc = np.zeros_like(inp) if inc is None else inc
+        h = a["v_rest"] + a["beta"] * (v - a["v_rest"]) + a["alpha"] * inp
+        self.h.setdefault(node.name, []).append(h - a["adapt"] * inc)
+        return super().op_alif(node, inp, t)
 
     def op_lif(self, node, inp, t):
         a = node.attrs
@@ -204,7 +216,7 @@ def calibrate(graph: Graph, x, rate: float = 0.2) -> Graph:
     bisection on the threshold, thresholds kept >= v_reset and away from observed ``H``."""
     for name in graph.topological_order():
         node = graph[name]
-        if node.op != "LIF":
+        if node.op not in ("LIF", "ALIF"):
             continue
         lo, hi = node.attrs["v_reset"], node.attrs["v_reset"] + 8.0
         for _ in range(40):
@@ -218,12 +230,29 @@ def calibrate(graph: Graph, x, rate: float = 0.2) -> Graph:
     return graph
 
 
-def build(name: str, seed: int = 0) -> tuple[Graph, np.ndarray]:
-    """A calibrated graph and a fresh test batch (3 samples) with margin > 1e-6."""
+def as_alif(graph: Graph, names=None, rho: float = 0.55, adapt: float = 0.37) -> Graph:
+    """``graph`` with its LIF nodes ``names`` (default all) made ALIF (SpikeDHS eq. 5-8), in place."""
+    for n in list(graph.nodes_of("LIF")):
+        if names is None or n.name in names:
+            n.op = "ALIF"
+            n.attrs = {**n.attrs, "rho": rho, "adapt": adapt}
+    return verify(graph)
+
+
+def build(name: str, seed: int = 0, alif=None) -> tuple[Graph, np.ndarray]:
+    """A calibrated graph and a fresh test batch (3 samples) with margin > 1e-6; ``alif``: LIF
+    names to make ALIF first (``"all"``: every one)."""
     g = BUILDERS[name](seed)
+    if alif is not None:
+        as_alif(g, None if alif == "all" else alif)
     calibrate(g, sample(g, batch=8, seed=100 + seed))
+    return g, safe_input(g, name)
+
+
+def safe_input(g: Graph, what: str = "the graph") -> np.ndarray:
+    """The first of 20 seeded test batches (3 samples) with margin > 1e-6."""
     for s in range(20):
         x = sample(g, batch=3, seed=s)
         if min_margin(g, x) > 1e-6:
-            return g, x
-    raise AssertionError(f"no test input with a safe margin for {name}")
+            return x
+    raise AssertionError(f"no test input with a safe margin for {what}")

@@ -230,7 +230,6 @@ def test_random_graphs_emulated():
 
 
 @pytest.mark.parametrize("op, words", [
-    ("ALIF", "adaptive threshold"),
     ("ReLU", "non-spiking"),
     ("PLIF", "freeze-plif"),
 ])
