@@ -119,7 +119,7 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     reference = compile_torch(folded, dtype=torch.float64).eval()
     torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
     lava_pred, layers = [], {n.name: LayerAgreement(n.name, int(np.prod(n.shape)), 0, 0)
-                             for n in folded.nodes_of("LIF")}
+                             for n in folded if n.op in ("LIF", "ALIF")}
     seen: set[str] = set()
     t0, latency, done = time.perf_counter(), 0, 0
     with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch

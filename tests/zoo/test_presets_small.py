@@ -4,38 +4,17 @@ the verifier, is interpretation-equal to its torch module in float64, and trains
 real data with a lower loss afterwards."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from snnc import zoo
 from snnc.frontend import lower
 from snnc.genome import to_text
-from snnc.genome.ast import Genome
 from snnc.ir import run, verify
+from snnc.zoo.small import SMALL, reduced  # noqa: F401 (other tests import them from here)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
-
-#: Reduced value of each width attribute (0 keeps "absent" absent).
-SMALL = {"channels": 4, "hidden": 16, "vote": 2, "dropout": 0.0}
-
-
-def reduced(genome: Genome) -> Genome:
-    """``genome`` with its widths shrunk (:data:`SMALL`), digits' input, 10 classes and T = 2."""
-    # 8x8 halves at most 3 times: the first extra stride-2 stages (TANet-Regular's ImageNet
-    # stem) keep their resolution instead
-    strided = [i for i, b in enumerate(genome.blocks) if b.kind == "stage" and b["stride"] == 2]
-    keep = set(strided[:max(len(strided) - 3, 0)])
-    blocks = []
-    for i, block in enumerate(genome.blocks):
-        attrs = tuple((k, (SMALL[k] if v else v) if k in SMALL else v) for k, v in block.attrs)
-        if i in keep:
-            attrs = tuple((k, 1 if k == "stride" else v) for k, v in attrs)
-        blocks.append(dataclasses.replace(block, attrs=attrs))
-    return dataclasses.replace(genome, blocks=tuple(blocks), input_shape=(1, 8, 8), T=2,
-                               classes=10, name=genome.name + "-small")
 
 
 def _small_graph(name):

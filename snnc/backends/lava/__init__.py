@@ -7,7 +7,9 @@ Pieces: :mod:`.mapping` (canonical LIF -> Lava LIF parameters, refusals), :mod:`
 (the affine ops between neurons folded into Conv/Dense/Sparse operators), :mod:`.optable` (the
 op table: each op as synaptic terms, or refused with a reason), :mod:`.planning` (host
 currents, latency balancing, clean starts; no Lava needed), :mod:`.build` (Lava processes and
-running them), :mod:`.simulate` (one call), :mod:`.compat` (lava-nc 0.10.0 on Python 3.11).
+running them), :mod:`.simulate` (one call), :mod:`.compat` (lava-nc 0.10.0 on Python 3.11),
+:mod:`.alif` / :mod:`.alif_process` (the ALIF neuron's step and snnc's Lava process for it, which
+Lava lacks), :mod:`.coverage` (per node: maps, host or refused, without starting Lava).
 
 Importing this package does not import lava: Lava forks worker processes on import, so it is
 imported only when a network is built.
