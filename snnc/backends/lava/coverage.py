@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ...errors import SnncError
-from ...ir.choices import CHOICE_OPS
 from ...ir.graph import Graph
 from ...optable import Refused
 from .mapping import LavaALIF, LavaMappingError, NEURON_MAPS, map_neuron
@@ -98,10 +97,8 @@ def _node_refusal(node) -> str | None:
     try:
         if node.op in NEURON_MAPS:
             map_neuron(node)
-        elif isinstance(RULES.get(node.op), Refused) or node.op in CHOICE_OPS:
-            RULES.lookup(node)
-        elif node.op not in RULES:
-            RULES.lookup(node)
+        elif node.op not in RULES or isinstance(RULES[node.op], Refused):
+            RULES.lookup(node)  # raises the refusal a plan would raise, naming the node
     except LavaMappingError as exc:
         return str(exc)
     return None
