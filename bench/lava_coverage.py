@@ -1,8 +1,10 @@
 """Lava coverage of every genome family: each zoo preset and example genome at small width
-(``snnc.zoo.small.reduced``: channels 4, 1x8x8 input, T = 2), plus the SpikeDHS variants the
-presets do not contain (ALIF and IF layers, a ReLU layer of a hybrid network, the layer-level
-trellis supernet), through the ``lava`` target's passes and :func:`snnc.backends.lava.coverage`:
-per genome whether it maps (and its Lava processes) or why it is refused, and per op how it runs.
+(``snnc.zoo.small.reduced``: channels 4, 1x8x8 input, T = 2), plus variants the presets do not
+contain: ResNet-18-BC with backward delays that cover their cycles' hops (so its upsampled
+connection is planned), SpikeDHS with ALIF and IF layers, with a ReLU layer of a hybrid network,
+and the layer-level trellis supernet. Each goes through the ``lava`` target's passes and
+:func:`snnc.backends.lava.coverage`: per genome whether it maps (and its Lava processes) or why
+it is refused, and per op how it runs.
 Planning only: Lava is never started. Prints markdown (the README's table) or JSON.
 
     .venv/bin/python bench/lava_coverage.py [--format markdown|json]
@@ -63,6 +65,9 @@ def genomes():
     out = [(f"zoo {n}", reduced(zoo.load(n))) for n in zoo.names()]
     for path in sorted((ROOT / "examples").glob("*.genome")):
         out.append((f"examples/{path.name}", reduced(parse(path.read_text(), filename=str(path)))))
+    text = zoo.get("resnet18-bc").text.replace("back 3 -> 1 @1", "back 3 -> 1 @3")
+    out.append(("resnet18-bc, backward delays 3 and 10", reduced(parse(
+        text.replace("back 8 -> 0 @1", "back 8 -> 0 @10")))))
     base = (ROOT / "examples" / "spikedhs-small.genome").read_text()
     for label, blocks in DHS_VARIANTS:
         text = base

@@ -113,7 +113,7 @@ def _op_level(node) -> tuple[str, str]:
     if node.op == "Output":
         return HOST, "readout on the host"
     if node.op in AFFINE_OPS:
-        return MAPS, "folded into synapse weights"
+        return MAPS, "folds into synapse weights (graph not planned)"
     return MAPS, "synaptic term"
 
 
@@ -162,6 +162,12 @@ def coverage(graph: Graph, T: int | None = None, name: str | None = None) -> Cov
 
 def _from_plan(graph: Graph, p, rows: dict[str, NodeCoverage]) -> None:
     """Refine the op-level rows with what the plan decided for each node."""
+    from_input, stack = set(), [graph.input_node.name]  # what the host computes from the input
+    while stack:
+        for e in graph.out_edges(stack.pop()):
+            if graph[e.dst].op not in NEURON_MAPS and e.dst not in from_input:
+                from_input.add(e.dst)
+                stack.append(e.dst)
     kinds: dict[str, Counter] = {}
     for s in p.synapses:
         for v in s.via:
@@ -178,7 +184,7 @@ def _from_plan(graph: Graph, p, rows: dict[str, NodeCoverage]) -> None:
         parts = []
         if n in kinds:
             parts.append(f"folded into {' + '.join(sorted(kinds[n]))} synapses")
-        if n in p.pre_nodes:
+        if n in p.pre_nodes and n in from_input:
             parts.append("input currents on the host")
         if n in p.head_nodes:
             parts.append("head on the host, from recorded spikes")

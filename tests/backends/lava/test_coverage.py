@@ -109,7 +109,7 @@ def test_graph_level_refusal_keeps_op_rows():
     assert {r.node: r.status for r in cov.refused()} == {"l1": REFUSED, "l2": REFUSED}
     assert "reset='soft'" in cov.refusal and "freeze-plif" in {
         r.node: r.how for r in cov.nodes}["l2"]
-    assert {r.node: r.how for r in cov.nodes}["c2"] == "folded into synapse weights"
+    assert {r.node: r.how for r in cov.nodes}["c2"] == "folds into synapse weights (graph not planned)"
 
 
 def test_spikedhs_example_with_concat_pooling_and_delays_emulated():
@@ -127,3 +127,14 @@ def test_spikedhs_example_with_concat_pooling_and_delays_emulated():
     for k in p.neurons:
         assert 0.1 <= ref[k].mean() <= 0.3, (k, ref[k].mean())
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+def test_resnet_bc_with_covering_delays_maps_its_upsampling():
+    """ResNet-18-BC at small width with backward delays 3 and 10 (each cycle's hops covered):
+    planned, and its Upsample row is one Sparse synapse, not host work."""
+    text = zoo.get("resnet18-bc").text.replace("back 3 -> 1 @1", "back 3 -> 1 @3")
+    text = text.replace("back 8 -> 0 @1", "back 8 -> 0 @10")
+    cov = coverage_of(verify(lower(reduced(parse(text)), seed=0)))
+    assert cov.maps and cov.planned
+    (up,) = [r for r in cov.nodes if r.op == "Upsample"]
+    assert (up.status, up.how, up.detail) == (MAPS, "folded into Sparse synapses", "1 Sparse")
