@@ -31,7 +31,7 @@ def _error(table: OpTable, name: str, op: str, reason: str) -> LavaMappingError:
 RULES = OpTable("Lava", error=_error)
 
 
-@RULES.register("LIF")
+@RULES.register("LIF", "LoihiLIF")
 def _neuron(graph, node, ports):
     return [syn.Term(node.name, 0, syn.identity(node.shape))]
 
@@ -126,7 +126,7 @@ def _concat(graph, node, ports):
 
 
 #: The affine ops folded into synapses between neurons (named in refusals).
-AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "Input", "Output"))
+AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "LoihiLIF", "Input", "Output"))
 
 RULES.refuse("its adaptive threshold v_th + adapt * a (SpikeDHS eq. 7) has no counterpart in "
              "Lava's LIF, whose threshold is constant", "ALIF")

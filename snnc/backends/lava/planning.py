@@ -45,14 +45,16 @@ import numpy as np
 
 from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
+from ...ir.loihi import MAX_BIAS_MANT, round_current
 from ...ir.verify import verify
 from . import synapses as syn
 from ...ir.ops import CHOICE_OPS, NEURON_OPS
 from .mapping import LavaLIF, LavaMappingError, map_lif
 from .optable import RULES
 
-#: The one neuron op Lava runs (the others are refused by :data:`.optable.RULES`).
-NEURON = "LIF"
+#: The neuron ops Lava runs: the float LIF, and the fixed-point LoihiLIF of the quantize-loihi
+#: pass (the others are refused by :data:`.optable.RULES`).
+NEURONS = ("LIF", "LoihiLIF")
 #: Longest delay line built for one neuron: a synapse's extra delay ``e`` is ``e`` identity hops,
 #: each a Lava process and so an OS process (see :mod:`.build`); a longer one is refused before
 #: anything forks.
@@ -107,6 +109,11 @@ class LavaPlan:
     head_nodes: set[str] = field(default_factory=set)
 
     @property
+    def fixed(self) -> bool:
+        """Loihi's integer neurons (LoihiLIF, from quantize-loihi): run with ``fixed_pt``."""
+        return any(n.fixed for n in self.neurons.values())
+
+    @property
     def head_neurons(self) -> list[str]:
         """Neurons whose spikes the host head reads (directly or through non-neuron ops)."""
         g = self.graph
@@ -126,7 +133,10 @@ class LavaPlan:
             for name in self.input_fed:
                 n = self.neurons[name]
                 cur = n.alpha * host.lif_in[name] + n.bias
-                cur[0] += (1.0 - n.dv) * n.v_init
+                if n.fixed:  # the host sends Loihi integers (LoihiLIF: a_in = floor(X + 1/2))
+                    cur = round_current(cur).astype(np.float64)
+                else:
+                    cur[0] += (1.0 - n.dv) * n.v_init
                 out[name] = cur
         return out
 
@@ -164,7 +174,7 @@ class _Host(Interpreter):
 
     def run_node(self, node, inp, t):
         T, B = self.x.shape[0], self.x.shape[1]
-        if node.op == NEURON:
+        if node.op in NEURONS:
             rec = self.lif_in.setdefault(node.name, np.zeros((T, B) + tuple(node.shape)))
             if inp is not None:
                 rec[t] = inp
@@ -184,7 +194,7 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
         LavaMappingError: a non-linear op other than LIF between neurons, a cycle with no neuron
             on it, or a composition too large to materialise.
     """
-    lifs = [n.name for n in graph.nodes_of(NEURON)]
+    lifs = [n.name for n in graph.nodes_of(*NEURONS)]
     feeding = _non_neuron_ancestors(graph, lifs)  # the head (after the last neurons) is host work
     region = [n for n in graph.nodes if n in feeding]
     rules = {n: RULES.lookup(graph[n]) for n in region}
@@ -351,7 +361,7 @@ def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
         n = stack.pop()
         for e in graph.in_edges(n):
             s = e.src
-            if graph[s].op in (NEURON, "Input") or s in seen:
+            if graph[s].op in NEURONS + ("Input",) or s in seen:
                 continue
             seen.add(s)
             stack.append(s)
@@ -403,11 +413,17 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     for node in graph:  # a neuron model Lava lacks, or a choice point, is refused wherever it sits
         if node.op in NEURON_OPS or node.op in CHOICE_OPS:
             RULES.lookup(node)
-    lifs = [graph[n] for n in graph.topological_order() if graph[n].op == NEURON]
+    lifs = [graph[n] for n in graph.topological_order() if graph[n].op in NEURONS]
     if not lifs:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",
                                rule="lava neurons")
     neurons = {n.name: map_lif(n) for n in lifs}
+    kinds = {n.op for n in lifs}
+    if len(kinds) > 1:
+        raise LavaMappingError(
+            f"the graph mixes float LIF and fixed-point LoihiLIF neurons (e.g. "
+            f"{next(n.name for n in lifs if n.op == 'LIF')!r}); quantize-loihi converts all of "
+            f"them", rule="lava fixed point")
     terms = extract_terms(graph)
 
     flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
@@ -428,7 +444,7 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
     stack, seen = [graph.input_node.name], set()
     while stack:
         for e in graph.out_edges(stack.pop()):
-            if graph[e.dst].op == NEURON:
+            if graph[e.dst].op in NEURONS:
                 input_fed.append(e.dst)
             elif e.dst not in seen:
                 seen.add(e.dst)
@@ -467,6 +483,9 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
         if not np.any(cur) and not n.v_init:
             continue
         constant = bool(np.all(cur == cur[:1]))
+        if n.fixed:  # Loihi's inputs are integers; bias_mant has 13 bits (larger: injected)
+            cur = round_current(cur).astype(np.float64)
+            constant = constant and bool(np.all(np.abs(cur[0]) <= MAX_BIAS_MANT))
         if constant and not cyclic and Q[name] == 0 and not n.v_init:
             bias_mant[name] = cur[0].copy()
         else:
