@@ -100,8 +100,12 @@ def lava_weights(mantissa: np.ndarray, exponent: int) -> tuple[np.ndarray, int]:
     """Weights and ``weight_exp`` for a lava-nc 0.10 fixed-point ``Dense``/``Sparse`` that
     computes ``sum(m s) 2^e`` exactly.
 
-    Lava clips mixed-sign weights to ``[-256, 255]`` and clears their lowest bit
-    (``truncate_weights`` with 8 bits), so the mantissa goes in doubled (even, in
-    ``[-256, 254]``) with ``weight_exp = e - 1``: the accumulated sum is even, and the right
-    shift by one (``e = 0``) is exact."""
-    return np.asarray(mantissa, dtype=np.int64) * 2, int(exponent) - 1
+    Lava's ``clip_weights``/``truncate_weights`` (8 bits) treat a matrix by its sign mode: a
+    mixed-sign one is clipped to ``[-256, 255]`` and loses its lowest bit, so its mantissa goes in
+    doubled (even, in ``[-256, 254]``) with ``weight_exp = e - 1`` (the accumulated sum is even,
+    and the right shift by one for ``e = 0`` is exact); a single-sign one is clipped to
+    ``[0, 255]`` (or its negation) and kept whole, so ``m`` goes in as it is with ``e``."""
+    m = np.asarray(mantissa, dtype=np.int64)
+    if m.size and m.min() < 0 < m.max():
+        return m * 2, int(exponent) - 1
+    return m, int(exponent)
