@@ -45,16 +45,45 @@ import numpy as np
 
 from ..errors import PassError
 from ..ir.graph import Graph
-from ..ir.loihi import MANT_MAX, MANT_MIN, MAX_DECAY, MAX_VTH
+from ..ir.loihi import MANT_MAX, MANT_MIN, MAX_DECAY, MAX_VTH, split_weights
 from ..ir.ops import NEURON_OPS
 from .base import Pass, plural
 
-#: Ops that pass values on unchanged between a weighted op and a neuron.
-CARRIERS = ("Flatten", "Dropout", "Concat")
+#: Weightless linear ops between neurons, each scaling every path through it by one factor
+#: (:func:`carrier_factor`), so that the weighted op's rounding can absorb it.
+CARRIERS = ("Flatten", "Dropout", "Concat", "Scale", "AvgPool2d", "GlobalAvgPool", "Upsample",
+            "Vote")
 #: Ops whose weights become synapse weights.
 WEIGHTED = ("Conv2d", "Linear")
 #: lava-nc's fixed-point models, whose arithmetic the quantised graph has.
 FORMAT = "lava-nc 0.10.0 fixed_pt (Loihi 2)"
+
+
+def carrier_factor(graph: Graph, node) -> float:
+    """The scalar a carrier multiplies every path through it by: ``scale`` (Scale), ``1/k^2``
+    (AvgPool2d: each output is a mean of ``k^2`` inputs), ``1/(H W)`` (GlobalAvgPool), ``1/g``
+    (Vote over groups of ``g``), 1 (the others: they move values, never scale them)."""
+    if node.op == "Scale":
+        return float(node.attrs["scale"])
+    if node.op == "AvgPool2d":
+        return 1.0 / node.attrs["kernel"] ** 2
+    if node.op == "GlobalAvgPool":
+        _, h, w = graph[graph.in_edges(node.name)[0].src].shape
+        return 1.0 / (h * w)
+    if node.op == "Vote":  # the mean of each class's group of units
+        return node.attrs["classes"] / graph[graph.in_edges(node.name)[0].src].shape[0]
+    return 1.0
+
+
+def _norm(f: float) -> float:
+    """A product of factors, rounded so that equal products in another order compare equal."""
+    return float(f"{f:.12g}")
+
+
+def _snap(x: float) -> float:
+    """``x`` as the integer it is up to float rounding (the composition of exact integers)."""
+    r = round(x)
+    return float(r) if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else x
 
 
 def _refuse(name: str, op: str, why: str) -> PassError:
@@ -93,72 +122,54 @@ class QuantizeLoihi(Pass):
                             f"[1, {MAX_VTH}] (Loihi's 17-bit threshold)")
 
     # ------------------------------------------------------------------ structure
-    def _walk_back(self, graph: Graph, start: str):
-        """Sources of ``start``'s input through carriers: ``(weighted, neuron_edges, inputs)``:
-        weighted op names, edges leaving a LIF, and whether the Input is reached."""
-        weighted, edges, seen, stack = set(), [], {start}, [start]
+    def _back(self, graph: Graph, start: str) -> list[tuple[str, object, float]]:
+        """What ``start``'s input comes from through carriers: ``(kind, what, factor)`` with kind
+        ``lif`` (what: the edge leaving the LIF), ``w`` (a weighted op's name) or ``input``
+        (the edge leaving the Input); factor: the carriers' product along that path."""
+        out, seen, stack = [], set(), [(start, 1.0)]
         while stack:
-            for e in graph.in_edges(stack.pop()):
+            x, f = stack.pop()
+            for e in graph.in_edges(x):
                 src = graph[e.src]
                 if src.op == "LIF":
-                    edges.append(e)
+                    out.append(("lif", e, f))
                 elif src.op in WEIGHTED:
-                    weighted.add(src.name)
-                elif src.op in CARRIERS:
-                    if src.name not in seen:
-                        seen.add(src.name)
-                        stack.append(src.name)
+                    out.append(("w", src.name, f))
                 elif src.op == "Input":
-                    raise _refuse(start, graph[start].op,
-                                  "the Input reaches it without a Conv2d/Linear; Loihi's synapses "
-                                  "carry spikes, and quantize-loihi keeps the host's work to "
-                                  "weighted layers")
+                    out.append(("input", e, f))
+                elif src.op in CARRIERS:
+                    key = (src.name, _norm(f * carrier_factor(graph, src)))
+                    if key not in seen:
+                        seen.add(key)
+                        stack.append(key)
                 else:
                     raise _refuse(src.name, src.op,
                                   "between neurons, quantize-loihi maps only Conv2d/Linear "
                                   f"synapses (with {'/'.join(CARRIERS)} around them): the "
                                   "integer weights of a composition with it would not be exact")
-        return weighted, edges
+        return out
 
-    def _walk_forward(self, graph: Graph, start: str, what: str) -> set[str]:
-        """LIFs that ``start``'s output reaches through carriers; refuses any other reader."""
-        found, seen, stack = set(), {start}, [start]
+    def _forward(self, graph: Graph, start: str, what: str) -> list[tuple[str, float]]:
+        """LIFs that ``start``'s output reaches through carriers (``start`` included if it is
+        one), with the carriers' product per path; refuses any other reader."""
+        f0 = carrier_factor(graph, graph[start]) if graph[start].op in CARRIERS else 1.0
+        found, seen, stack = [], set(), [(start, _norm(f0))]
         while stack:
-            for e in graph.out_edges(stack.pop()):
+            x, f = stack.pop()
+            for e in graph.out_edges(x):
                 dst = graph[e.dst]
                 if dst.op == "LIF":
-                    found.add(dst.name)
+                    found.append((dst.name, f))
                 elif dst.op in CARRIERS:
-                    if dst.name not in seen:
-                        seen.add(dst.name)
-                        stack.append(dst.name)
+                    key = (dst.name, _norm(f * carrier_factor(graph, dst)))
+                    if key not in seen:
+                        seen.add(key)
+                        stack.append(key)
                 else:
                     raise _refuse(dst.name, dst.op, f"it reads {what}, which also feeds neurons; "
                                   f"quantize-loihi scales a synapse for the neurons it feeds, "
                                   f"so it must feed nothing else")
         return found
-
-    def _weighted_sources(self, graph: Graph, name: str) -> tuple[bool, bool]:
-        """Whether weighted op ``name`` reads spikes (a LIF) and/or the Input, through carriers."""
-        spikes = host = False
-        seen, stack = {name}, [name]
-        while stack:
-            for e in graph.in_edges(stack.pop()):
-                src = graph[e.src]
-                if src.op == "LIF":
-                    spikes = True
-                elif src.op == "Input":
-                    host = True
-                elif src.op in CARRIERS:
-                    if src.name not in seen:
-                        seen.add(src.name)
-                        stack.append(src.name)
-                else:
-                    raise _refuse(src.name, src.op,
-                                  f"it feeds the synapse {name!r}; quantize-loihi maps only one "
-                                  f"Conv2d/Linear between neurons (with "
-                                  f"{'/'.join(CARRIERS)} around it)")
-        return spikes, host
 
     # ------------------------------------------------------------------ the pass
     def apply(self, graph: Graph, notes: list[str]) -> bool:
@@ -181,8 +192,8 @@ class QuantizeLoihi(Pass):
                               f"be > 0 for an unsigned integer threshold")
 
         # the synapses into each neuron, and the groups of neurons that share one
-        synapses: dict[str, set[str]] = {}  # weighted op -> neurons it feeds
-        links: dict[tuple, set[str]] = {}  # LIF edge without weights -> neurons it feeds
+        synapses: dict[str, list] = {}  # weighted op -> [(neuron it feeds, carriers' factor)]
+        links: dict[tuple, list] = {}  # LIF edge without weights -> [(neuron, factor)]
         parent = {n.name: n.name for n in lifs}
 
         def find(x):
@@ -192,19 +203,39 @@ class QuantizeLoihi(Pass):
             return x
 
         for n in lifs:
-            weighted, edges = self._walk_back(graph, n.name)
-            for w in weighted:
-                if w not in synapses:
-                    synapses[w] = self._walk_forward(graph, w, f"the synapse {w!r}")
-            for e in edges:
-                key = (e.src, e.dst, e.port, e.delay, e.kind)
-                if key not in links:
-                    reached = {e.dst} if e.dst == n.name else self._walk_forward(
-                        graph, e.dst, f"neuron {e.src!r}'s spikes")
-                    links[key] = reached
-        sources = {w: self._weighted_sources(graph, w) for w in synapses}
-        for reached in list(synapses.values()) + list(links.values()):
-            first, *rest = sorted(reached)
+            for kind, what, f in self._back(graph, n.name):
+                if kind == "input":
+                    raise _refuse(n.name, n.op,
+                                  "the Input reaches it without a Conv2d/Linear; Loihi's synapses "
+                                  "carry spikes, and quantize-loihi keeps the host's work to "
+                                  "weighted layers")
+                if kind == "w" and what not in synapses:
+                    synapses[what] = self._forward(graph, what, f"the synapse {what!r}")
+                if kind == "lif":
+                    e = what
+                    key = (e.src, e.dst, e.port, e.delay, e.kind)
+                    if key not in links:
+                        links[key] = ([(e.dst, 1.0)] if e.dst == n.name else self._forward(
+                            graph, e.dst, f"neuron {e.src!r}'s spikes"))
+        sources = {}  # weighted op -> (reads spikes, the carriers' factor through it)
+        for w, reached in synapses.items():
+            back = self._back(graph, w)
+            if any(kind == "w" for kind, _, _ in back):
+                first = next(what for kind, what, _ in back if kind == "w")
+                raise _refuse(w, graph[w].op, f"it reads the weighted op {first!r} without a "
+                              f"neuron between them; quantize-loihi maps one weighted op per "
+                              f"synapse")
+            f_in = {f for kind, _, f in back if kind == "lif"}
+            f_out = {f for _, f in reached}
+            if len(f_in) > 1 or len(f_out) > 1:
+                raise _refuse(w, graph[w].op, "its paths from or to neurons pass pooling/scales "
+                              f"of different factors ({sorted(f_in)} in, {sorted(f_out)} out), so "
+                              "no one rounding of its weights is exact on all of them")
+            sources[w] = (bool(f_in), _norm(next(iter(f_in), 1.0) * next(iter(f_out))),
+                          next(iter(f_out)))
+        for reached in [[j for j, _ in r] for r in synapses.values()] + \
+                [[j for j, _ in r] for r in links.values()]:
+            first, *rest = sorted(set(reached))
             for other in rest:
                 parent[find(other)] = find(first)
         groups: dict[str, list[str]] = {}
@@ -244,13 +275,17 @@ class QuantizeLoihi(Pass):
         rec_syn = {}
         for w, reached in synapses.items():
             node = graph[w]
-            k = k_of[next(iter(reached))]
-            spikes, _ = sources[w]
+            k = k_of[reached[0][0]]
+            spikes, f, f_out = sources[w]
             weight = k * np.asarray(node.params["weight"], np.float64)
-            info = {"k": k, "neurons": sorted(reached), "host": not spikes}
+            info = {"k": k, "neurons": sorted({j for j, _ in reached}), "host": not spikes}
             if spikes:
+                # the synapse Lava builds is the composition k f W: quantise that, keep W = it / f
+                weight = weight * f
                 m, e = quantize_weights(weight)
                 q = m * 2.0 ** e
+                if f != 1.0:
+                    info["factor"] = f
                 top = float(np.abs(weight).max()) or 1.0
                 err = float(np.abs(q - weight).max())
                 zeroed = int(np.count_nonzero((q == 0) & (weight != 0)))
@@ -258,15 +293,15 @@ class QuantizeLoihi(Pass):
                 approx.append(f"{w}: weights to 8-bit mantissa x 2^{e}, max error "
                               f"{err / top:.2%} of max |w|"
                               + (f", {plural(zeroed, 'weight')} rounded to 0" if zeroed else ""))
-                node.params["weight"] = q
-                if "bias" in node.params:
-                    b = k * np.asarray(node.params["bias"], np.float64)
+                node.params["weight"] = q / f
+                if "bias" in node.params:  # it reaches the neurons times the carriers after W
+                    b = k * f_out * np.asarray(node.params["bias"], np.float64)
                     bq = np.rint(b)
                     info["bias_max_error"] = float(np.abs(bq - b).max(initial=0.0))
                     if np.any(bq != b):
                         approx.append(f"{w}: bias rounded to integer a_in units (max error "
                                       f"{info['bias_max_error']:.3g} of 1)")
-                    node.params["bias"] = bq
+                    node.params["bias"] = bq / f_out
             else:
                 node.params["weight"] = weight
                 if "bias" in node.params:
@@ -275,7 +310,12 @@ class QuantizeLoihi(Pass):
 
         rec_links = []
         for (src, dst, port, delay, kind), reached in links.items():
-            k = k_of[next(iter(reached))]
+            k = k_of[reached[0][0]]
+            for j, f in reached:
+                if split_weights(np.array([_snap(k * f)])) is None:
+                    raise _refuse(dst, graph[dst].op, f"neuron {src!r}'s spikes reach {j!r} "
+                                  f"through carriers of factor {f:g} without weights; in a_in "
+                                  f"units that is {k * f:g}, not an integer of 8 bits times 2^e")
             name = f"{src}.loihi.{dst}.{port}.{delay}"
             graph.remove_edge(next(e for e in graph.in_edges(dst)
                                    if (e.src, e.port, e.delay, e.kind) == (src, port, delay, kind)))

@@ -113,8 +113,12 @@ def test_refusals_name_the_node():
     _refusal(lambda g: g["l1"].attrs.update(v_reset=-0.1), "'l1'.*v_rest=0, v_reset=-0.1")
     _refusal(lambda g: g["l1"].__setattr__("op", "ALIF") or g["l1"].attrs.update(adapt=0.1),
              "'l1' \\(ALIF\\)")
-    with pytest.raises(PassError, match="'pool' \\(AvgPool2d\\).*between neurons"):
-        QuantizeLoihi()(graphs.skip_delays())  # an AvgPool between l1 and l3
+    with pytest.raises(PassError, match="'bn' \\(BatchNorm2d\\).*between neurons"):
+        QuantizeLoihi()(graphs.mixed())  # an unfolded BatchNorm between l1 and l2
+    # l1 -@2-> AvgPool 3x3 -> l3: spikes times 1/9 without weights, not an integer in a_in units
+    with pytest.raises(PassError, match="'l1''s spikes reach 'l3' through carriers of factor "
+                                        "0.111111"):
+        QuantizeLoihi()(graphs.skip_delays())
 
 
 def test_refuses_synapse_feeding_the_head():
@@ -124,7 +128,7 @@ def test_refuses_synapse_feeding_the_head():
         QuantizeLoihi()(verify(g))
 
 
-@pytest.mark.parametrize("name", ["conv_chain", "recurrent_hops"])
+@pytest.mark.parametrize("name", ["conv_chain", "recurrent_hops", "mixed"])
 def test_close_to_the_float_graph(name):
     """The integer reference's spikes agree with the float graph's on nearly every element (the
     differences are the 8-bit weights and rounded thresholds)."""
@@ -132,6 +136,8 @@ def test_close_to_the_float_graph(name):
         g = graphs.recurrent(0)
         g.remove_edge(next(e for e in g.in_edges("l1") if e.src == "l2"))
         g = verify(g)
+    elif name == "mixed":  # pooling, Scale and Vote factors absorbed by the weights
+        g = prepare(graphs.mixed(0), "lava")[0]
     else:
         g = graphs.BUILDERS[name](0)
     graphs.calibrate(g, graphs.sample(g, batch=8, seed=100))

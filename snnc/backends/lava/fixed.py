@@ -45,6 +45,17 @@ def _refuse(what: str, values) -> LavaMappingError:
                             f"{why}", node=what.split(" -> ")[-1], rule="lava fixed point")
 
 
+def snap(values) -> np.ndarray:
+    """Weights that are integers up to float rounding, as those integers: the planner composes
+    the quantised weights with pooling and scale factors in float (``9 m 2^e`` times ``1/9``),
+    which is exact only up to a last bit; anything further from an integer stays as it is and
+    is refused."""
+    v = np.asarray(values, dtype=np.float64)
+    r = np.rint(v)
+    close = np.abs(v - r) <= 1e-9 * np.maximum(1.0, np.abs(v))
+    return np.where(close, r, v)
+
+
 def synapse_weights(values, what: str) -> tuple[np.ndarray, int]:
     """Integer weights (array or the ``data`` of a sparse matrix) -> ``(weights, weight_exp)``
     for a fixed-point ``Dense``/``Sparse``.
@@ -53,6 +64,7 @@ def synapse_weights(values, what: str) -> tuple[np.ndarray, int]:
         LavaMappingError: naming ``what`` (``src -> dst``), where no 8-bit mantissa and exponent
             represent every weight exactly.
     """
+    values = snap(values)
     split = split_weights(values)
     if split is None:
         raise _refuse(what, values)
@@ -66,6 +78,7 @@ def conv_weights(weight: np.ndarray, what: str) -> np.ndarray:
     Raises:
         LavaMappingError: naming ``what``, when the weights need an exponent above 0.
     """
+    weight = snap(weight)
     split = split_weights(weight)
     if split is None:
         raise _refuse(what, weight)

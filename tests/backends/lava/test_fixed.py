@@ -46,6 +46,14 @@ def _recurrent_hops() -> Graph:
     return verify(g)
 
 
+def _mixed_folded() -> Graph:
+    """graphs.mixed prepared for Lava (its BatchNorm folded): pooling before a conv, a pooled
+    identity into a Concat, Linear -> Scale and Linear -> Vote into neurons; the quantised
+    synapses absorb each pooling, scale and vote factor."""
+    from snnc.passes.targets import prepare
+    return prepare(graphs.mixed(0), "lava")[0]
+
+
 def _quantised(g: Graph) -> Graph:
     graphs.calibrate(g, graphs.sample(g, batch=8, seed=100))
     return QuantizeLoihi()(g).graph
@@ -100,7 +108,8 @@ def test_conv_process_refused_before_running():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("make", [_links, _recurrent_hops], ids=["links", "recurrent_hops"])
+@pytest.mark.parametrize("make", [_links, _recurrent_hops, _mixed_folded],
+                         ids=["links", "recurrent_hops", "mixed"])
 def test_fixed_point_lava_equals_integer_reference(make):
     q = _quantised(make())
     x = graphs.sample(q, batch=2, seed=7)
