@@ -120,3 +120,19 @@ def test_fixed_point_lava_equals_integer_reference(make):
         assert s.mean() > 0.02, name
         np.testing.assert_array_equal(s, ref.outputs[name], err_msg=name)
     np.testing.assert_allclose(res.output, ref.output, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_conv_process_with_exponent_zero():
+    """lava-nc's fixed-point Conv uses its integer weights as they are: exact when every
+    exponent is 0 (a small max_vth keeps the weights within the 8-bit mantissa)."""
+    g = graphs.conv_chain()
+    graphs.calibrate(g, graphs.sample(g, batch=8, seed=100))
+    q = QuantizeLoihi(max_vth=64)(g).graph
+    assert q.meta["loihi"]["synapses"]["c2"]["exponent"] == 0
+    x = graphs.sample(q, batch=2, seed=7)
+    ref = run(q, x)
+    res = simulate(q, x, conv="conv")
+    for name, s in res.spikes.items():
+        assert s.mean() > 0.02, name
+        np.testing.assert_array_equal(s, ref.outputs[name], err_msg=name)
