@@ -18,22 +18,30 @@ identity synapse, weight ``k``, exact). Then, per neuron ``j`` (``s_j = k / alph
     du = 4095 (the current lasts one step, as the canonical neuron has none)
     dv = round(4096 (1 - beta)),   vth = round(s_j v_th)
 
-and per weighted op ``W`` fed by spikes, its weights ``k W`` become ``m 2^e`` with ``m`` an 8-bit
-signed mantissa in ``[-128, 127]`` and the least ``e >= 0`` that fits the largest weight (the
-per-synapse exponent), its bias ``round(k b)``. A direct neuron -> neuron connection gets a Scale
-``k`` (weight ``k = 1 2^log2 k``). A weighted op fed only by the Input is host work (the first
-layer on analog pixels): scaled by ``k``, not quantised; the host sends ``floor(k X + 1/2)``
-(LoihiLIF's rounding). What is not exact (``beta`` not a multiple of 1/4096, thresholds,
-weights and biases rounded, weights rounded to zero) is written in the pass notes and in
-``graph.meta["loihi"]``, which records every choice (groups, ``k``, per-neuron ``dv``/``vth``/
-``s``, per-synapse exponent and error); the artifact carries it.
+and per weighted op ``W`` fed by spikes, the weights of the synapse Lava will build from it,
+``k f W``, become ``m 2^e`` with ``m`` an 8-bit signed mantissa in ``[-128, 127]`` and the least
+``e >= 0`` that fits the largest weight (the per-synapse exponent), its bias
+``round(k f_out b)``. ``f`` is the product of the weightless linear ops ("carriers": AvgPool2d
+``1/k^2``, GlobalAvgPool ``1/(H W)``, Scale ``s``, Vote ``1/g``; Flatten, Concat, Upsample, Dropout
+1) on its paths from the source neurons to the targets (``f_out``: after ``W``); the graph keeps
+``W = m 2^e / f``, so that composing them again gives the integers (exactly for power-of-two
+factors, to the last float bit otherwise, which Lava's build and LoihiLIF's rounding absorb).
+A direct neuron -> neuron connection gets a Scale ``k`` (``k f`` must then be an 8-bit integer
+times ``2^e``). A weighted op fed only by the Input is host work (the first layer on analog
+pixels): scaled by ``k``, not quantised; the host sends ``floor(k X + 1/2)`` (LoihiLIF's
+rounding). What is not exact (``beta`` not a multiple of 1/4096, thresholds, weights and biases
+rounded, weights rounded to zero) is written in the pass notes and in ``graph.meta["loihi"]``,
+which records every choice (groups, ``k``, per-neuron ``dv``/``vth``/``s``, per-synapse exponent,
+factor and error); the artifact carries it.
 
 Refused by node name (:class:`~snnc.errors.PassError`): neurons other than LIF, soft reset,
-``v_rest``/``v_reset`` other than 0, ``v_th <= 0`` or ``alpha <= 0``, and between neurons any op
-other than Conv2d/Linear with Flatten/Concat/Dropout around them (e.g. an AvgPool2d or a Scale
-between neurons, two weighted ops in a row, the Input feeding a neuron without weights, a
-weighted op feeding both neurons and the host head): their composed integer weights would not
-be exact.
+``v_rest``/``v_reset`` other than 0, ``v_th <= 0`` or ``alpha <= 0``; between neurons any op that
+is neither weighted nor a carrier (an unfolded BatchNorm: a per-channel affine map), two
+weighted ops in a row, a weighted op whose paths carry different factors or that also feeds the
+host head, the Input feeding a neuron without weights, and spikes reaching a neuron without
+weights through a factor that is no 8-bit integer times ``2^e`` in ``a_in`` units: their
+integer weights would not be exact. Lava's build refuses, by synapse, weights that the planner
+merges from several paths (one source, one delay) into more than an 8-bit mantissa.
 """
 from __future__ import annotations
 
@@ -104,8 +112,8 @@ def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, int]:
 class QuantizeLoihi(Pass):
     """LIF -> LoihiLIF and synapses to Loihi 2's integer formats (module docstring).
 
-    Expects: a verified ``lava``-target graph (BatchNorm, depthwise convolutions and Scales
-    folded; Dropout dropped).
+    Expects: a verified ``lava``-target graph (BatchNorm and depthwise convolutions folded,
+    Dropout dropped).
     Guarantees: the reference interpreter's spikes of the result are those of Lava's fixed-point
     models on the same input (bit-exact); its float behaviour stays close to the input graph's
     (the errors are the notes' approximations). ``max_vth`` bounds every integer threshold
