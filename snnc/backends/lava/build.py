@@ -4,7 +4,8 @@ Processes (Lava layouts: a feature map ``(C, H, W)`` is ``(W, H, C)`` in Lava, f
 for ``Dense``/``Sparse``):
 
 * one ``LIFReset`` per neuron (``du = 1``, ``dv = 1 - beta``, ``vth``, ``bias_mant``; it zeroes
-  ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`);
+  ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`); a plan of
+  LoihiLIF neurons gets their integers and Lava's ``fixed_pt`` models instead (:mod:`.fixed`);
 * per synapse: ``Conv`` (weights ``(C_out, kW, kH, C_in/groups)``, spatially flipped: Lava
   convolves, the IR cross-correlates), ``Dense``, ``Sparse`` (elementwise or unrolled
   convolutions), or a port connection. A synapse that needs extra delay ``e`` reads tap ``e`` of

@@ -12,6 +12,9 @@
    input) and every bias — comes from the reference interpreter on the host. Neurons that need
    it per step get it through an ``Injector`` into ``a_in`` (*fed* neurons); a bias that is
    constant in time, on a neuron that needs no quiet window (point 5), becomes ``bias_mant``.
+   Fixed point (LoihiLIF neurons, the ``quantize-loihi`` pass): every host current is the integer
+   ``floor(X + 1/2)`` in ``a_in`` units, as the LoihiLIF op rounds it, and ``bias_mant`` only
+   what fits its 13 bits.
 4. **Latency.** Each synapse process adds one step: a spike of ``u`` at Lava step ``k`` reaches
    ``j`` at ``k + 1 + e`` (``e``: the process's extra delay). Neuron ``j``'s IR step ``t`` is
    Lava step ``L_j + t``, so each term needs ``e = L_j - L_u - 1 + D >= 0``: difference
