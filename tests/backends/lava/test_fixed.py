@@ -102,7 +102,8 @@ def test_inexact_weights_refused_by_name():
 
 
 def test_conv_process_refused_before_running():
-    q = _quantised(graphs.conv_chain())
+    q = QuantizeLoihi()(graphs.conv_chain()).graph
+    assert q.meta["loihi"]["synapses"]["c2"]["exponent"] > 0
     with pytest.raises(LavaMappingError, match="l1 -> l2.*Conv ignores weight_exp"):
         build(q, conv="conv")
 
