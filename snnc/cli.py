@@ -27,7 +27,7 @@ REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
 #: The target table's names (:data:`snnc.passes.targets.TARGETS`; a test keeps them equal), spelled
 #: out so that ``snnc --help`` needs no import of the compiler.
-TARGET_NAMES = ("train", "energy", "lava", "nir", "onnx")
+TARGET_NAMES = ("train", "energy", "lava", "lava-fixed", "nir", "onnx")
 
 
 def _debug() -> bool:
@@ -639,10 +639,13 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
               show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
                                       "Lava's Conv process.")
+@click.option("--fixed-point", is_flag=True,
+              help="Quantise to Loihi 2's integer formats (quantize-loihi) and run Lava's "
+                   "fixed_pt models; spikes are compared with the integer reference.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             fmt: str) -> None:
+             fixed_point: bool, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
     element by element; counts shown)."""
@@ -656,13 +659,16 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
-                            conv=conv, progress=lambda done, total: bar.update(task, completed=done))
+                            conv=conv, fixed_point=fixed_point,
+                            progress=lambda done, total: bar.update(task, completed=done))
     if fmt == "json":
         _echo_json(report.to_dict())
         return
     out = _console()
-    t = Table(title=f"per-layer spikes on Lava vs PyTorch (float64 deploy graph), "
-                    f"{report.samples} images", show_edge=False)
+    against = ("the integer reference (quantised graph)" if report.fixed_point
+               else "PyTorch (float64 deploy graph)")
+    t = Table(title=f"per-layer spikes on Lava{' fixed_pt' if report.fixed_point else ''} vs "
+                    f"{against}, {report.samples} images", show_edge=False)
     for col in ("layer", "neurons", "Lava spikes", "reference spikes", "mismatches", "equal"):
         t.add_column(col, justify="left" if col == "layer" else "right")
     for layer in report.layers:
@@ -675,6 +681,12 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
               f"{report.prediction_agreement:.2%}   layers with equal spike trains "
               f"{report.layers_equal}/{len(report.layers)}   "
               f"{report.seconds_per_image * 1e3:.0f} ms/image (latency {report.latency_steps} steps)")
+    if report.fixed_point:
+        out.print(f"fixed point: float PyTorch accuracy {report.torch_accuracy:.2%}   fixed-point "
+                  f"reference accuracy {report.reference_accuracy:.2%}   fixed-point Lava "
+                  f"accuracy {report.lava_accuracy:.2%}")
+        for note in report.approximations:
+            out.print(f"  quantize-loihi {note}")
 
 
 @cli.group("sample")

@@ -210,6 +210,9 @@ RULES.refuse("the export writes the canonical LIF's state only, not the adaptati
 RULES.refuse("run the 'deploy' pipeline first, its freeze-plif pass makes a trained PLIF the LIF "
              "with its learned leak", "PLIF")
 RULES.refuse(UNRESOLVED, "Choice", "WeightedMix")
+RULES.refuse("a deployment artefact of the quantize-loihi pass "
+             "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava backend compute)"
+             "; export the float deploy graph instead", "LoihiLIF")
 
 
 def _emit_lif(w: _Writer, node, x, v) -> tuple[str, str]:

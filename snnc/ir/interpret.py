@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .choices import check_assignment, softmax
 from .graph import Graph
 from .inputs import input_layout
+from .loihi import loihi_lif_step_fixed, round_current
 from .ops import op_def
 from .verify import verify
 
@@ -193,6 +194,21 @@ class Interpreter:
         rec = self.v.setdefault(node.name, np.zeros((self.x.shape[0],) + v.shape))
         rec[t] = v
         return s
+
+    def op_loihilif(self, node, inp, t):
+        """Loihi 2's fixed-point LIF (:class:`snnc.ir.ops.LoihiLIF`): the input rounded to the
+        integer ``a_in``, then :func:`snnc.ir.loihi.loihi_lif_step_fixed`; records the integer
+        ``v`` (in Loihi's units: ``a_in`` units times 64)."""
+        a = node.attrs
+        st = self.state[node.name]
+        a_in = round_current(inp)
+        zero = np.zeros(a_in.shape, dtype=np.int64)
+        u, v, s = loihi_lif_step_fixed(st.get("u", zero), st.get("v", zero), a_in, a["du"],
+                                       a["dv"], a["vth"])
+        st["u"], st["v"] = u, v
+        rec = self.v.setdefault(node.name, np.zeros((self.x.shape[0],) + v.shape))
+        rec[t] = v
+        return s.astype(np.float64)
 
     def op_relu(self, node, inp, t):
         """Non-spiking neuron (SpikeDHS HNS): ``max(0, X)``."""

@@ -378,6 +378,39 @@ class LIF(Op):
         return _same(node, inputs)
 
 
+class LoihiLIF(Op):
+    """Loihi 2's fixed-point LIF neuron, integer arithmetic bit for bit as lava-nc 0.10.0 runs it
+    (``fixed_pt`` models); the ``quantize-loihi`` pass turns a deploy graph's LIF into it.
+
+    Per neuron, ``t = 0 .. T-1``, ``X[t]`` the summed input in ``a_in`` units (the pass scales
+    every incoming weight so that spikes bring integers), ``u[-1] = v[-1] = 0``, integers::
+
+        a_in[t] = floor(X[t] + 1/2)                  (host currents rounded; synaptic input exact)
+        u[t] = wrap24(trunc(u[t-1] (4096 - du - 1) / 4096) + (a_in[t] << 6))
+        v[t] = clip(trunc(v[t-1] (4096 - dv) / 4096) + u[t], -(2^23 - 1), 2^23 - 1)
+        S[t] = v[t] > (vth << 6);   v[t] = 0 where S[t]
+
+    (:func:`snnc.ir.loihi.loihi_lif_step_fixed`; ``out[t] = S[t]``). The canonical LIF with leak
+    ``beta``, gain ``alpha`` and threshold ``v_th`` maps to ``du = 4095`` (no current state),
+    ``dv = round(4096 (1 - beta))``, ``vth = round(scale v_th)``, where ``scale`` is the ``a_in``
+    units per unit of the canonical membrane potential (the pass records it). It is a deployment
+    artefact: only the reference interpreter and the Lava backend run it.
+
+    Attributes:
+        du: current decay, 12-bit in ``[0, 4095]`` (4095: the current lasts one step; default 4095).
+        dv: voltage decay, 12-bit in ``[0, 4095]`` (``4096 (1 - beta)``); required.
+        vth: threshold, 17-bit in ``[0, 131071]``, compared with ``v >> 6``; required.
+        scale: ``a_in`` units per unit of the float neuron's membrane potential (a record of the
+            pass's choice; no effect on what the neuron computes; default 1.0).
+    """
+
+    name, kind = "LoihiLIF", "deploy"
+    stateful, spiking = True, True
+    attrs = {"du": (int, 4095), "dv": (int, REQUIRED), "vth": (int, REQUIRED),
+             "scale": (float, 1.0)}
+    ranges = {"du": (0, 4095), "dv": (0, 4095), "vth": (0, 131071), "scale": (0.0, None)}
+
+
 class ALIF(LIF):
     """Adaptive-threshold LIF (SpikeDHS section 3.1.3, eq. 5-8): each spike raises the
     threshold, which then decays back, so a neuron that fires a lot fires less.
@@ -736,7 +769,7 @@ class WeightedMix(_ChoicePoint):
 #: The registry: op name -> definition, grouped by kind in declaration order.
 OPS: dict[str, type[Op]] = {op.name: op for op in (
     Input, Output, Conv2d, Linear, BatchNorm2d, LIF, ALIF, PLIF, ReLU, Scale, AvgPool2d,
-    GlobalAvgPool, Flatten, Upsample, Dropout, Vote, Concat, Choice, WeightedMix)}
+    GlobalAvgPool, Flatten, Upsample, Dropout, Vote, Concat, Choice, WeightedMix, LoihiLIF)}
 
 NEURON_OPS = tuple(n for n, o in OPS.items() if o.kind == "neuron")
 #: Neuron ops that emit binary spikes and have a membrane potential (the canonical neuron's family).

@@ -43,12 +43,13 @@ from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
+from .loihi_fixed import QuantizeLoihi
 from .resolve_choices import ResolveChoices
 
 #: Every pass by name.
 PASSES: dict[str, type[Pass]] = {p.name: p for p in (
     DropTraining, FreezePLIF, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale,
-    ResolveChoices)}
+    ResolveChoices, QuantizeLoihi)}
 
 #: Named pipelines: name -> pass names in order (see the module docstring for the order).
 PIPELINES: dict[str, list[str]] = {

@@ -19,6 +19,9 @@ target      passes                                            why
 ``lava``    the ``deploy`` pipeline (``energy`` plus          Loihi through Lava: no grouped
             fold-depthwise, in the order of                   convolutions, BatchNorm and the sink
             :mod:`.manager`'s docstring)                      mean folded into synapses/thresholds
+``lava-      ``lava``'s passes, then quantize-loihi            Loihi 2's integer formats (8-bit
+fixed``                                                       weights, 24-bit state), as Lava's
+                                                              ``fixed_pt`` models run them
 ``nir``     ``deploy``                                        NIR has no BatchNorm; the consumers
                                                               (snnTorch, Norse, SpikingJelly)
                                                               run what Lava runs
@@ -62,6 +65,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "the papers' energy count (STTS Appendix C): separable convolutions kept",
            forbids=("fold-depthwise",)),
     Target("lava", _DEPLOY, "Loihi 2 through Lava: every fold, no grouped convolutions"),
+    Target("lava-fixed", _DEPLOY + ("quantize-loihi",),
+           "Loihi 2's integer formats (Lava fixed_pt): the lava target, then quantize-loihi"),
     Target("nir", _DEPLOY, "NIR interchange: BatchNorm folded, Dropout dropped"),
     Target("onnx", _DEPLOY, "ONNX, one time step of the folded network"),
 )}

@@ -9,6 +9,12 @@ Dropout dropped; :mod:`snnc.passes.targets`), as Loihi would run it. Two referen
 - the PyTorch backend on the deploy graph in float64, whose spikes equal the reference interpreter's
   (tested in ``tests/backends/torch``): every layer's **spike trains** must be equal element by
   element (sample, step, neuron); equal counts alone could hide spikes moved in time or space.
+
+With ``fixed_point`` the model is prepared for the ``lava-fixed`` target instead (the
+``quantize-loihi`` pass: Loihi 2's integer formats) and Lava runs its ``fixed_pt`` models; the
+spike reference is then the reference interpreter's integer model of the quantised graph (the
+two must be bit-exact), whose own accuracy is reported beside the float PyTorch accuracy and
+Lava's, with the pass's approximations.
 """
 from __future__ import annotations
 
@@ -77,6 +83,11 @@ class LavaReport:
     layers: list[LayerAgreement] = field(default_factory=list)
     seconds_per_image: float = 0.0
     latency_steps: int = 0
+    #: fixed point only: the reference interpreter's accuracy on the quantised graph, and what
+    #: quantize-loihi approximated
+    fixed_point: bool = False
+    reference_accuracy: float | None = None
+    approximations: list[str] = field(default_factory=list)
 
     @property
     def layers_equal(self) -> int:
@@ -92,7 +103,7 @@ class LavaReport:
 
 def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                data_root: str | Path | None = None, samples: int = 100, seed: int = 0,
-               conv: str = "sparse", progress=None) -> LavaReport:
+               conv: str = "sparse", fixed_point: bool = False, progress=None) -> LavaReport:
     """Simulate ``model`` on Lava over the first ``samples`` test images of ``dataset``.
 
     Args:
@@ -102,12 +113,15 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
         seed: seed of rate-encoded inputs.
         conv: how convolutions become Lava synapses, ``"sparse"`` or ``"conv"``
             (see :func:`snnc.backends.lava.build`).
+        fixed_point: quantise (target ``lava-fixed``) and run Lava's ``fixed_pt`` models;
+            spikes are compared with the reference interpreter's integer model.
         progress: optional callable ``progress(done, total)`` after each batch.
     Raises:
         RunError: no dataset known, bad ``samples``; LavaMappingError for what Loihi cannot run.
     """
     from ..backends.lava import build
     from ..backends.torch import compile as compile_torch
+    from ..ir.interpret import run as run_reference
     from ..passes.targets import prepare
 
     if samples < 1:
@@ -115,11 +129,14 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
     md = model_data(model, dataset, data_root)
     graph, label, ds, pre = md.graph, md.label, md.dataset, md.pre
     x, y = ds.test_x[:samples], ds.test_y[:samples]
-    folded, _ = prepare(graph, "lava")
-    reference = compile_torch(folded, dtype=torch.float64).eval()
+    folded, records = prepare(graph, "lava-fixed" if fixed_point else "lava")
+    approximations = [n for r in records if r.name.startswith("quantize-loihi") for n in r.notes
+                      if n.startswith("approximated")]
+    reference = None if fixed_point else compile_torch(folded, dtype=torch.float64).eval()
+    ref_pred = []
     torch_pred = predict(compile_torch(graph, dtype=torch.float32), x, pre)
     lava_pred, layers = [], {n.name: LayerAgreement(n.name, int(np.prod(n.shape)), 0, 0)
-                             for n in folded if n.op in ("LIF", "ALIF")}
+                             for n in folded.nodes_of("LIF", "ALIF", "LoihiLIF")}
     seen: set[str] = set()
     t0, latency, done = time.perf_counter(), 0, 0
     with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch
@@ -129,9 +146,14 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
             res = net.run(xin.numpy())
             latency = max(res.latency.values(), default=0)
             lava_pred.append(res.output.mean(0).argmax(-1))
-            with torch.no_grad(), reference.probing():
-                reference(xin, T=pre.T)
-                rec = {k: v.numpy() for k, v in reference.records.items()}
+            if fixed_point:  # the integer reference: the interpreter on the quantised graph
+                trace = run_reference(folded, xin.numpy(), pre.T)
+                rec = {k: trace.outputs[k] for k in layers}
+                ref_pred.append(trace.output.mean(0).argmax(-1))
+            else:
+                with torch.no_grad(), reference.probing():
+                    reference(xin, T=pre.T)
+                    rec = {k: v.numpy() for k, v in reference.records.items()}
             for name, spikes in res.spikes.items():
                 layers[name].add(spikes, rec[name])
                 seen.add(name)
@@ -140,6 +162,8 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                 progress(done, len(x))
     seconds = (time.perf_counter() - t0) / max(len(x), 1)
     lava_pred = np.concatenate(lava_pred)
+    ref_acc = float((np.concatenate(ref_pred) == y).mean()) if ref_pred else None
     return LavaReport(label, ds.name, len(x), float((lava_pred == y).mean()),
                       float((torch_pred == y).mean()), float((lava_pred == torch_pred).mean()),
-                      [a for n, a in layers.items() if n in seen], seconds, latency)
+                      [a for n, a in layers.items() if n in seen], seconds, latency,
+                      fixed_point, ref_acc, approximations)

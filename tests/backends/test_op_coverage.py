@@ -76,7 +76,8 @@ def _tiny(op: str) -> Graph:
     g.add_node("conv", "Conv2d", {"in_channels": 1, "out_channels": 1, "kernel": 1, "bias": False},
                {"weight": np.ones((1, 1, 1, 1))})
     g.add_node("lif1", "LIF", {"beta": 0.5})
-    attrs = {"Upsample": {"scale": 2}, "Choice": {"k": 2}, "WeightedMix": {"k": 2}}.get(op, {})
+    attrs = {"Upsample": {"scale": 2}, "Choice": {"k": 2}, "WeightedMix": {"k": 2},
+             "LoihiLIF": {"dv": 2048, "vth": 64}}.get(op, {})
     attrs.update({k: 0.5 for k in ("beta",) if k in OPS[op].attrs})
     g.add_node("x", op, attrs, {"alpha": np.zeros(2)} if op == "WeightedMix" else None)
     g.add_node("lif2", "LIF", {"beta": 0.5})

@@ -104,6 +104,8 @@ OP_CASES = {
     "LIF": _neuron("LIF", v_reset=-0.1, surrogate="sigmoid", surrogate_arg=4.0),
     "ALIF": _neuron("ALIF", rho=0.3, adapt=0.05, detach_reset=True),
     "PLIF": _neuron("PLIF", decay_input=True, alpha=0.5),
+    "LoihiLIF": lambda: _wrap("LoihiLIF", (2, 3, 3), {"du": 4000, "dv": 1024, "vth": 300,
+                                                      "scale": 512.0}),
     "ReLU": lambda: _wrap("ReLU", (2, 3, 3), port=0),
     "Scale": lambda: _wrap("Scale", (4,), {"scale": 1 / 3}),
     "AvgPool2d": lambda: _wrap("AvgPool2d", (2, 5, 5), {"kernel": 3, "stride": 2, "padding": 1}),

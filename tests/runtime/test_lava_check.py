@@ -85,3 +85,21 @@ def test_spike_trains_compared_element_by_element(run_dir, monkeypatch):
     assert d["layers_equal"] == len(report.layers) - len(moved)
     row = d["layers"][0]
     assert row["elements"] == 10 * 3 * row["neurons"] and "mismatches" in row
+
+
+@pytest.mark.slow
+def test_lava_fixed_point_cli(run_dir):
+    """--fixed-point: quantised, run on Lava's fixed_pt models, bit-exact against the integer
+    reference; the three accuracies and the approximations are reported."""
+    res = CliRunner(mix_stderr=False).invoke(cli, ["lava", str(run_dir), "--samples", "6",
+                                                   "--fixed-point", "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["fixed_point"] and data["layers_equal"] == len(data["layers"]) > 0
+    assert all(layer["mismatches"] == 0 and layer["elements"] > 0 for layer in data["layers"])
+    assert data["reference_accuracy"] == data["lava_accuracy"]  # equal spikes, equal classes
+    assert any("mantissa" in note for note in data["approximations"])
+    text = CliRunner(mix_stderr=False).invoke(cli, ["lava", str(run_dir), "--samples", "2",
+                                                    "--fixed-point"])
+    assert text.exit_code == 0, text.stderr
+    assert "fixed-point reference accuracy" in text.stdout

@@ -89,6 +89,9 @@ def _op_table() -> OpTable:
     t["AvgPool2d"] = EnergyOp("carrier", lambda a, i, o: _window_synapses(1, a, i, o))
     t["GlobalAvgPool"] = EnergyOp("carrier", lambda a, i, o: int(np.prod(i)))
     t.refuse(UNRESOLVED, "Choice", "WeightedMix")  # which path would be counted is the question
+    t.refuse("a deployment artefact of the quantize-loihi pass "
+             "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava backend compute)"
+             "; count the float deploy graph instead", "LoihiLIF")
     return t
 
 

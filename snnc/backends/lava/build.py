@@ -5,7 +5,8 @@ for ``Dense``/``Sparse``):
 
 * one ``LIFReset`` per LIF layer (``du = 1``, ``dv = 1 - beta``, ``vth``, ``bias_mant``; it zeroes
   ``u``/``v`` once per period, at the plan's ``reset_step``; see :mod:`.mapping`), one snnc
-  ``ALIFReset`` per ALIF layer (the same plus the adaptive threshold; :mod:`.alif_process`);
+  ``ALIFReset`` per ALIF layer (the same plus the adaptive threshold; :mod:`.alif_process`); a plan
+  of LoihiLIF neurons gets their integers and Lava's ``fixed_pt`` models instead (:mod:`.fixed`);
 * per synapse: ``Conv`` (weights ``(C_out, kW, kH, C_in/groups)``, spatially flipped: Lava
   convolves, the IR cross-correlates), ``Dense``, ``Sparse`` (elementwise ops, unrolled
   convolutions, upsampling), or a port connection. A synapse that needs extra delay ``e`` reads tap ``e`` of
@@ -34,6 +35,7 @@ from . import synapses as syn
 from .mapping import LavaALIF, LavaMappingError
 from .planning import LavaPlan
 from .result import LavaResult, as_sequence
+from ...ir.loihi import ACT_SHIFT
 
 
 #: Elementwise connections (identity skips, delay lines) on more units than this use Sparse.
@@ -142,6 +144,8 @@ class LavaNetwork:
         t0 = time.perf_counter()
         self.plan = plan
         lv = self.lv = lava_modules()
+        if plan.fixed:
+            from . import fixed  # imports lava: only for fixed-point networks
         if record is None:
             self.record = list(plan.neurons)
         else:
@@ -157,6 +161,8 @@ class LavaNetwork:
             bias = plan.bias_mant.get(name)
             bias = 0.0 if bias is None else to_lava_layout(
                 np.broadcast_to(bias, n.shape), n.shape).copy()
+            # fixed point: a bias in a_in units enters v as bias_mant << 6, as a_in << 6 would
+            extra = {"bias_exp": ACT_SHIFT if np.any(bias) else 0} if plan.fixed else {}
             # LIFReset zeroes u and v when time_step % interval == offset; time_step counts from
             # 1, so period step r (0-based) is offset r + 1
             common = dict(shape=n.lava_shape, du=n.du, dv=n.dv, vth=n.vth, bias_mant=bias,
@@ -165,7 +171,7 @@ class LavaNetwork:
             if isinstance(n, LavaALIF):
                 self.lif[name] = lv.ALIFReset(rho=n.rho, adapt=n.adapt, **common)
             else:
-                self.lif[name] = lv.LIFReset(u=0.0, v=0.0, **common)
+                self.lif[name] = lv.LIFReset(u=0.0, v=0.0, **common, **extra)
         self._taps: dict[tuple[str, int], object] = {}
         for s in plan.synapses:
             src, dst = self.lif[s.src], self.lif[s.dst]
@@ -176,8 +182,10 @@ class LavaNetwork:
             op = s.op
             conv_ok = (self.conv == "conv" and isinstance(op, syn.ConvOp) and not op.flat_out
                        and len(op.out_shape) == 3)
+            what = f"{s.src} -> {s.dst}"
             if conv_ok:
-                proc = lv.Conv(weight=lava_conv_weight(op.weight), input_shape=u.lava_shape,
+                w = fixed.conv_weights(op.weight, what) if plan.fixed else op.weight
+                proc = lv.Conv(weight=lava_conv_weight(w), input_shape=u.lava_shape,
                                padding=op.padding, stride=op.stride, groups=op.groups,
                                num_message_bits=GRADED)
                 if tuple(proc.output_shape) != j.lava_shape:  # pragma: no cover - plan bug
@@ -187,7 +195,7 @@ class LavaNetwork:
                 else:
                     _shaped(self._tap(s.src, s.extra).a_out, u.lava_shape).connect(proc.s_in)
             else:
-                proc = self._connection(op)
+                proc = self._connection(op, what)
                 if s.extra == 0:
                     _flat(src.s_out, u.shape).connect(proc.s_in)
                 else:
@@ -204,32 +212,42 @@ class LavaNetwork:
             self.lif[name].s_out.connect(self.sinks[name].in_port)
         self._tie_components()
         self._runtime_proc = next(iter(self.lif.values()))
-        self._cfg = lv.Loihi2SimCfg(select_tag="floating_pt", exception_proc_model_map={
-            lv.Injector: lv.PyLoihiInjectorModel, lv.Extractor: lv.PyLoihiExtractorModel,
-            lv.ALIFReset: lv.PyALIFResetModelFloat,
-            # keyed by instance too: Lava's compiler looks a process up by instance before it
-            # searches the process's folder for models (importing every module there, which
-            # fails for a package's relative imports and warns once per module)
-            **{p: lv.PyALIFResetModelFloat for p in self.lif.values()
-               if isinstance(p, lv.ALIFReset)}})
+        injector = fixed.PyLoihiInjectorModelFixed if plan.fixed else lv.PyLoihiInjectorModel
+        self._cfg = lv.Loihi2SimCfg(
+            select_tag="fixed_pt" if plan.fixed else "floating_pt", exception_proc_model_map={
+                lv.Injector: injector, lv.Extractor: lv.PyLoihiExtractorModel,
+                lv.ALIFReset: lv.PyALIFResetModelFloat,
+                # keyed by instance too: Lava's compiler looks a process up by instance before it
+                # searches the process's folder for models (importing every module there, which
+                # fails for a package's relative imports and warns once per module)
+                **{p: lv.PyALIFResetModelFloat for p in self.lif.values()
+                   if isinstance(p, lv.ALIFReset)}})
         self._started = self._closed = False
         self.timing = {"build_s": time.perf_counter() - t0, "compile_s": 0.0, "run_s": 0.0,
                        "io_s": 0.0, "steps": 0, "samples": 0}
 
     # ------------------------------------------------------------------ structure
-    def _connection(self, op):
+    def _connection(self, op, what: str = "(delay line)"):
         """A Dense or Sparse process (one hop, no extra delay) for a matrix or elementwise op.
 
         Elementwise ops use ``Sparse`` only when large (more than :data:`SPARSE_FROM` units);
         convolutions unrolled into matrices and sparse operators (upsampling) always use
-        ``Sparse``."""
+        ``Sparse``. A fixed-point plan's integer weights go in as an 8-bit mantissa and
+        ``weight_exp`` (:mod:`.fixed`; ``what`` names the synapse in a refusal)."""
         lv = self.lv
         sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
                   or isinstance(op, (syn.ConvOp, syn.SparseOp)))
         w = lava_matrix(op, sparse)
+        extra = {}
+        if self.plan.fixed:
+            from . import fixed
+            if sparse:
+                w.data, extra["weight_exp"] = fixed.synapse_weights(w.data, what)
+            else:
+                w, extra["weight_exp"] = fixed.synapse_weights(w, what)
         if sparse:
-            return lv.Sparse(weights=w, num_message_bits=GRADED)
-        return lv.Dense(weights=w, num_message_bits=GRADED)
+            return lv.Sparse(weights=w, num_message_bits=GRADED, **extra)
+        return lv.Dense(weights=w, num_message_bits=GRADED, **extra)
 
     def _tap(self, name: str, k: int):
         """A process whose ``a_out`` carries neuron ``name``'s spikes ``k >= 1`` steps late: tap

@@ -60,6 +60,9 @@ class LavaLIF:
     bias: float
     v_init: float
     v_reset: float  # add to Lava's v to get the IR membrane potential V
+    #: Loihi's integer LIF (a LoihiLIF node): ``du``/``dv``/``vth`` are its 12/12/17-bit integers,
+    #: weights and host currents are in ``a_in`` units (``alpha = 1``), run with ``fixed_pt``
+    fixed: bool = False
 
     @property
     def lava_shape(self) -> tuple[int, ...]:
@@ -68,12 +71,16 @@ class LavaLIF:
 
 
 def map_lif(node) -> LavaLIF:
-    """Lava LIF parameters for a verified LIF ``node``.
+    """Lava LIF parameters for a verified LIF ``node``, or the integer ones of a ``LoihiLIF``
+    (``quantize-loihi``: weights already in ``a_in`` units, no bias, no initial potential).
 
     Raises:
         LavaMappingError: soft reset or ``beta`` outside ``[0, 1]``.
     """
     a = node.attrs
+    if node.op == "LoihiLIF":
+        return LavaLIF(name=node.name, shape=tuple(node.shape), du=a["du"], dv=a["dv"],
+                       vth=a["vth"], alpha=1.0, bias=0.0, v_init=0.0, v_reset=0.0, fixed=True)
     where = f"neuron {node.name!r}"
     if a["reset"] != "hard":
         raise LavaMappingError(
@@ -113,11 +120,11 @@ def map_alif(node) -> LavaALIF:
 
 
 #: Neuron op -> its mapping function (the neuron ops the Lava backend runs).
-NEURON_MAPS = {"LIF": map_lif, "ALIF": map_alif}
+NEURON_MAPS = {"LIF": map_lif, "ALIF": map_alif, "LoihiLIF": map_lif}
 
 
 def map_neuron(node) -> LavaLIF:
-    """The Lava parameters of a LIF or ALIF ``node`` (:data:`NEURON_MAPS`).
+    """The Lava parameters of a LIF, ALIF or LoihiLIF ``node`` (:data:`NEURON_MAPS`).
 
     Raises:
         LavaMappingError: what :func:`map_lif` / :func:`map_alif` refuse.

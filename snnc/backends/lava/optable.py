@@ -31,7 +31,7 @@ def _error(table: OpTable, name: str, op: str, reason: str) -> LavaMappingError:
 RULES = OpTable("Lava", error=_error)
 
 
-@RULES.register("LIF", "ALIF")
+@RULES.register("LIF", "ALIF", "LoihiLIF")
 def _neuron(graph, node, ports):
     return [syn.Term(node.name, 0, syn.identity(node.shape))]
 
@@ -131,7 +131,7 @@ def _concat(graph, node, ports):
 
 
 #: The affine ops folded into synapses between neurons (named in refusals).
-AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "ALIF", "Input", "Output"))
+AFFINE_OPS = tuple(op for op in RULES if op not in ("LIF", "ALIF", "LoihiLIF", "Input", "Output"))
 
 RULES.refuse("the Lava backend maps LIF and ALIF only; run the deploy pipeline first (its "
              "freeze-plif pass makes a trained PLIF the LIF with its learned leak)", "PLIF")

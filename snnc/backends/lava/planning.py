@@ -13,6 +13,9 @@
    input) and every bias — comes from the reference interpreter on the host. Neurons that need
    it per step get it through an ``Injector`` into ``a_in`` (*fed* neurons); a bias that is
    constant in time, on a neuron that needs no quiet window (point 5), becomes ``bias_mant``.
+   Fixed point (LoihiLIF neurons, the ``quantize-loihi`` pass): every host current is the integer
+   ``floor(X + 1/2)`` in ``a_in`` units, as the LoihiLIF op rounds it, and ``bias_mant`` only
+   what fits its 13 bits.
 4. **Latency.** Each synapse process adds one step: a spike of ``u`` at Lava step ``k`` reaches
    ``j`` at ``k + 1 + e`` (``e``: the process's extra delay). Neuron ``j``'s IR step ``t`` is
    Lava step ``L_j + t``, so each term needs ``e = L_j - L_u - 1 + D >= 0``: difference
@@ -46,15 +49,15 @@ import numpy as np
 
 from ...ir.graph import Graph
 from ...ir.interpret import Interpreter, Trace
+from ...ir.loihi import MAX_BIAS_MANT, round_current
 from ...ir.verify import verify
 from . import synapses as syn
 from ...ir.ops import CHOICE_OPS, NEURON_OPS
 from .mapping import NEURON_MAPS, LavaLIF, LavaMappingError, map_neuron
 from .optable import RULES
 
-#: The neuron op Lava's own LIF runs.
-NEURON = "LIF"
-#: The neuron ops the backend runs (LIF, ALIF; the others are refused by :data:`.optable.RULES`).
+#: The neuron ops the backend runs: the float LIF and ALIF, and the fixed-point LoihiLIF of the
+#: quantize-loihi pass (the others are refused by :data:`.optable.RULES`).
 NEURONS = tuple(NEURON_MAPS)
 #: Longest delay line built for one neuron: a synapse's extra delay ``e`` is ``e`` identity hops,
 #: each a Lava process and so an OS process (see :mod:`.build`); a longer one is refused before
@@ -111,6 +114,11 @@ class LavaPlan:
     head_nodes: set[str] = field(default_factory=set)
 
     @property
+    def fixed(self) -> bool:
+        """Loihi's integer neurons (LoihiLIF, from quantize-loihi): run with ``fixed_pt``."""
+        return any(n.fixed for n in self.neurons.values())
+
+    @property
     def head_neurons(self) -> list[str]:
         """Neurons whose spikes the host head reads (directly or through non-neuron ops)."""
         g = self.graph
@@ -130,7 +138,10 @@ class LavaPlan:
             for name in self.input_fed:
                 n = self.neurons[name]
                 cur = n.alpha * host.lif_in[name] + n.bias
-                cur[0] += (1.0 - n.dv) * n.v_init
+                if n.fixed:  # the host sends Loihi integers (LoihiLIF: a_in = floor(X + 1/2))
+                    cur = round_current(cur).astype(np.float64)
+                else:
+                    cur[0] += (1.0 - n.dv) * n.v_init
                 out[name] = cur
         return out
 
@@ -189,7 +200,7 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
         LavaMappingError: a non-linear op other than LIF between neurons, a cycle with no neuron
             on it, or a composition too large to materialise.
     """
-    lifs = [n.name for n in graph if n.op in NEURONS]
+    lifs = [n.name for n in graph.nodes_of(*NEURONS)]
     feeding = _non_neuron_ancestors(graph, lifs)  # the head (after the last neurons) is host work
     region = [n for n in graph.nodes if n in feeding]
     rules = {n: RULES.lookup(graph[n]) for n in region}
@@ -413,6 +424,12 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
         raise LavaMappingError("the graph has no LIF neurons; nothing to run on Lava",
                                rule="lava neurons")
     neurons = {n.name: map_neuron(n) for n in lifs}
+    kinds = {n.op for n in lifs}
+    if "LoihiLIF" in kinds and len(kinds) > 1:
+        raise LavaMappingError(
+            f"the graph mixes float and fixed-point LoihiLIF neurons (e.g. "
+            f"{next(n.name for n in lifs if n.op != 'LoihiLIF')!r}); quantize-loihi converts all "
+            f"of them", rule="lava fixed point")
     terms = extract_terms(graph)
 
     flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
@@ -472,6 +489,9 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
         if not np.any(cur) and not n.v_init:
             continue
         constant = bool(np.all(cur == cur[:1]))
+        if n.fixed:  # Loihi's inputs are integers; bias_mant has 13 bits (larger: injected)
+            cur = round_current(cur).astype(np.float64)
+            constant = constant and bool(np.all(np.abs(cur[0]) <= MAX_BIAS_MANT))
         if constant and not cyclic and Q[name] == 0 and not n.v_init:
             bias_mant[name] = cur[0].copy()
         else:

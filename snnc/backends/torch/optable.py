@@ -135,6 +135,9 @@ TORCH_OPS = OpTable("torch", {
     "WeightedMix": TorchOp(_call, lambda node, dtype, device: MixWeights(
         node.params["alpha"], dtype, device), _save_mix, static=True, choice=True),
 })
+TORCH_OPS.refuse("a deployment artefact of the quantize-loihi pass "
+                 "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava "
+                 "backend compute); train and evaluate the float deploy graph instead", "LoihiLIF")
 
 
 def make_module(node, dtype, device) -> nn.Module | None:

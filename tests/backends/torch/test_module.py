@@ -434,7 +434,8 @@ def test_every_catalogue_op_is_supported():
     from snnc.backends.torch.module import SUPPORTED_OPS
     from snnc.ir import OPS
 
-    assert set(SUPPORTED_OPS) == set(OPS)
+    # LoihiLIF, quantize-loihi's integer neuron, is a deployment artefact the table refuses
+    assert set(SUPPORTED_OPS) == set(OPS) - {"LoihiLIF"}
 
 
 @pytest.mark.parametrize("seed", range(8))
