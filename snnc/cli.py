@@ -27,7 +27,7 @@ REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
 #: The target table's names (:data:`snnc.passes.targets.TARGETS`; a test keeps them equal), spelled
 #: out so that ``snnc --help`` needs no import of the compiler.
-TARGET_NAMES = ("train", "energy", "lava", "nir", "onnx")
+TARGET_NAMES = ("train", "energy", "lava", "nir", "onnx", "netx")
 
 
 def _debug() -> bool:

@@ -23,6 +23,8 @@ target      passes                                            why
                                                               (snnTorch, Norse, SpikingJelly)
                                                               run what Lava runs
 ``onnx``    ``deploy``                                        one folded time step, as deployed
+``netx``    ``deploy``                                        lava-dl netx blocks for Loihi 2: the
+                                                              graph Lava runs, as one chain
 ==========  ================================================  ======================================
 
 An artifact records the passes already run on it (``graph.meta["passes"]``); :func:`prepare` runs
@@ -64,6 +66,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("lava", _DEPLOY, "Loihi 2 through Lava: every fold, no grouped convolutions"),
     Target("nir", _DEPLOY, "NIR interchange: BatchNorm folded, Dropout dropped"),
     Target("onnx", _DEPLOY, "ONNX, one time step of the folded network"),
+    Target("netx", _DEPLOY, "lava-dl netx (Loihi 2 blocks): every fold, no grouped convolutions"),
 )}
 
 
