@@ -42,7 +42,6 @@ from ...errors import NetxError
 from ...ir.choices import UNRESOLVED
 from ...ir.graph import BACKWARD, Graph
 from ...ir.interpret import Interpreter
-from ...ir.ops import OPS
 from ...ir.verify import verify
 from ...optable import OpTable
 
@@ -127,6 +126,8 @@ def extract_chain(graph: Graph) -> Chain:
         GraphError: the graph does not verify.
     """
     graph = verify(graph)
+    for name in graph.topological_order():  # ops netx has no place for, before any topology
+        SYNAPSE_OPS.lookup(graph[name])
     for e in graph.edges:
         if e.kind == BACKWARD:
             raise NetxError(f"edge {e.src} -> {e.dst} is a backward connection (delay {e.delay}): "
@@ -138,8 +139,9 @@ def extract_chain(graph: Graph) -> Chain:
     while True:
         outs = graph.out_edges(node.name)
         if len(outs) != 1:
-            readers = ", ".join(sorted({e.dst for e in outs}))
-            raise NetxError(f"node {node.name!r} ({node.op}) feeds {len(outs)} nodes ({readers}): "
+            readers = ", ".join(sorted(e.dst for e in outs))
+            raise NetxError(f"node {node.name!r} ({node.op}) has {len(outs)} out-edges (to "
+                            f"{readers or 'nothing'}): "
                             f"netx blocks form a chain, each read by the next block only",
                             node=node.name, op=node.op, rule="netx chain")
         edge = outs[0]
@@ -294,10 +296,3 @@ def _dense(graph: Graph, ops, run, in_shape) -> Synapse:
                    tuple(zero.shape[1:]), tuple(n.name for n in ops), delay=delay)
 
 
-def op_roles() -> dict[str, str]:
-    """IR op -> role or refusal reason, for every op in the catalogue (documentation, tests)."""
-    out = {}
-    for op in OPS:
-        v = SYNAPSE_OPS.get(op)
-        out[op] = v if isinstance(v, str) else f"refused: {v.reason}" if v else "no entry"
-    return out
