@@ -91,6 +91,11 @@ def run_netx(path, x_int: np.ndarray, T: int, *, input_message_bits: int,
              record_v: tuple[int, ...] = ()) -> NetxRun:
     """Load ``path`` with ``netx.hdf5.Network`` and run every sample of ``x_int`` on Lava.
 
+    Samples share one Lava run, one period of ``T`` steps each, unless a block has synaptic
+    delays: netx's reset clears neurons, not the in-flight spikes of a ``DelayDense``, so the
+    previous sample's last spikes would arrive in the next sample's first steps. Then each
+    sample gets a Lava run of its own (a fresh network, as a deployment would have to reset it).
+
     Args:
         x_int: ``[B, *input_shape]`` (the same frame at every step) or ``[T, B, *input_shape]``,
             integers (graded input, ``input_message_bits > 0``) or 0/1 spikes; IR layout.
@@ -100,8 +105,36 @@ def run_netx(path, x_int: np.ndarray, T: int, *, input_message_bits: int,
     Raises:
         NetxError: lava-dl refuses the file (its message, with the file's name).
     """
-    lv = netx_modules()
     x_int = np.asarray(x_int)
+    in_ndim, delays = _file_facts(path)
+    seq = x_int if x_int.ndim == in_ndim + 2 else np.broadcast_to(x_int, (T,) + x_int.shape)
+    if delays:
+        runs = [_run_once(path, seq[:, b:b + 1], T, input_message_bits, record_v)
+                for b in range(seq.shape[1])]
+    else:
+        runs = [_run_once(path, seq, T, input_message_bits, record_v)]
+    first = runs[0]
+    return NetxRun([np.concatenate([r.spikes[i] for r in runs], axis=1)
+                    for i in range(len(first.spikes))],
+                   {i: np.concatenate([r.v[i] for r in runs], axis=1) for i in first.v},
+                   first.blocks, sum(r.seconds for r in runs), first.table)
+
+
+def _file_facts(path) -> tuple[int, bool]:
+    """``(input rank, any synaptic delays)`` of a netx file."""
+    h5py = require("h5py", feature="netx on Lava", extra="interop")
+    try:
+        with h5py.File(path, "r") as f:
+            layers = f["layer"]
+            return (len(layers["0"]["shape"][()]), any("delay" in layers[k] for k in layers))
+    except (OSError, KeyError) as exc:
+        raise NetxError(f"{path}: not a readable netx file: {exc}") from None
+
+
+def _run_once(path, seq: np.ndarray, T: int, input_message_bits: int,
+              record_v: tuple[int, ...]) -> NetxRun:
+    """One Lava run of the samples ``seq [T, B, *input_shape]``, one period of ``T`` each."""
+    lv = netx_modules()
     try:
         net = lv.netx.hdf5.Network(net_config=str(path), input_message_bits=input_message_bits,
                                    reset_interval=T, reset_offset=1)
@@ -109,7 +142,6 @@ def run_netx(path, x_int: np.ndarray, T: int, *, input_message_bits: int,
         raise NetxError(f"{path}: lava-dl's netx cannot load it: {type(exc).__name__}: {exc}") \
             from None
     in_shape = tuple(net.inp.shape)
-    seq = x_int if x_int.ndim == len(in_shape) + 2 else np.broadcast_to(x_int, (T,) + x_int.shape)
     B, n = seq.shape[1], len(net.layers)
     frames = seq[:T].reshape((T, B, -1)) if len(in_shape) == 1 else _to_lava(seq[:T])
     steps = B * T + n + 1
