@@ -251,3 +251,17 @@ def test_cli_export_netx(tmp_path):
     r = CliRunner().invoke(cli, ["export", "netx", "examples/netx-mnist.genome", "-o", str(bad),
                                  "--exact"])
     assert r.exit_code == 1 and "no power-of-two scale" in r.output and not bad.exists()
+
+
+def test_all_zero_dense_block_is_refused():
+    g = mlp_delay(0)
+    g.nodes["fc2"].params["weight"] = np.zeros((8, 10))
+    with pytest.raises(NetxError, match=r"block 'l2': every weight is 0 in 8 bits"):
+        to_netx(verify(g))
+
+
+def test_read_netx_names_a_bad_file(tmp_path):
+    bad = tmp_path / "x.net"
+    bad.write_text("not hdf5")
+    with pytest.raises(NetxError, match=r"x.net: cannot be read as an HDF5 netx file"):
+        read_netx(bad)

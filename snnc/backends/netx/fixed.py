@@ -20,10 +20,12 @@ membrane is ``v = 64 s V'``, so
 where ``q`` is the value of one input unit (1 for spikes; ``1 / input_scale`` for the first
 block's graded input, ``x_int = round(x input_scale)``). This needs ``v_rest == v_reset`` (netx
 neurons start and reset at 0) and a hard reset; ``beta`` must lie in ``[1/4096, 1]`` (12-bit
-``vDecay <= 4095``). The choice of ``s`` (:func:`choose_scale`): the largest power of two under
-which every weight, bias and threshold above is an integer, if one fits Loihi 2's ranges (then
-the mapping is **exact** up to the decay's truncation, which the integer model reproduces);
-otherwise the largest scale within the ranges -- 8-bit signed weights (``|w| <= 127``),
+``vDecay <= 4095``). The choice of ``s`` (:func:`choose_scale`): the largest power of two (or,
+for the first block, ``input_scale`` times a power of two) under which every weight, bias and
+threshold above is an integer, if one fits Loihi 2's ranges (then the mapping is **exact**: the
+integer model equals the reference interpreter wherever the decay's truncation drops no bit, e.g.
+``beta = 1/2`` for up to 6 steps without a spike); otherwise the largest scale within the
+ranges -- 8-bit signed weights (``|w| <= 127``),
 13-bit signed bias mantissas (``|bias| <= 4095``), 17-bit unsigned thresholds (``vThMant <=
 131071``) and a worst-case input ``|a_in| < 2^17`` (so ``a_in << 6`` never wraps the 24-bit
 current) -- and everything is rounded; :class:`FixedLayer.errors` reports by how much.
@@ -200,6 +202,10 @@ def quantize(chain: Chain, *, input_scale: float = 255.0, input_max: float = 1.0
         s, is_exact = choose_scale(w, b, vth, in_max, name=layer.name, exact=exact,
                                    multiplier=1.0 / q)
         wi = np.round(w * s).astype(np.int64)
+        if syn.kind == "dense" and not wi.any():
+            raise NetxError(f"block {layer.name!r}: every weight is 0 in 8 bits (scale {s:g}); "
+                            f"netx's optimize_weight_bits cannot take an all-zero dense matrix",
+                            node=layer.name, rule="netx scale")
         bi = None if b is None else np.round(b * s).astype(np.int64)
         dv_f = DECAY_UNITY * (1.0 - beta)
         dv = int(round(dv_f))
