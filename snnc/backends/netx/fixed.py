@@ -28,7 +28,9 @@ integer model equals the reference interpreter wherever the decay's truncation d
 ranges -- 8-bit signed weights (``|w| <= 127``),
 13-bit signed bias mantissas (``|bias| <= 4095``), 17-bit unsigned thresholds (``vThMant <=
 131071``) and a worst-case input ``|a_in| < 2^17`` (so ``a_in << 6`` never wraps the 24-bit
-current) -- and everything is rounded; :class:`FixedLayer.errors` reports by how much.
+current), lowered to the nearest scale that keeps the threshold an integer (one threshold shifts
+every neuron of the block alike; weight roundings scatter) -- and the weights and biases are
+rounded; :class:`FixedLayer.errors` reports by how much.
 ``exact=True`` refuses instead of rounding.
 
 **Synapses.** netx's ``dense`` blocks hand their integer weights to ``optimize_weight_bits``
@@ -170,6 +172,10 @@ def choose_scale(w: np.ndarray, b: np.ndarray | None, vth: float | None, in_max:
                         f"weight, bias and threshold an integer within Loihi 2's ranges (8-bit "
                         f"weights, 13-bit bias, 17-bit threshold); export without exact to round "
                         f"them", node=name, rule="netx scale")
+    if vth is not None and vth * top >= 1:
+        # the threshold is one number for the whole block: a rounding of it shifts every
+        # neuron's firing the same way, while weight roundings scatter; keep it exact
+        return math.floor(vth * top) / vth, False
     return top, False
 
 
