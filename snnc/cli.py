@@ -27,7 +27,7 @@ REPORT = "this is a bug in snnc; rerun with --debug and report the traceback"
 
 #: The target table's names (:data:`snnc.passes.targets.TARGETS`; a test keeps them equal), spelled
 #: out so that ``snnc --help`` needs no import of the compiler.
-TARGET_NAMES = ("train", "energy", "lava", "lava-fixed", "nir", "onnx")
+TARGET_NAMES = ("train", "energy", "lava", "lava-fixed", "nir", "onnx", "netx")
 
 
 def _debug() -> bool:
@@ -751,7 +751,7 @@ def sample_stts_cmd(preset, seed, model, nodes, k, p, m, delay_p, keep_undelayed
 
 @cli.group("export")
 def export_group() -> None:
-    """Write a model in an interchange format (NIR, ONNX)."""
+    """Write a model in an interchange format (NIR, ONNX, lava-dl netx)."""
 
 
 @export_group.command("nir")
@@ -788,6 +788,40 @@ def export_onnx_cmd(model: Path, output: Path, dtype: str) -> None:
 
     export_onnx(load_model(model), output, dtype=dtype)
     click.echo(f"wrote {output}", err=True)
+
+
+@export_group.command("netx")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The lava-dl netx HDF5 file to write (atomically), e.g. model.net.")
+@click.option("--input-scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="Integer units per unit of input: x_int = round(x * scale). Default 255 "
+                   "(8-bit intensities) for direct encoding, 1 (spikes) for rate encoding.")
+@click.option("--input-max", type=click.FloatRange(0, min_open=True), default=1.0,
+              show_default=True, help="Largest |x| of an input, e.g. 2.83 for MNIST after "
+                                      "normalisation (bounds the first layer's currents).")
+@click.option("--exact", is_flag=True,
+              help="Refuse instead of rounding any weight, bias, threshold or leak.")
+@friendly
+def export_netx_cmd(model: Path, output: Path, input_scale: float | None, input_max: float,
+                    exact: bool) -> None:
+    """Export MODEL (genome or .snnir), deploy-folded, as a lava-dl netx network description
+    (HDF5) in Loihi 2's integer formats; prints each block's scale and rounding."""
+    from .backends.netx import export_netx
+    from .compiler import load_model
+
+    res = export_netx(load_model(model), output, input_scale=input_scale, input_max=input_max,
+                      exact=exact)
+    for la in res.layers:
+        kind = "readout" if la.layer.readout else la.kind
+        err = la.errors
+        click.echo(f"{la.name}: {kind} {'x'.join(map(str, la.shape))}, scale {la.scale:.6g}, "
+                   f"vThMant {la.vth}, vDecay {la.v_decay}, "
+                   f"{'exact' if la.exact else 'rounded'} (max error: weight {err['weight']:.3g}, "
+                   f"bias {err['bias']:.3g}, threshold {err['threshold']:.3g} units, leak "
+                   f"{err['leak']:.3g})", err=True)
+    click.echo(f"wrote {output}: {len(res.layers)} blocks, T={res.T}, input x_int = round(x * "
+               f"{res.input_scale:g}), input_message_bits={res.input_message_bits}", err=True)
 
 
 @cli.group("import")

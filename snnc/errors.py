@@ -211,6 +211,11 @@ class NirError(BackendError):
     """A graph or NIR file that the other side cannot express; names the node and the reason."""
 
 
+class NetxError(BackendError):
+    """A graph the lava-dl netx export cannot express (named node and reason), a parameter that
+    does not fit Loihi 2's integer formats, or a netx file that cannot be read or run."""
+
+
 class LavaMappingError(BackendError):
     """A graph, op or parameter the Lava backend cannot express; the message names the node, the
     attribute or path and the reason (``.node`` and ``.rule`` as in GraphError)."""

@@ -16,7 +16,7 @@ from .errors import MissingDependencyError
 #: Extras whose packages pip cannot install from the extra alone (they need ``--no-deps``).
 _SPECIAL = {
     "lava": "pip install 'snnc[lava]' && pip install --no-deps --ignore-requires-python "
-            "lava-nc==0.10.0",
+            "lava-nc==0.10.0 lava-dl==0.6.0",
 }
 
 

@@ -26,6 +26,8 @@ fixed``                                                       weights, 24-bit st
                                                               (snnTorch, Norse, SpikingJelly)
                                                               run what Lava runs
 ``onnx``    ``deploy``                                        one folded time step, as deployed
+``netx``    ``deploy``                                        lava-dl netx blocks for Loihi 2: the
+                                                              graph Lava runs, as one chain
 ==========  ================================================  ======================================
 
 An artifact records the passes already run on it (``graph.meta["passes"]``); :func:`prepare` runs
@@ -69,6 +71,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "Loihi 2's integer formats (Lava fixed_pt): the lava target, then quantize-loihi"),
     Target("nir", _DEPLOY, "NIR interchange: BatchNorm folded, Dropout dropped"),
     Target("onnx", _DEPLOY, "ONNX, one time step of the folded network"),
+    Target("netx", _DEPLOY, "lava-dl netx (Loihi 2 blocks): every fold, no grouped convolutions"),
 )}
 
 

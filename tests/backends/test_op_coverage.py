@@ -35,6 +35,11 @@ def _torch_compile(g):
     return compile(g)
 
 
+def _to_netx(g):
+    from snnc.backends.netx import to_netx
+    return to_netx(g)
+
+
 def _energy_count(g):
     from snnc.backends.energy import count_layers
     return count_layers(g)
@@ -48,6 +53,7 @@ BACKENDS = [
     ("snnc.backends.lava.optable", "RULES", _lava_plan),
     ("snnc.backends.nir", "EXPORT", _to_nir),
     ("snnc.backends.onnx", "RULES", _to_onnx),
+    ("snnc.backends.netx.chain", "SYNAPSE_OPS", _to_netx),
 ]
 
 

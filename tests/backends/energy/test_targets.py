@@ -90,5 +90,6 @@ def test_target_table_refuses_a_folded_graph_for_energy():
 def test_cli_names_every_target():
     from snnc.cli import TARGET_NAMES
     assert tuple(TARGETS) == TARGET_NAMES
-    with pytest.raises(PassError, match="known targets: train, energy, lava, lava-fixed, nir, onnx"):
+    with pytest.raises(PassError,
+                       match="known targets: train, energy, lava, lava-fixed, nir, onnx, netx"):
         prepare(compile_file("examples/interop.genome", target="train").graph, "loihi")
