@@ -63,6 +63,7 @@ import numpy as np
 
 from ..errors import NirError, SnncError
 from ..ir.choices import UNRESOLVED
+from ..ir.loihi import DEPLOY_ONLY
 from ..ir.graph import BACKWARD, Graph
 from ..ir.verify import verify
 from ..optable import OpTable
@@ -270,9 +271,7 @@ EXPORT.refuse("nearest upsampling has no NIR node", "Upsample")
 EXPORT.refuse("a NIR node sums its inputs, it cannot stack them along channels", "Concat")
 EXPORT.refuse("run the 'deploy' pipeline first, it removes Dropout", "Dropout")
 EXPORT.refuse(UNRESOLVED, "Choice", "WeightedMix")
-EXPORT.refuse("a deployment artefact of the quantize-loihi pass "
-              "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava backend compute)"
-              "; export the float deploy graph instead", "LoihiLIF")
+EXPORT.refuse(f"{DEPLOY_ONLY}; export the float deploy graph instead", "LoihiLIF")
 
 
 def to_nir(graph: Graph, *, dt: float = DEFAULT_DT, implicit_cycle_delay: bool = False):

@@ -34,6 +34,7 @@ from ..errors import OnnxError
 from ..ir.choices import UNRESOLVED
 from ..ir.graph import Graph
 from ..ir.inputs import input_layout
+from ..ir.loihi import DEPLOY_ONLY
 from ..ir.verify import verify
 from ..optable import OpTable
 from ..optional import require
@@ -210,9 +211,7 @@ RULES.refuse("the export writes the canonical LIF's state only, not the adaptati
 RULES.refuse("run the 'deploy' pipeline first, its freeze-plif pass makes a trained PLIF the LIF "
              "with its learned leak", "PLIF")
 RULES.refuse(UNRESOLVED, "Choice", "WeightedMix")
-RULES.refuse("a deployment artefact of the quantize-loihi pass "
-             "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava backend compute)"
-             "; export the float deploy graph instead", "LoihiLIF")
+RULES.refuse(f"{DEPLOY_ONLY}; export the float deploy graph instead", "LoihiLIF")
 
 
 def _emit_lif(w: _Writer, node, x, v) -> tuple[str, str]:

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Why a backend other than the reference interpreter and Lava refuses a LoihiLIF node (each table
+#: adds what to do instead).
+DEPLOY_ONLY = ("a deployment artefact of the quantize-loihi pass (Loihi 2's integer arithmetic, "
+               "which the reference interpreter and the Lava backend compute)")
 #: Bits of the state variables ``u`` and ``v``.
 STATE_BITS = 24
 #: ``a_in`` and ``vth`` are shifted left by this many bits to align them with the state.

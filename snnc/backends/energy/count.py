@@ -40,6 +40,7 @@ import numpy as np
 
 from ...ir.choices import UNRESOLVED
 from ...ir.graph import Graph
+from ...ir.loihi import DEPLOY_ONLY
 from ...ir.ops import OPS
 from ...ir.verify import verify
 from ...optable import OpTable
@@ -89,9 +90,7 @@ def _op_table() -> OpTable:
     t["AvgPool2d"] = EnergyOp("carrier", lambda a, i, o: _window_synapses(1, a, i, o))
     t["GlobalAvgPool"] = EnergyOp("carrier", lambda a, i, o: int(np.prod(i)))
     t.refuse(UNRESOLVED, "Choice", "WeightedMix")  # which path would be counted is the question
-    t.refuse("a deployment artefact of the quantize-loihi pass "
-             "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava backend compute)"
-             "; count the float deploy graph instead", "LoihiLIF")
+    t.refuse(f"{DEPLOY_ONLY}; count the float deploy graph instead", "LoihiLIF")
     return t
 
 

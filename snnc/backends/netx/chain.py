@@ -41,6 +41,7 @@ import numpy as np
 from ...errors import NetxError
 from ...ir.choices import UNRESOLVED
 from ...ir.graph import BACKWARD, Graph
+from ...ir.loihi import DEPLOY_ONLY
 from ...ir.interpret import Interpreter
 from ...ir.verify import verify
 from ...optable import OpTable
@@ -69,6 +70,8 @@ SYNAPSE_OPS.refuse("run the 'deploy' pipeline first, it removes Dropout", "Dropo
 SYNAPSE_OPS.refuse("netx 0.6.0 does not implement its 'concat' layer (NotImplementedError in "
                    "hdf5.Network)", "Concat")
 SYNAPSE_OPS.refuse(UNRESOLVED, "Choice", "WeightedMix")
+SYNAPSE_OPS.refuse(f"{DEPLOY_ONLY}; export the float deploy graph (netx chooses its own "
+                   f"integer scales)", "LoihiLIF")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...optable import OpTable
+from ...ir.loihi import DEPLOY_ONLY
 from ...errors import AssignmentError
 from .layers import MixWeights, TimeDropout, load_params, to_numpy
 from .variants import NEURON_MODULES
@@ -135,9 +136,7 @@ TORCH_OPS = OpTable("torch", {
     "WeightedMix": TorchOp(_call, lambda node, dtype, device: MixWeights(
         node.params["alpha"], dtype, device), _save_mix, static=True, choice=True),
 })
-TORCH_OPS.refuse("a deployment artefact of the quantize-loihi pass "
-                 "(Loihi 2's integer arithmetic, which the reference interpreter and the Lava "
-                 "backend compute); train and evaluate the float deploy graph instead", "LoihiLIF")
+TORCH_OPS.refuse(f"{DEPLOY_ONLY}; train and evaluate the float deploy graph instead", "LoihiLIF")
 
 
 def make_module(node, dtype, device) -> nn.Module | None:
