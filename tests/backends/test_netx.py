@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from snnc.backends.netx import (NetxError, export_netx, quantize_input, read_netx, readout_values,
                                 run_fixed, to_netx)
-from snnc.backends.netx.fixed import A_IN_MAX, BIAS_MAX, VTH_MAX, WEIGHT_MAX, _decay
+from snnc.backends.netx.fixed import A_IN_MAX, BIAS_MAX, VTH_MAX, WEIGHT_MAX
 from snnc.cli import cli
 from snnc.ir import Graph, verify
 from snnc.ir.interpret import run as ir_run
@@ -83,12 +83,6 @@ def test_rounded_export_agrees_with_interpreter_mostly():
     fixed = run_fixed(res.layers, quantize_input(x, res.input_scale), 5)
     agree = np.mean(fixed.spikes["l1"] == trace.outputs["l1"])
     assert agree > 0.97, agree
-
-
-def test_lava_decay_truncates_the_magnitude():
-    # Lava's fixed-point LIF: sgn(v k) (|v k| >> 12), not an arithmetic shift (floor)
-    np.testing.assert_array_equal(_decay(np.array([-3, 3, -4097, 8191]), 2048),
-                                  [-1, 1, -2048, 4095])
 
 
 def test_file_holds_every_field(tmp_path):

@@ -56,6 +56,7 @@ import numpy as np
 
 from ...errors import NetxError
 from ...ir.interpret import conv2d
+from ...ir.loihi import loihi_lif_step_fixed
 from .chain import Chain, Layer
 
 DECAY_UNITY = 4096          # 12-bit decays: 4096 is "forget everything"
@@ -238,12 +239,6 @@ def quantize_input(x: np.ndarray, input_scale: float) -> np.ndarray:
     return np.round(np.asarray(x, np.float64) * input_scale).astype(np.int64)
 
 
-def _decay(x: np.ndarray, keep: int) -> np.ndarray:
-    """Lava's decay: ``sgn(x keep) (|x keep| >> 12)`` (magnitude truncated)."""
-    p = x * keep
-    return np.sign(p) * (np.abs(p) >> 12)
-
-
 def _synapse(layer: FixedLayer, x: np.ndarray) -> np.ndarray:
     """``a_in`` of ``layer`` for input ``x [B, *in]`` (integers, exact)."""
     syn = layer.layer.synapse
@@ -297,14 +292,10 @@ def run_fixed(layers: list[FixedLayer], x_int: np.ndarray, T: int) -> FixedTrace
                     np.zeros((B,) + tuple(p.shape), np.int64)
             a = _synapse(layer, src).reshape((B,) + tuple(layer.shape))
             u, v = state[layer.name]
-            u = _decay(u, DECAY_UNITY - layer.i_decay) + (a << STATE_SHIFT)
-            u = np.where(u > STATE_MAX, u - 2 * STATE_MAX, u)
-            u = np.where(u <= -STATE_MAX, u + 2 * STATE_MAX, u)
             bias = 0 if layer.bias is None else _bias(layer, B)
-            v = _decay(v, DECAY_UNITY - layer.v_decay) + u + bias
-            v = np.clip(v, -STATE_MAX + 1, STATE_MAX - 1)
-            s = v > (layer.vth << STATE_SHIFT)
-            v = np.where(s, 0, v)
+            # netx's iDecay is Lava's du + 1 (a current decay factor of 4096 - iDecay)
+            u, v, s = loihi_lif_step_fixed(u, v, a, du=layer.i_decay - 1, dv=layer.v_decay,
+                                           vth=layer.vth, bias=bias)
             state[layer.name] = (u, v)
             vs[layer.name][t] = v
             if not layer.layer.readout:
