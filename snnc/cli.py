@@ -639,10 +639,14 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
               show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
                                       "Lava's Conv process.")
+@click.option("--processes", type=click.Choice(["fused", "layer"]), default=None,
+              help="The whole network as one Lava process (fused: a few OS processes) or one "
+                   "Lava process per neuron and synapse (layer). Default: fused, except with "
+                   "--conv conv.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             fmt: str) -> None:
+             processes: str | None, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
     element by element; counts shown)."""
@@ -656,7 +660,8 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
-                            conv=conv, progress=lambda done, total: bar.update(task, completed=done))
+                            conv=conv, processes=processes,
+                            progress=lambda done, total: bar.update(task, completed=done))
     if fmt == "json":
         _echo_json(report.to_dict())
         return

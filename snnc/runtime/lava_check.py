@@ -92,7 +92,8 @@ class LavaReport:
 
 def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                data_root: str | Path | None = None, samples: int = 100, seed: int = 0,
-               conv: str = "sparse", progress=None) -> LavaReport:
+               conv: str = "sparse", processes: str | None = None,
+               progress=None) -> LavaReport:
     """Simulate ``model`` on Lava over the first ``samples`` test images of ``dataset``.
 
     Args:
@@ -102,6 +103,8 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
         seed: seed of rate-encoded inputs.
         conv: how convolutions become Lava synapses, ``"sparse"`` or ``"conv"``
             (see :func:`snnc.backends.lava.build`).
+        processes: ``"fused"`` (the whole network in one Lava process), ``"layer"`` (one per
+            neuron and synapse) or None (fused where exact; :func:`snnc.backends.lava.build`).
         progress: optional callable ``progress(done, total)`` after each batch.
     Raises:
         RunError: no dataset known, bad ``samples``; LavaMappingError for what Loihi cannot run.
@@ -122,7 +125,7 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                              for n in folded.nodes_of("LIF")}
     seen: set[str] = set()
     t0, latency, done = time.perf_counter(), 0, 0
-    with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch
+    with build(folded, pre.T, conv=conv, processes=processes) as net:  # one Lava runtime serves every batch
         for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean,
                                             std=pre.std)):
             xin = model_input(xb, pre, derive_seed(_RATE_LAVA, seed, b)).double()
