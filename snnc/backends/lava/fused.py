@@ -25,10 +25,11 @@ Semantics (lava-nc 0.10.0, floating point, measured; the per-layer mapping of :m
 Exactness. Each synapse's contribution is bit for bit the value Lava's process computes:
 ``Sparse`` (convolutions, elementwise ops) is scipy's ``csr @ s`` -- a sum over the row's stored
 entries in order, where the 0/1 spikes make every product ``w`` or ``0`` -- reproduced by
-summing, per row and in the same column order, only the entries of columns that spiked
-(``np.bincount`` adds in index order; skipped terms are zeros): an event-driven matrix product
-with the same rounding. ``Dense`` (Linear) uses the same BLAS product ``W @ s``. The neuron update
-is Lava's expressions elementwise. What can differ is the order in which one neuron's inputs are
+summing, per row and in the same column order, only the entries of columns that spiked (the
+csc submatrix of those columns times ones: scipy's ``csc_matvec`` adds column by column;
+skipped terms are zeros): an event-driven matrix product with the same rounding. ``Dense``
+(Linear) uses the same BLAS product ``W @ s``. The neuron update is Lava's expressions
+elementwise. What can differ is the order in which one neuron's inputs are
 added: Lava's compiler collects processes through a Python ``set`` of Process objects
 (``compiler_graphs.find_processes``), so the per-layer mapping itself adds a neuron's inputs in
 an order that changes from run to run (observed here on ``skip_delays``); the program adds
@@ -183,9 +184,9 @@ class FusedProgram:
             conns = [(self.slices[s.src], self.slices[s.dst]) for s in direct if level[s.dst] == lv]
             self.levels.append((conns, groups))
 
-        # synapses: csc gathers per extra delay (rows: each synapse's own block), or dense
-        self.hops: list[tuple] = []  # plan order: (dst slice, src slice, extra, kind, data)
-        blocks: dict[int, list] = {}
+        # synapses in plan order: (dst slice, src slice, extra, kind, data); "csc": the
+        # matrix by columns, for event-driven sums; "dense": a Dense process's BLAS product
+        self.hops: list[tuple] = []
         for s in plan.synapses:
             if s.direct:
                 continue
@@ -193,29 +194,12 @@ class FusedProgram:
             src, dst = self.slices[s.src], self.slices[s.dst]
             if m is None:
                 from .build import lava_matrix
-                w = np.ndarray(lava_matrix(s.op, sparse=False).shape, dtype=np.float64)
-                w[:] = lava_matrix(s.op, sparse=False)  # laid out as Lava's Dense holds it
+                dense = lava_matrix(s.op, sparse=False)
+                w = np.ndarray(dense.shape, dtype=np.float64)
+                w[:] = dense  # laid out as Lava's Dense holds it
                 self.hops.append((dst, src, s.extra, "dense", w))
                 continue
-            rows = blocks.setdefault(s.extra, [])
-            offset = sum(b[0].shape[0] for b in rows)
-            rows.append((m, src.start))
-            self.hops.append((dst, src, s.extra, "csc", slice(offset, offset + m.shape[0])))
-        self.gathers: dict[int, tuple] = {}
-        for e, mats in blocks.items():
-            r, c, d, off = [], [], [], 0
-            for m, col0 in mats:
-                coo = m.tocoo()  # canonical csr -> coo keeps each row's column order
-                r.append(coo.row.astype(np.intp) + off)
-                c.append(coo.col.astype(np.intp) + col0)
-                d.append(coo.data.astype(np.float64))
-                off += m.shape[0]
-            r, c, d = np.concatenate(r), np.concatenate(c), np.concatenate(d)
-            by_col = np.lexsort((r, c))  # column-major; rows ascending within a column
-            ptr = np.zeros(self.n + 1, dtype=np.intp)
-            np.cumsum(np.bincount(c, minlength=self.n), out=ptr[1:])
-            self.gathers[e] = (ptr, r[by_col], d[by_col], off)
-
+            self.hops.append((dst, src, s.extra, "csc", m.tocsc()))
         self.fed = list(plan.fed)
         self.fed_index = (np.concatenate([np.arange(self.slices[n].start, self.slices[n].stop)
                                           for n in self.fed]) if self.fed
@@ -276,7 +260,6 @@ class FusedProgram:
         self.valid_from = 0
         self.hist = np.zeros((self.depth, self.n), dtype=bool)
         self.hist_step = np.full(self.depth, -1)
-        self.active = [np.zeros(0, dtype=np.intp)] * self.depth
         for _, groups in self.levels:
             for _, g in groups:
                 g.clear()
@@ -294,28 +277,24 @@ class FusedProgram:
         k, m = self.k, self.k % self.steps
         if self.cyclic and m == 0:
             self.valid_from = k  # the per-layer network zeroes its synapse buffers here
-        results = {}
-        for e, (ptr, rows, vals, nrows) in self.gathers.items():
+        active: dict[tuple[int, int], np.ndarray] = {}
+        a = np.zeros(self.n)
+        for dst, src, e, kind, data in self.hops:
             slot = self._past(k - 1 - e)
             if slot is None:
                 continue
-            act = self.active[slot]
-            starts = ptr[act]
-            lens = ptr[act + 1] - starts
-            total = int(lens.sum())
-            if total:
-                idx = np.arange(total) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
-                results[e] = (slot, np.bincount(rows[idx], vals[idx], minlength=nrows))
-        a = np.zeros(self.n)
-        for dst, src, e, kind, data in self.hops:
-            if kind == "csc":
-                got = results.get(e)
-                if got is not None and self.hist[got[0], src].any():
-                    a[dst] += got[1][data]
-                continue
-            slot = self._past(k - 1 - e)
-            if slot is not None and self.hist[slot, src].any():
+            key = (slot, src.start)
+            act = active.get(key)
+            if act is None:
+                act = active[key] = np.flatnonzero(self.hist[slot, src])
+            if not act.size:
+                continue  # Lava adds W @ 0: zeros
+            if kind == "dense":
                 a[dst] += data.dot(self.hist[slot, src].astype(np.float64))
+                continue
+            # the spiking columns only, added column by column into each row (csc @ x): the
+            # terms and their order of csr @ s, less the zero products
+            a[dst] += data[:, act] @ np.ones(act.size)
         if self.fed_index.size and injected is not None:
             a[self.fed_index] += np.asarray(injected, dtype=np.float64).reshape(-1)
         s = np.zeros(self.n, dtype=bool)
@@ -327,6 +306,5 @@ class FusedProgram:
         slot = k % self.depth
         self.hist[slot] = s
         self.hist_step[slot] = k
-        self.active[slot] = np.flatnonzero(s)
         self.k = k + 1
         return s[self.record_index].astype(np.float64)

@@ -70,6 +70,33 @@ def test_program_on_random_graphs(seed):
     _check(make_plan(g), x, run(g, x).outputs)
 
 
+@pytest.mark.parametrize("name", ["skip_delays", "mixed"])
+def test_synapse_products_equal_lavas_bit_for_bit(name):
+    """Every synapse's event-driven product equals the one Lava's Sparse/Dense process computes
+    (``W @ s`` on its weight matrix) in every bit, at several firing rates."""
+    from snnc.backends.lava.build import SPARSE_FROM, lava_matrix
+    from snnc.backends.lava import synapses as syn
+
+    g, _ = build_graph(name)
+    p = make_plan(g)
+    prog = FusedProgram(p, [])
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for s, (dst, src, e, kind, data) in zip([s for s in p.synapses if not s.direct], prog.hops):
+        op = s.op
+        sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
+                  or isinstance(op, syn.ConvOp))  # as build.LavaNetwork._connection decides
+        lava = lava_matrix(op, sparse)
+        kinds.add(kind)
+        for rate in (0.05, 0.3, 0.9):
+            spikes = (rng.uniform(size=src.stop - src.start) < rate).astype(np.float64)
+            want = lava.dot(spikes)
+            act = np.flatnonzero(spikes)
+            got = data[:, act] @ np.ones(act.size) if kind == "csc" else data.dot(spikes)
+            assert np.array_equal(got, want)  # equal floats: equal bits (but the sign of 0)
+    assert kinds == ({"csc", "dense"} if name == "mixed" else {"csc"})
+
+
 def test_default_is_fused_where_exact():
     """Fused by default; layer for Lava's float32 Conv processes, and for a neuron kind the fused
     model lacks (refused by name when fused is asked for)."""
