@@ -130,6 +130,7 @@ def _simulate(graph, x, mode):
 
 def bench_presets(args) -> dict:
     from snnc import zoo
+    from snnc.backends.lava import fused_process  # noqa: F401 - imports lava before any timing
     from snnc.errors import SnncError
     rows = []
     for name in args.presets or zoo.names():
