@@ -121,16 +121,24 @@ def unsupported(plan: LavaPlan) -> str | None:
     return None
 
 
-def _exact_csr(op: syn.Operator):
-    """The synapse as Lava's ``Sparse``/elementwise process holds it (scipy csr over Lava's flat
-    layouts), or None for a ``Dense`` process (a matrix op that Lava multiplies with BLAS)."""
+def _synapse(op: syn.Operator) -> tuple[str, object]:
+    """How the program multiplies a synapse, as Lava's process for it would (see
+    :meth:`.build.LavaNetwork._connection`): ``("csc", m)`` -- a ``Sparse`` or elementwise
+    synapse, event-driven over the spiking columns of its canonical matrix; ``("csr", m)`` -- a
+    ``Sparse`` matrix whose rows are not stored in column order, multiplied whole as Lava does;
+    ``("dense", W)`` -- a ``Dense`` process's BLAS product."""
     from .build import lava_matrix
     if isinstance(op, (syn.DiagOp, syn.ConvOp)):
+        # (a small elementwise op is a Dense process in Lava, but a diagonal matrix times 0/1
+        # spikes is exactly d * s in any order)
         m = lava_matrix(op, sparse=True)
-        # summing only the spiking columns in column order equals csr @ s only if each row's
+        # summing only the spiking columns, in column order, equals csr @ s only if each row's
         # entries are stored in column order (scipy's canonical form)
-        return m if m.has_canonical_format else None
-    return None
+        return ("csc", m.tocsc()) if m.has_canonical_format else ("csr", m)
+    dense = lava_matrix(op, sparse=False)
+    w = np.ndarray(dense.shape, dtype=np.float64)
+    w[:] = dense  # allocated as Lava's Dense model holds its weights
+    return "dense", w
 
 
 class FusedProgram:
@@ -184,22 +192,13 @@ class FusedProgram:
             conns = [(self.slices[s.src], self.slices[s.dst]) for s in direct if level[s.dst] == lv]
             self.levels.append((conns, groups))
 
-        # synapses in plan order: (dst slice, src slice, extra, kind, data); "csc": the
-        # matrix by columns, for event-driven sums; "dense": a Dense process's BLAS product
+        # synapses in plan order: (dst slice, src slice, extra, kind, data); see _synapse
         self.hops: list[tuple] = []
         for s in plan.synapses:
             if s.direct:
                 continue
-            m = _exact_csr(s.op)
-            src, dst = self.slices[s.src], self.slices[s.dst]
-            if m is None:
-                from .build import lava_matrix
-                dense = lava_matrix(s.op, sparse=False)
-                w = np.ndarray(dense.shape, dtype=np.float64)
-                w[:] = dense  # laid out as Lava's Dense holds it
-                self.hops.append((dst, src, s.extra, "dense", w))
-                continue
-            self.hops.append((dst, src, s.extra, "csc", m.tocsc()))
+            kind, data = _synapse(s.op)
+            self.hops.append((self.slices[s.dst], self.slices[s.src], s.extra, kind, data))
         self.fed = list(plan.fed)
         self.fed_index = (np.concatenate([np.arange(self.slices[n].start, self.slices[n].stop)
                                           for n in self.fed]) if self.fed
@@ -289,7 +288,7 @@ class FusedProgram:
                 act = active[key] = np.flatnonzero(self.hist[slot, src])
             if not act.size:
                 continue  # Lava adds W @ 0: zeros
-            if kind == "dense":
+            if kind != "csc":
                 a[dst] += data.dot(self.hist[slot, src].astype(np.float64))
                 continue
             # the spiking columns only, added column by column into each row (csc @ x): the
