@@ -143,3 +143,32 @@ def test_fused_lava_equals_layer_lava(name):
     # fused: the network, one injector, one extractor, Lava's runtime service and its
     # shared-memory manager
     assert kids["fused"] <= 5 < kids["layer"], kids
+
+
+def test_matrix_not_in_column_order_is_multiplied_whole(monkeypatch):
+    """A Sparse matrix whose rows are not stored in column order cannot be summed column by
+    column in Lava's order: the program multiplies it whole (csr @ s, as Lava's process does)."""
+    import importlib
+
+    from scipy import sparse as sp
+
+    lava_build = importlib.import_module("snnc.backends.lava.build")  # the module, not build()
+    real = lava_build.lava_matrix
+
+    def unsorted(op, sparse):
+        m = real(op, sparse)
+        if not sparse:
+            return m
+        idx, dat = m.indices.copy(), m.data.copy()
+        for r in range(m.shape[0]):  # each row's entries stored in reverse column order
+            a, b = m.indptr[r], m.indptr[r + 1]
+            idx[a:b], dat[a:b] = idx[a:b][::-1], dat[a:b][::-1]
+        out = sp.csr_matrix((dat, idx, m.indptr.copy()), shape=m.shape)
+        assert not out.has_canonical_format
+        return out
+
+    monkeypatch.setattr(lava_build, "lava_matrix", unsorted)
+    g, x = build_graph("skip_delays")
+    p = make_plan(g)
+    assert {h[3] for h in FusedProgram(p, []).hops} == {"csr"}
+    _check(p, x, membranes(g, x)[0])
