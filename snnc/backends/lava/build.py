@@ -412,7 +412,8 @@ def resolve_processes(plan: LavaPlan, processes: str | None, conv: str = "sparse
     if processes is None:
         return "layer" if why else "fused"
     if processes == "fused" and why:
-        raise LavaMappingError(f"processes='fused': {why}; use processes='layer'",
+        raise LavaMappingError(f"processes='fused': {why}; use processes='layer' (snnc lava "
+                               f"--processes layer)",
                                rule="lava processes")
     return processes
 
