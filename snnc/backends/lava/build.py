@@ -397,8 +397,10 @@ PROCESSES = ("fused", "layer")
 
 def resolve_processes(plan: LavaPlan, processes: str | None, conv: str = "sparse") -> str:
     """The process granularity to build: ``processes`` if given, else ``"fused"`` where the fused
-    model reproduces the per-layer mapping exactly (``conv="sparse"``, float, every neuron kind
-    in :data:`.fused.NEURON_GROUPS`), else ``"layer"``.
+    model computes what the per-layer processes compute (``conv="sparse"``, floating point,
+    every neuron kind in :data:`.fused.NEURON_GROUPS`; see :mod:`.fused` on the order of a
+    neuron's inputs), else ``"layer"``. A mode the fused model does not implement (e.g. Lava's
+    fixed-point models) must give a reason here, so that it falls back to ``"layer"``.
 
     Raises:
         LavaMappingError: ``processes="fused"`` for what the fused model cannot run exactly.
