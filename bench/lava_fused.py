@@ -11,7 +11,7 @@ per neuron and synapse (``snnc lava --processes fused|layer``). Three parts, JSO
              T = 4, thresholds set for about ``--rate`` firing (untrained weights): Lava steps per
              second per mapping, modes interleaved (fused, layer, fused...)
              over ``--repeats`` rounds of ``--images`` images each, after one warm-up image.
-``demo``     a trained run folder (default /work/main/out/demo/run), ``snnc lava RUN --samples N``
+``demo``     a trained run folder (default out/demo/run, ``make demo``'s), ``snnc lava RUN --samples N``
              per mapping, interleaved: seconds per image, accuracy, agreement, equal layers.
 
 Every figure carries the machine load (``os.getloadavg``) at its start and end: the machine may be
@@ -289,7 +289,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.15, help="stage part: target firing rate")
-    ap.add_argument("--run", type=Path, default=Path("/work/main/out/demo/run"))
+    ap.add_argument("--run", type=Path, default=Path("out/demo/run"))
     ap.add_argument("--samples", type=int, default=100)
     args = ap.parse_args()
     if args.modes is None:
