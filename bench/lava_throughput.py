@@ -4,7 +4,8 @@ synaptic delays, GAP + Linear head), deploy-folded, T = 4, simulating ``--images
 running network, for each way of mapping convolutions (unrolled ``Sparse`` synapses, Lava's
 ``Conv`` process). Weights are the initial ones (the firing rates are printed): every synapse
 process computes its full matrix-vector product or convolution at every step, so the time per
-Lava step does not depend on how many neurons fire.
+Lava step does not depend on how many neurons fire. One Lava process per neuron and synapse
+(``processes="layer"``); the whole-network process is measured by ``bench/lava_fused.py``.
 
     .venv/bin/python bench/lava_throughput.py [--images 20] [--conv sparse conv]
 """
@@ -33,7 +34,7 @@ def main() -> None:
     results = []
     for conv in args.conv:
         t0 = time.perf_counter()
-        with build(graph, conv=conv) as net:
+        with build(graph, conv=conv, processes="layer") as net:  # fused: bench/lava_fused.py
             net.run(x[:1])  # starts the runtime (compile) and warms every process up
             t1 = time.perf_counter()
             net.run(x)

@@ -642,10 +642,14 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--fixed-point", is_flag=True,
               help="Quantise to Loihi 2's integer formats (quantize-loihi) and run Lava's "
                    "fixed_pt models; spikes are compared with the integer reference.")
+@click.option("--processes", type=click.Choice(["fused", "layer"]), default=None,
+              help="The whole network as one Lava process (fused: a few OS processes) or one "
+                   "Lava process per neuron and synapse (layer). Default: fused, except with "
+                   "--conv conv.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             fixed_point: bool, fmt: str) -> None:
+             fixed_point: bool, processes: str | None, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
     element by element; counts shown)."""
@@ -659,7 +663,7 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
         task = bar.add_task("Lava simulation", total=samples)
         report = lava_check(model, dataset, data_root=data_root, samples=samples, seed=seed,
-                            conv=conv, fixed_point=fixed_point,
+                            conv=conv, fixed_point=fixed_point, processes=processes,
                             progress=lambda done, total: bar.update(task, completed=done))
     if fmt == "json":
         _echo_json(report.to_dict())

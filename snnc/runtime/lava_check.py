@@ -103,7 +103,8 @@ class LavaReport:
 
 def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                data_root: str | Path | None = None, samples: int = 100, seed: int = 0,
-               conv: str = "sparse", fixed_point: bool = False, progress=None) -> LavaReport:
+               conv: str = "sparse", fixed_point: bool = False, processes: str | None = None,
+               progress=None) -> LavaReport:
     """Simulate ``model`` on Lava over the first ``samples`` test images of ``dataset``.
 
     Args:
@@ -115,6 +116,8 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
             (see :func:`snnc.backends.lava.build`).
         fixed_point: quantise (target ``lava-fixed``) and run Lava's ``fixed_pt`` models;
             spikes are compared with the reference interpreter's integer model.
+        processes: ``"fused"`` (the whole network in one Lava process), ``"layer"`` (one per
+            neuron and synapse) or None (fused where exact; :func:`snnc.backends.lava.build`).
         progress: optional callable ``progress(done, total)`` after each batch.
     Raises:
         RunError: no dataset known, bad ``samples``; LavaMappingError for what Loihi cannot run.
@@ -139,7 +142,7 @@ def lava_check(model: str | Path | Graph, dataset: str | None = None, *,
                              for n in folded.nodes_of("LIF", "ALIF", "LoihiLIF")}
     seen: set[str] = set()
     t0, latency, done = time.perf_counter(), 0, 0
-    with build(folded, pre.T, conv=conv) as net:  # one Lava runtime serves every batch
+    with build(folded, pre.T, conv=conv, processes=processes) as net:  # one Lava runtime serves every batch
         for b, (xb, _) in enumerate(batches(x, y, 10, shuffle=False, mean=pre.mean,
                                             std=pre.std)):
             xin = model_input(xb, pre, derive_seed(_RATE_LAVA, seed, b)).double()

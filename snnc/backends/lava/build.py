@@ -146,15 +146,7 @@ class LavaNetwork:
         lv = self.lv = lava_modules()
         if plan.fixed:
             from . import fixed  # imports lava: only for fixed-point networks
-        if record is None:
-            self.record = list(plan.neurons)
-        else:
-            unknown = [r for r in record if r not in plan.neurons]
-            if unknown:
-                raise LavaMappingError(f"cannot record {unknown}: not LIF neurons of the graph",
-                                       rule="lava record")
-            need = set(record) | set(plan.head_neurons)  # the host head reads these
-            self.record = [n for n in plan.neurons if n in need]
+        self.record = self._resolve_record(plan, record)
         n_steps = plan.steps
         self.lif, self.sources, self.sinks, self.conns = {}, {}, {}, []
         for name, n in plan.neurons.items():
@@ -225,6 +217,18 @@ class LavaNetwork:
         self._started = self._closed = False
         self.timing = {"build_s": time.perf_counter() - t0, "compile_s": 0.0, "run_s": 0.0,
                        "io_s": 0.0, "steps": 0, "samples": 0}
+
+    @staticmethod
+    def _resolve_record(plan: LavaPlan, record) -> list[str]:
+        """The neurons to record, in plan order: ``record`` (default all) plus the head's inputs."""
+        if record is None:
+            return list(plan.neurons)
+        unknown = [r for r in record if r not in plan.neurons]
+        if unknown:
+            raise LavaMappingError(f"cannot record {unknown}: not LIF neurons of the graph",
+                                   rule="lava record")
+        need = set(record) | set(plan.head_neurons)  # the host head reads these
+        return [n for n in plan.neurons if n in need]
 
     # ------------------------------------------------------------------ structure
     def _connection(self, op, what: str = "(delay line)"):
@@ -423,8 +427,44 @@ def _alive(proc) -> bool:
         return False
 
 
-def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse") -> LavaNetwork:
+#: Values of ``processes``: the whole network in one Lava process, or one per neuron/synapse.
+PROCESSES = ("fused", "layer")
+
+
+def resolve_processes(plan: LavaPlan, processes: str | None, conv: str = "sparse") -> str:
+    """The process granularity to build: ``processes`` if given, else ``"fused"`` where the fused
+    model computes what the per-layer processes compute (``conv="sparse"``, floating point,
+    every neuron kind in :data:`.fused.NEURON_GROUPS`; see :mod:`.fused` on the order of a
+    neuron's inputs), else ``"layer"``. A mode the fused model does not implement (e.g. Lava's
+    fixed-point models) must give a reason here, so that it falls back to ``"layer"``.
+
+    Raises:
+        LavaMappingError: ``processes="fused"`` for what the fused model cannot run exactly.
+        ValueError: an unknown ``processes``.
+    """
+    from .fused import unsupported
+    if processes not in (None,) + PROCESSES:
+        raise ValueError(f"processes must be one of {PROCESSES}, got {processes!r}")
+    why = ("convolutions as Lava Conv processes (conv='conv') compute in float32, which the "
+           "fused model does not reproduce" if conv != "sparse" else unsupported(plan))
+    if processes is None:
+        return "layer" if why else "fused"
+    if processes == "fused" and why:
+        raise LavaMappingError(f"processes='fused': {why}; use processes='layer' (snnc lava "
+                               f"--processes layer)",
+                               rule="lava processes")
+    return processes
+
+
+def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse",
+          processes: str | None = None) -> LavaNetwork:
     """Lava processes for a graph (planned with :func:`.planning.plan`) or a ready plan.
+
+    ``processes="fused"`` runs the whole network as ONE Lava process
+    (:class:`.fused_process.FusedNetwork`: a few OS processes in all, spike for spike the
+    per-layer mapping's semantics; see :mod:`.fused`); ``"layer"`` builds one Lava process per
+    neuron, synapse and delay-line hop (below). Default (None): fused wherever it is exact
+    (:func:`resolve_processes`: floating point with ``conv="sparse"``), else layer.
 
     ``conv="sparse"`` (default) unrolls each convolution into a ``Sparse`` synapse matrix over
     the flattened maps (as Loihi stores convolutional connectivity: one synapse list per core);
@@ -436,8 +476,14 @@ def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse"
     ``sparse`` and 0.4 s with ``conv``.
 
     Raises:
-        LavaMappingError: what :func:`.planning.plan` refuses.
+        LavaMappingError: what :func:`.planning.plan` refuses; ``processes="fused"`` where
+            :func:`resolve_processes` refuses it.
     """
     from .planning import plan as make_plan
     p = graph_or_plan if isinstance(graph_or_plan, LavaPlan) else make_plan(graph_or_plan, T)
+    if conv not in ("sparse", "conv"):
+        raise ValueError(f"conv must be 'sparse' or 'conv', got {conv!r}")
+    if resolve_processes(p, processes, conv) == "fused":
+        from .fused_process import FusedLavaNetwork
+        return FusedLavaNetwork(p, record)
     return LavaNetwork(p, record, conv)

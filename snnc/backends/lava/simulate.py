@@ -19,7 +19,8 @@ __all__ = ["LavaResult", "as_sequence", "simulate"]
 
 
 def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
-             target: str | None = None, conv: str = "sparse") -> LavaResult:
+             target: str | None = None, conv: str = "sparse",
+             processes: str | None = None) -> LavaResult:
     """Simulate ``graph`` on Lava for ``T`` steps (default ``graph.meta['T']``).
 
     Args:
@@ -32,14 +33,18 @@ def simulate(graph: Graph, x: np.ndarray, T: int | None = None, *, record=None,
             :mod:`snnc.passes.targets`).
         conv: ``"sparse"`` (default: convolutions unrolled into Sparse synapses, float64) or
             ``"conv"`` (Lava's Conv process); see :func:`.build.build`.
+        processes: ``"fused"`` (the whole network in one Lava process), ``"layer"`` (one Lava
+            process per neuron and synapse), or None: fused where exact (see
+            :func:`.build.build`).
     Returns:
         :class:`LavaResult`; its spikes equal :func:`snnc.ir.run`'s on the same graph.
     Raises:
-        LavaMappingError: an op, neuron parameter or cycle that Lava cannot express (by name).
+        LavaMappingError: an op, neuron parameter or cycle that Lava cannot express (by name);
+            ``processes="fused"`` for what the fused model cannot run exactly.
     """
     if target:
         from ...passes.targets import prepare
         graph, _ = prepare(graph, target)
-    net = build(graph, T, record=record, conv=conv)
+    net = build(graph, T, record=record, conv=conv, processes=processes)
     with net:
         return net.run(x)

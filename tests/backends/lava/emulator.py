@@ -18,8 +18,9 @@ from snnc.backends.lava.mapping import LavaALIF
 from snnc.backends.lava.simulate import as_sequence
 
 
-def emulate(plan, x) -> dict[str, np.ndarray]:
-    """Spikes ``[T, B, *shape]`` per neuron, read from each neuron's IR window."""
+def emulate(plan, x, full: bool = False) -> dict[str, np.ndarray]:
+    """Spikes ``[T, B, *shape]`` per neuron, read from each neuron's IR window; ``full``: every
+    Lava step of the run instead, garbage steps included, ``[B * steps, *shape]``."""
     x = as_sequence(plan.graph, x, plan.T)
     T, B, N = plan.T, x.shape[1], plan.steps
     cur = plan.host_currents(x)
@@ -69,6 +70,8 @@ def emulate(plan, x) -> dict[str, np.ndarray]:
             s_ = v[j] > n.vth
             v[j] = np.where(s_, 0.0, v[j])
             hist[j][k] = s_
+    if full:
+        return {j: h.astype(np.float64) for j, h in hist.items()}
     out = {}
     for j in names:
         L = plan.latency[j]

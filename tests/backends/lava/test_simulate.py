@@ -46,7 +46,7 @@ def test_delay_lines_are_shared_identity_hops():
     """Extra synaptic delays become taps of one identity delay line per source neuron (no
     DelayDense/DelaySparse, which rebuild their matrices every step)."""
     g, x = build_graph("skip_delays")
-    with build(g) as net:
+    with build(g, processes="layer") as net:
         extras = {(s.src, s.extra) for s in net.plan.synapses if s.extra}
         assert extras, "the graph must need extra delays"
         longest = {}
@@ -69,7 +69,7 @@ def test_long_delay_line_builds_without_recursion(monkeypatch):
     (e,) = [e for e in g.edges if e.src == "sk"]
     g.remove_edge(e)
     g.add_edge("sk", "l3", delay=1500)
-    net = build(g)
+    net = build(g, processes="layer")
     try:
         assert max(k for src, k in net._taps if src == "l1") == 1501
         assert all((src, k - 1) in net._taps for src, k in net._taps if k > 1)
