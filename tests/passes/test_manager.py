@@ -10,7 +10,7 @@ import pytest
 from snnc.errors import GraphError, PassError
 from snnc.ir import Graph
 from snnc.passes import (PASSES, PIPELINES, DropTraining, FoldBatchNorm, FoldDepthwise, FoldScale,
-                         FreezePLIF, Pass, PassManager, PassRecord, RemoveDead, ResolveChoices,
+                         FreezePLIF, HopTiming, Pass, PassManager, PassRecord, RemoveDead, ResolveChoices,
                          parse_pipeline, run_pipeline)
 
 from .helpers import case, snapshot
@@ -38,7 +38,7 @@ def test_registry_and_pipelines():
     assert PASSES == {"drop-training": DropTraining, "freeze-plif": FreezePLIF,
                       "remove-dead": RemoveDead, "fold-bn": FoldBatchNorm,
                       "fold-depthwise": FoldDepthwise, "fold-scale": FoldScale,
-                      "resolve-choices": ResolveChoices}
+                      "resolve-choices": ResolveChoices, "hop-timing": HopTiming}
     assert PIPELINES["none"] == []
     assert PIPELINES["deploy"] == ["drop-training", "freeze-plif", "remove-dead", "fold-bn",
                                    "fold-depthwise", "fold-scale"]
@@ -70,7 +70,8 @@ def test_spec_round_trip():
 
 @pytest.mark.parametrize("spec, match", [
     ("fold-bm", r"unknown pass 'fold-bm'; did you mean 'fold-bn'\? known passes: drop-training, "
-                r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale, resolve-choices; pipelines: "
+                r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale, resolve-choices, "
+                r"hop-timing; pipelines: "
                 r"deploy, none"),
     ("frobnicate", r"unknown pass 'frobnicate' known passes: drop-training"),
     ("fold-scale{volts=1}", r"pass fold-scale: unknown option 'volts'; options: mode"),
