@@ -269,10 +269,10 @@ def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]
         msg += f" (the loop's nodes: {_loop_nodes(first, steps, via)})"
     if direct and cyc != first:
         msg += "; " + _port_conflict(cyc, terms, direct)
-    msg += (f". Train the model in hardware timing (`snnc train --timing hardware`, or "
-            f"`snnc compile --passes hop-timing`), which delays the loop's backward edge by the "
-            f"{hops - delay} step(s) Lava adds, or give its edges {hops - delay} more step(s) of "
-            f"delay")
+    msg += (f". Train the model in hardware timing (`snnc train GENOME --timing hardware`; "
+            f"untrained: `snnc compile GENOME --passes hop-timing,deploy`), which delays the "
+            f"loop's backward edge by the {hops - delay} step(s) Lava adds, or give its edges "
+            f"{hops - delay} more step(s) of delay")
     raise LavaMappingError(msg, node=first[0], rule="lava cycles")
 
 

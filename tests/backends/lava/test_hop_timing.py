@@ -66,7 +66,7 @@ def test_snasnet_bw_ir_timing_is_refused_with_the_loop_and_the_fix():
     assert ("the loop's nodes: cell1.b3_1.lif -> cell1.b3_1.conv -> cell1.f1_2.lif -> "
             "cell1.f1_2.conv -> cell1.f2_3.lif -> cell1.f2_3.conv -> cell1.n3 -> cell1.b3_1.lif"
             in msg)
-    assert "`snnc train --timing hardware`" in msg and "2 more step(s) of delay" in msg
+    assert "`snnc train GENOME --timing hardware`" in msg and "2 more step(s) of delay" in msg
 
 
 def test_snasnet_bw_hardware_timing_deploys_exactly():
