@@ -31,6 +31,10 @@ class HopTiming(Pass):
     one on its path). The Lava planner then finds the same latencies and needs neither port
     connections nor refusals: it runs the result exactly.
 
+    Every link counts as a synapse, as on the chip: the Lava planner's port connections (a unit
+    identity LIF -> LIF edge wired without a synapse process, which saves one step in Lava's
+    simulation only) are not assumed, so a model trained this way also fits a chip.
+
     The result is a plain IR graph that the interpreter defines and every backend runs; it does
     not compute what its input did (unlike the folding passes), unless no backward edge needed
     raising. Neurons are every node of kind ``neuron`` (LIF, ALIF, PLIF, ReLU); the folds of the
