@@ -77,6 +77,7 @@ def test_snasnet_bw_hardware_timing_deploys_exactly():
     timed = HopTiming()(train)
     assert [e.delay for e in timed.graph.edges if e.kind == "backward"] == [3, 3, 3, 3]
     deploy, _ = prepare(timed.graph, "lava")
+    assert not HopTiming()(deploy).changed  # the folds keep every link's delay
     p = plan(deploy)
     assert not any(s.direct for s in p.synapses)
     neurons = neurons_of(train)
