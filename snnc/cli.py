@@ -417,6 +417,11 @@ def _search_row(row: dict) -> str:
               show_default=True,
               help="Where to train: auto is a GPU when torch sees one (rank r of a group on GPU "
                    "LOCAL_RANK), else the CPU.")
+@click.option("--timing", type=click.Choice(["ir", "hardware"]), default=_default("timing"),
+              show_default=True,
+              help="ir: the genome's delays; hardware: every synaptic hop costs one step, as on "
+                   "Loihi 2 and in Lava (the hop-timing pass delays backward edges), so the "
+                   "model trains as `snnc lava` deploys it.")
 @click.option("--group-timeout", type=click.FloatRange(1), default=GROUP_TIMEOUT,
               show_default=True,
               help="Seconds a process of a --nproc/torchrun group waits for the others.")

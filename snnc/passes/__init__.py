@@ -17,6 +17,7 @@ from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
+from .hop_timing import TIMINGS, HopTiming, apply_timing
 from .manager import (PASSES, PIPELINES, PassManager, PassRecord, parse_pipeline, passes_run,
                       run_pipeline)
 from .resolve_choices import ResolveChoices, resolve_choices
@@ -25,4 +26,5 @@ from .targets import TARGETS, Target, get_target, prepare
 __all__ = ["Pass", "PassResult", "PassManager", "PassRecord", "PASSES", "PIPELINES",
            "parse_pipeline", "run_pipeline", "DropTraining", "RemoveDead", "FoldBatchNorm",
            "FoldDepthwise", "FoldScale", "FreezePLIF", "ResolveChoices", "resolve_choices",
-           "TARGETS", "Target", "get_target", "prepare", "passes_run"]
+           "TARGETS", "Target", "get_target", "prepare", "passes_run", "HopTiming", "TIMINGS",
+           "apply_timing"]

@@ -46,6 +46,8 @@ class Pass:
     """Base of every pass. Subclasses set ``name`` and implement :meth:`apply`."""
 
     name: ClassVar[str] = ""
+    #: False for a pass that changes what the graph computes on purpose (``hop-timing``).
+    preserves_semantics: ClassVar[bool] = True
 
     def __call__(self, graph: Graph) -> PassResult:
         """Run on a copy of ``graph`` (never on ``graph`` itself) and return the result."""

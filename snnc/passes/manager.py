@@ -25,6 +25,9 @@ Spec syntax for :func:`parse_pipeline` (``snnc compile --passes ...``): a pipeli
 (``deploy``, ``none``) or comma-separated pass or pipeline names, each pass with optional options
 in braces: ``"drop-training,fold-scale{mode=input}"``. ``resolve-choices{assignment=a:0;b:-1}`` turns a
 supernet into one candidate; it is in no pipeline, since only the caller knows the assignment.
+``hop-timing`` (hardware timing: backward edges delayed by the steps a chip's synaptic hops add)
+changes what a graph computes; it is in no pipeline either: training with ``--timing hardware``
+runs it before the graph is compiled, so the trained model carries it.
 """
 from __future__ import annotations
 
@@ -43,13 +46,14 @@ from .fold_bn import FoldBatchNorm
 from .fold_depthwise import FoldDepthwise
 from .fold_scale import FoldScale
 from .freeze_plif import FreezePLIF
+from .hop_timing import HopTiming
 from .loihi_fixed import QuantizeLoihi
 from .resolve_choices import ResolveChoices
 
 #: Every pass by name.
 PASSES: dict[str, type[Pass]] = {p.name: p for p in (
     DropTraining, FreezePLIF, RemoveDead, FoldBatchNorm, FoldDepthwise, FoldScale,
-    ResolveChoices, QuantizeLoihi)}
+    ResolveChoices, QuantizeLoihi, HopTiming)}
 
 #: Named pipelines: name -> pass names in order (see the module docstring for the order).
 PIPELINES: dict[str, list[str]] = {

@@ -20,6 +20,9 @@ OPTIMIZERS = ("sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 LOSSES = ("ce", "tet")
 SCHEDULES = ("cosine", "constant")
+#: ``timing``: the IR's delays, or hardware timing (snnc.passes.hop_timing.TIMINGS; kept here
+#: as literals so that a config is read without numpy).
+TIMINGS = ("ir", "hardware")
 #: Fields a resumed run may change (another thread or process count may still round float sums
 #: differently; see ``TrainConfig.threads`` and ``TrainConfig.nproc``).
 RESUME_FREE = ("threads", "nproc", "device")
@@ -187,6 +190,10 @@ class TrainConfig:
             that of one process up to float rounding (sums over shards, then over processes),
             except dropout masks, which each process draws for its shard. A resume may change
             it, at the price of bit-identity.
+        timing: ``"ir"`` — the graph's own delays; ``"hardware"`` — the graph goes through the
+            ``hop-timing`` pass first (every synaptic hop costs one step, as on Loihi 2 and in
+            Lava: backward edges delayed by what the hops add), so it trains as it will be
+            deployed and ``model.snnir`` is that graph (:mod:`snnc.passes.hop_timing`).
         dgs, tps: the SpikeDHS surrogate-gradient and temporal-parameter searches run during
             training (:class:`DGSConfig`, :class:`TPSConfig`; None: off). A dict is converted.
             Only with ``nproc == 1``.
@@ -223,6 +230,7 @@ class TrainConfig:
     dtype: str = "float32"
     device: str = "auto"
     nproc: int = 1
+    timing: str = "ir"
     dgs: DGSConfig | None = None
     tps: TPSConfig | None = None
 
@@ -240,7 +248,8 @@ class TrainConfig:
             object.__setattr__(self, "data_root", str(self.data_root))
         choices = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES,
                    "schedule_step": ("epoch", "step"), "encoding": (None, "direct", "rate"),
-                   "dtype": ("float32", "float64"), "device": DEVICES}
+                   "dtype": ("float32", "float64"), "device": DEVICES,
+                   "timing": TIMINGS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 shown = ", ".join(str(a) for a in allowed if a is not None)

@@ -24,6 +24,11 @@ temporal-parameter searches on a SpikeDHS genome (:mod:`snnc.runtime.dgs`, :mod:
 hooks in :mod:`snnc.runtime.layer_search`); their state is part of the checkpoint, and the run
 folder gets ``searched.genome``, ``search.json`` and ``search.png``. They run in one process only
 (``nproc == 1``).
+
+Timing: with ``config.timing == "hardware"`` the model goes through the ``hop-timing`` pass
+(:mod:`snnc.passes.hop_timing`: every synaptic hop one step, as Loihi 2 and Lava run it) before
+it is compiled, and ``model.snnir`` is that graph, so ``snnc lava`` deploys it exactly; the run
+folder keeps the model as given (``genome.txt`` / ``source.snnir``).
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ import torch.nn.functional as F
 
 from ..errors import RunError
 from ..ir.graph import Graph
+from ..passes.hop_timing import apply_timing
 from .config import LOSSES, OPTIMIZERS, RESUME_FREE, TrainConfig
 from .data import Dataset, load_dataset, split
 from .distributed import (Group, check_shards, decode_setup, decode_state, encode_setup,
@@ -186,6 +192,8 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
             group, lambda: _setup(run, model_source, config, resume, group.world),
             encode_setup, decode_setup)
     ds = _prepare_data(config)
+    source = graph  # what the run folder keeps; the module trains it under config.timing
+    graph = apply_timing(source, config.timing)
     check_fits(graph, ds, _label(model_source, run))
     check_shards(len(ds.train_y), config.batch_size, config.nproc)
     pre = default_preprocess(graph, ds, T=config.T, encoding=config.encoding,
@@ -209,7 +217,7 @@ def _train_locked(run: RunDir, lock, model_source, config: TrainConfig | None, r
 
         def start_or_load():
             if not resume:  # (a resumed run's folder already holds its model and config)
-                _start_run(run, lock, graph, genome_text, config, fingerprint)
+                _start_run(run, lock, source, genome_text, config, fingerprint)
                 return None
             run.remove_stale_temporaries()
             return run.load_checkpoint(config.epochs)

@@ -11,8 +11,8 @@ from snnc.errors import GraphError, PassError
 from snnc.ir import Graph
 from snnc.passes.loihi_fixed import QuantizeLoihi
 from snnc.passes import (PASSES, PIPELINES, DropTraining, FoldBatchNorm, FoldDepthwise, FoldScale,
-                         FreezePLIF, Pass, PassManager, PassRecord, RemoveDead, ResolveChoices,
-                         parse_pipeline, run_pipeline)
+                         FreezePLIF, HopTiming, Pass, PassManager, PassRecord, RemoveDead,
+                         ResolveChoices, parse_pipeline, run_pipeline)
 
 from .helpers import case, snapshot
 
@@ -39,7 +39,8 @@ def test_registry_and_pipelines():
     assert PASSES == {"drop-training": DropTraining, "freeze-plif": FreezePLIF,
                       "remove-dead": RemoveDead, "fold-bn": FoldBatchNorm,
                       "fold-depthwise": FoldDepthwise, "fold-scale": FoldScale,
-                      "resolve-choices": ResolveChoices, "quantize-loihi": QuantizeLoihi}
+                      "resolve-choices": ResolveChoices, "quantize-loihi": QuantizeLoihi,
+                      "hop-timing": HopTiming}
     assert PIPELINES["none"] == []
     assert PIPELINES["deploy"] == ["drop-training", "freeze-plif", "remove-dead", "fold-bn",
                                    "fold-depthwise", "fold-scale"]
@@ -72,7 +73,7 @@ def test_spec_round_trip():
 @pytest.mark.parametrize("spec, match", [
     ("fold-bm", r"unknown pass 'fold-bm'; did you mean 'fold-bn'\? known passes: drop-training, "
                 r"freeze-plif, remove-dead, fold-bn, fold-depthwise, fold-scale, resolve-choices, "
-                r"quantize-loihi; pipelines: "
+                r"quantize-loihi, hop-timing; pipelines: "
                 r"deploy, none"),
     ("frobnicate", r"unknown pass 'frobnicate' known passes: drop-training"),
     ("fold-scale{volts=1}", r"pass fold-scale: unknown option 'volts'; options: mode"),

@@ -20,8 +20,10 @@
    ``j`` at ``k + 1 + e`` (``e``: the process's extra delay). Neuron ``j``'s IR step ``t`` is
    Lava step ``L_j + t``, so each term needs ``e = L_j - L_u - 1 + D >= 0``: difference
    constraints ``L_j >= L_u + 1 - D``, solved for the least ``L`` (Bellman-Ford). They are
-   solvable exactly when every cycle has total IR delay ``>=`` its number of synapse hops;
-   otherwise :class:`~.mapping.LavaMappingError` names the cycle. A unit identity (e.g. a
+   solvable exactly when every cycle has total IR delay ``>=`` its number of synapse hops
+   (the rule, shared with the ``hop-timing`` pass, is :mod:`snnc.ir.hops`); otherwise
+   :class:`~.mapping.LavaMappingError` names the cycle, its nodes, hops, delay and shortfall, and
+   points to hardware timing (``snnc train --timing hardware``). A unit identity (e.g. a
    backward LIF -> LIF edge) on an unsolvable cycle becomes a port connection instead: no hop,
    arriving the same step, ``L_j = L_u - D`` exactly (:func:`assign_latency`).
 5. **Clean starts.** A sample runs ``steps`` Lava steps; a neuron's spikes before ``L_j`` (and
@@ -48,6 +50,8 @@ import networkx as nx
 import numpy as np
 
 from ...ir.graph import Graph
+from ...ir.hops import HOP, balance_latency
+from ...ir.hops import Unbalanced as _Unbalanced
 from ...ir.interpret import Interpreter, Trace
 from ...ir.loihi import MAX_BIAS_MANT, round_current
 from ...ir.verify import verify
@@ -235,45 +239,19 @@ def extract_terms(graph: Graph) -> dict[str, list[syn.Term]]:
 
 
 # ---------------------------------------------------------------------------------- latency
-class _Unbalanced(Exception):
-    def __init__(self, cycle):
-        self.cycle = cycle
-
-
-def balance_latency(neurons: list[str], links: list[tuple[str, str, int, bool]]) -> dict[str, int]:
-    """Least integer ``L >= 0`` meeting every link ``(u, j, w, exact)``: ``L[j] >= L[u] + w``,
-    with equality where ``exact``. Raises ``_Unbalanced(cycle)`` if there is none."""
-    cons = [(u, j, w) for u, j, w, _ in links] + [(j, u, -w) for u, j, w, ex in links if ex]
-    L = {n: 0 for n in neurons}
-    for _ in range(len(neurons) + 1):
-        changed = False
-        for u, j, w in cons:
-            if L[u] + w > L[j]:
-                L[j] = L[u] + w
-                changed = True
-        if not changed:
-            return L
-    g = nx.DiGraph()
-    for u, j, w in cons:  # the tightest constraint per pair, negated: a negative-cycle search
-        if not g.has_edge(u, j) or -w < g[u][j]["weight"]:
-            g.add_edge(u, j, weight=-w)
-    g.add_node("__root__")
-    g.add_edges_from(("__root__", n, {"weight": 0}) for n in neurons)
-    raise _Unbalanced(nx.find_negative_cycle(g, "__root__"))
-
-
 def _is_direct_capable(op) -> bool:
     """An identity with unit weight can be a plain port connection (no synapse process, no step)."""
     return isinstance(op, syn.DiagOp) and op.in_shape == op.out_shape and bool(np.all(op.d == 1.0))
 
 
-def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]):
+def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]], via=None):
     """Latencies and the set of terms (indices) realised as direct port connections.
 
     A term ``(u, j, D, op)`` through a synapse process needs ``L_j >= L_u + 1 - D``; a direct
     connection (only for a unit identity, e.g. a backward LIF -> LIF edge) needs
-    ``L_j = L_u - D`` exactly. All terms start as synapses; while a cycle has more hops than
-    delay, its direct-capable terms become direct connections.
+    ``L_j = L_u - D`` exactly (the rule of :mod:`snnc.ir.hops`). All terms start as synapses;
+    while a cycle has more hops than delay, its direct-capable terms become direct connections.
+    ``via`` (per term, the non-neuron nodes it passes) names the loop's nodes in a refusal.
 
     Raises:
         LavaMappingError: a cycle whose total IR delay is below its number of synapse hops
@@ -283,7 +261,7 @@ def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]
     direct: set[int] = set()
     first = None  # the first unbalanced cycle: made of real terms, all of them synapses
     while True:
-        links = [(u, j, (0 if i in direct else 1) - d, i in direct)
+        links = [(u, j, (0 if i in direct else HOP) - d, i in direct)
                  for i, (u, j, d, _) in enumerate(terms)]
         try:
             return balance_latency(neurons, links), direct
@@ -302,10 +280,24 @@ def assign_latency(neurons: list[str], terms: list[tuple[str, str, int, object]]
     hops, delay = len(steps), sum(terms[i][2] for i in steps)
     msg = (f"backward cycle {_path(first, terms, steps)} cannot be balanced for Lava: it has "
            f"{hops} synapse hop(s) (each Lava Dense/Conv/Sparse adds one step) but only {delay} "
-           f"step(s) of IR delay; a cycle needs total delay >= hops")
+           f"step(s) of IR delay, {hops - delay} step(s) short; a cycle needs total delay >= hops")
+    if via is not None:
+        msg += f" (the loop's nodes: {_loop_nodes(first, steps, via)})"
     if direct and cyc != first:
         msg += "; " + _port_conflict(cyc, terms, direct)
+    msg += (f". Train the model in hardware timing (`snnc train GENOME --timing hardware`; "
+            f"untrained: `snnc compile GENOME --passes hop-timing,deploy`), which delays the "
+            f"loop's backward edge by the {hops - delay} step(s) Lava adds, or give its edges "
+            f"{hops - delay} more step(s) of delay")
     raise LavaMappingError(msg, node=first[0], rule="lava cycles")
+
+
+def _loop_nodes(nodes, idx, via) -> str:
+    """Every IR node around a loop of terms, in order, the first repeated last."""
+    out = [nodes[0]]
+    for i, n in zip(idx, nodes[1:]):
+        out += list(via[i]) + [n]
+    return " -> ".join(out)
 
 
 def _tightest(terms, direct, a, b) -> int:
@@ -434,7 +426,7 @@ def plan(graph: Graph, T: int | None = None) -> LavaPlan:
 
     flat = [(t.src, j, t.delay, syn.scale(t.op, neurons[j].alpha), t.via)
             for j, ts in terms.items() for t in ts]
-    L, direct = assign_latency(list(neurons), [f[:4] for f in flat])
+    L, direct = assign_latency(list(neurons), [f[:4] for f in flat], via=[f[4] for f in flat])
     synapses = [Synapse(u, j, op, d, L[j] - L[u] - (0 if i in direct else 1) + d, via,
                         direct=i in direct) for i, (u, j, d, op, via) in enumerate(flat)]
 
