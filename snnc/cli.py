@@ -639,13 +639,23 @@ def _print_summary(graph, records, layers: bool = True) -> None:
 @click.option("--conv", type=click.Choice(["sparse", "conv"]), default="sparse",
               show_default=True, help="Convolutions as unrolled Sparse synapses (float64) or "
                                       "Lava's Conv process.")
+@click.option("--resources", is_flag=True,
+              help="Report Loihi 2 resources instead (neurons, synapses, fan-in/out, synaptic "
+                   "memory, cores, chips; an estimate under cited per-core limits); simulates "
+                   "nothing, needs no data, and also takes a genome file.")
+@click.option("--weight-bits", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="With --resources: bits per stored weight.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             fmt: str) -> None:
+             resources: bool, weight_bits: int, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
-    element by element; counts shown)."""
+    element by element; counts shown). With --resources: how large MODEL is on Loihi 2 and
+    whether it fits, without simulating."""
+    if resources:
+        _lava_resources(model, weight_bits, fmt)
+        return
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -675,6 +685,47 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
               f"{report.prediction_agreement:.2%}   layers with equal spike trains "
               f"{report.layers_equal}/{len(report.layers)}   "
               f"{report.seconds_per_image * 1e3:.0f} ms/image (latency {report.latency_steps} steps)")
+
+
+def _lava_resources(model: Path, weight_bits: int, fmt: str) -> None:
+    from rich.table import Table
+
+    from .runtime.lava_resources import lava_resources
+
+    r = lava_resources(model, weight_bits=weight_bits)
+    if fmt == "json":
+        _echo_json(r.to_dict())
+        return
+    out = _console()
+    t = Table(title=f"Loihi 2 resources of {r.model} (estimate; {r.weight_bits}-bit weights, "
+                    f"convolutions unrolled)", show_edge=False)
+    cols = ("layer", "neurons", "synapses", "fan-in max/mean", "fan-out max/mean", "memory KiB",
+            "in-axons/core", "out-axons/core", "cores", "split by", "binding limit")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("layer", "split by", "binding limit")
+                     else "right")
+    for x in r.layers:
+        name = x.name + (" (host in)" if x.injected else "")
+        t.add_row(name, f"{x.neurons:,}", f"{x.synapses:,}",
+                  f"{x.fan_in_max:,} / {x.fan_in_mean:.1f}",
+                  f"{x.fan_out_max:,} / {x.fan_out_mean:.1f}", f"{x.memory_bits / 8192:,.1f}",
+                  f"{x.input_axons:,}", f"{x.output_axons:,}", f"{x.cores:,}", x.split,
+                  x.binding)
+    tot = r.totals
+    t.add_section()
+    t.add_row("total", f"{tot['neurons']:,}", f"{tot['synapses']:,}", "", "",
+              f"{tot['memory_bits'] / 8192:,.1f}", "", "", f"{tot['cores']:,}", "", "")
+    out.print(t)
+    lim = r.limits
+    out.print(f"{tot['delay_neurons']:,} of the neurons are delay-line relays (rows name~k); "
+              f"{tot['weights']:,} distinct weights (a convolution's kernel once)")
+    out.print(f"per-core limits: {lim.neurons_per_core:,} neurons, "
+              f"{lim.synapse_bits_per_core // 8192:,} KiB synaptic memory (estimate), "
+              f"{lim.input_axons_per_core:,} input / {lim.output_axons_per_core:,} output axons "
+              f"(Loihi 1 values, estimate); {lim.cores_per_chip} cores per chip "
+              f"(sources: --format json, or snnc.backends.lava.resources.LIMITS)")
+    colour = "green" if r.fits else "red"
+    out.print(f"[{colour}]{r.verdict()}[/{colour}]")
 
 
 @cli.group("sample")
