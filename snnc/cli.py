@@ -1459,8 +1459,10 @@ def _energy_units(pj: float) -> str:
               help="Read the dataset from this folder.")
 @click.option("--samples", type=click.IntRange(1), default=256, show_default=True,
               help="Test images the rates are measured on.")
-@click.option("--backend", type=click.Choice(["torch", "interpreter"]), default="torch",
-              show_default=True, help="What runs the model while probes record spikes.")
+@click.option("--backend", type=click.Choice(["torch", "interpreter", "lava"]), default="torch",
+              show_default=True, help="What runs the model while probes record spikes: the "
+                                      "PyTorch backend, the reference interpreter, or Lava "
+                                      "(Loihi 2 simulation of the lava target's graph).")
 @click.option("--table", default="45nm", show_default=True,
               help="Energy table: 45nm (= 45nm-fp32, Horowitz 2014), 45nm-fp16, 45nm-int32, "
                    "45nm-int8, or a JSON file {name, e_mac_pj, e_ac_pj, source}.")
@@ -1487,12 +1489,19 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
                seed: int, fmt: str) -> None:
     """Energy per inference of MODEL (a run folder, .snnir or genome file): per-layer MACs and
     SOPs with firing rates measured by probes on test images (STTS Appendix C, eqs. C.1-C.2)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     from .runtime.energy_run import energy_report
 
-    report = energy_report(model, dataset, data_root=data_root, samples=samples, backend=backend,
-                           table=table, target=target,
-                           first_layer=first_layer.replace("-", "_") if first_layer else None,
-                           batch_size=batch_size, seed=seed, dtype=dtype, threads=threads)
+    con = Console(stderr=True)
+    with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
+        task = bar.add_task(f"firing rates ({backend})", total=samples)
+        report = energy_report(
+            model, dataset, data_root=data_root, samples=samples, backend=backend, table=table,
+            target=target, first_layer=first_layer.replace("-", "_") if first_layer else None,
+            batch_size=batch_size, seed=seed, dtype=dtype, threads=threads,
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
