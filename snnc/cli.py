@@ -645,16 +645,19 @@ def _print_summary(graph, records, layers: bool = True) -> None:
                    "nothing, needs no data, and also takes a genome file.")
 @click.option("--weight-bits", type=click.IntRange(1, 64), default=8, show_default=True,
               help="With --resources: bits per stored weight.")
+@click.option("--delays", type=click.Choice(["relay", "synaptic"]), default="relay",
+              show_default=True, help="With --resources: Lava delay lines as relay neurons, or "
+                                      "as delay fields on the synapses.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             resources: bool, weight_bits: int, fmt: str) -> None:
+             resources: bool, weight_bits: int, delays: str, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
     element by element; counts shown). With --resources: how large MODEL is on Loihi 2 and
     whether it fits, without simulating."""
     if resources:
-        _lava_resources(model, weight_bits, fmt)
+        _lava_resources(model, weight_bits, delays, fmt)
         return
     from rich.console import Console
     from rich.progress import Progress
@@ -687,18 +690,18 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
               f"{report.seconds_per_image * 1e3:.0f} ms/image (latency {report.latency_steps} steps)")
 
 
-def _lava_resources(model: Path, weight_bits: int, fmt: str) -> None:
+def _lava_resources(model: Path, weight_bits: int, delays: str, fmt: str) -> None:
     from rich.table import Table
 
     from .runtime.lava_resources import lava_resources
 
-    r = lava_resources(model, weight_bits=weight_bits)
+    r = lava_resources(model, weight_bits=weight_bits, delays=delays)
     if fmt == "json":
         _echo_json(r.to_dict())
         return
     out = _console()
     t = Table(title=f"Loihi 2 resources of {r.model} (estimate; {r.weight_bits}-bit weights, "
-                    f"convolutions unrolled)", show_edge=False)
+                    f"convolutions unrolled, delays as {r.delays})", show_edge=False)
     cols = ("layer", "neurons", "synapses", "fan-in max/mean", "fan-out max/mean", "memory KiB",
             "in-axons/core", "out-axons/core", "cores", "split by", "binding limit")
     for col in cols:

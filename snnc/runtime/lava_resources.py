@@ -15,13 +15,14 @@ __all__ = ["lava_resources"]
 
 
 def lava_resources(model: str | Path | Graph, *, weight_bits: int = WEIGHT_BITS,
-                   limits: Loihi2Limits | None = None) -> ResourceReport:
+                   delays: str = "relay", limits: Loihi2Limits | None = None) -> ResourceReport:
     """Neurons, synapses, fan-in/out, synaptic memory, cores and chips of ``model`` on Loihi 2.
 
     Args:
         model: a run folder, ``.snnir`` file, genome file (compiled with untrained weights: the
             counts depend on shapes and on which weights are zero) or Graph.
         weight_bits: bits per stored weight (default 8).
+        delays: ``"relay"`` or ``"synaptic"`` (see :func:`~snnc.backends.lava.resources.estimate`).
         limits: per-core/per-chip limits (default :class:`~snnc.backends.lava.resources.Loihi2Limits`).
     Raises:
         LavaMappingError: an op, neuron or cycle the Lava backend refuses (by node name);
@@ -33,4 +34,5 @@ def lava_resources(model: str | Path | Graph, *, weight_bits: int = WEIGHT_BITS,
 
     graph, _, label = load_trained(model)
     folded, _ = prepare(graph, "lava")
-    return estimate(plan(folded), limits=limits, weight_bits=weight_bits, model=label)
+    return estimate(plan(folded), limits=limits, weight_bits=weight_bits, delays=delays,
+                    model=label)

@@ -77,6 +77,11 @@ def test_table_and_weight_bits(tmp_path, no_simulation):
     r2 = lava_resources(genome, weight_bits=2)
     assert r2.totals["memory_bits"] < r8.totals["memory_bits"]
     assert r2.totals["synapses"] == r8.totals["synapses"]
+    res = _run(genome, "--resources", "--delays", "synaptic", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    d = json.loads(res.stdout)
+    assert d["delays"] == "synaptic" and d["totals"]["delay_neurons"] == 0
+    assert r8.totals["delay_neurons"] > 0
 
 
 def test_refusal_names_the_node(tmp_path):

@@ -123,6 +123,9 @@ LIMITS: dict[str, LimitSource] = {
 #: (lava-nc 0.10.0 Dense/Sparse: ``num_weight_bits = 8`` by default).
 WEIGHT_BITS = 8
 
+#: How Lava extra delays are held on the chip (:func:`estimate`'s ``delays``).
+DELAYS = ("relay", "synaptic")
+
 #: Name of the host (injector) source in the connection list.
 HOST = "<host>"
 
@@ -133,9 +136,10 @@ class _Conn:
     weight. Units are C-major flattened (the IR layout; Lava's layout is a permutation, which
     changes no count)."""
 
-    def __init__(self, src: str, dst: str, op: syn.Operator | None, n_src: int, n_dst: int):
+    def __init__(self, src: str, dst: str, op: syn.Operator | None, n_src: int, n_dst: int,
+                 delay_bits: int = 0):
         self.src, self.dst, self.n_src, self.n_dst = src, dst, n_src, n_dst
-        self.op = op
+        self.op, self.delay_bits = op, delay_bits
         if op is None or isinstance(op, syn.DiagOp):  # identity / elementwise (same index order)
             nz = np.ones(n_dst, bool) if op is None else (op.d.reshape(-1) != 0)
             self._diag = nz
@@ -220,6 +224,9 @@ class ResourceReport:
     model: str = ""
     T: int = 0
     notes: list[str] = field(default_factory=list)
+    delays: str = "relay"
+    cores_shared: int = 0
+    chips_shared: int = 0
 
     @property
     def totals(self) -> dict:
@@ -228,18 +235,22 @@ class ResourceReport:
                 "weights": sum(x.weights for x in L),
                 "memory_bits": sum(x.memory_bits for x in L),
                 "delay_neurons": sum(x.neurons for x in L if x.kind == "delay"),
-                "layers": len(L), "cores": self.cores, "chips": self.chips}
+                "layers": len(L), "cores": self.cores, "chips": self.chips,
+                "cores_shared": self.cores_shared, "chips_shared": self.chips_shared}
 
     def verdict(self) -> str:
         """``fits on N chip(s) (C cores)`` or ``does not fit: reason``."""
         if not self.fits:
             return f"does not fit: {self.reason}"
-        return f"fits on {self.chips} chip{'s' if self.chips != 1 else ''} ({self.cores} cores)"
+        return (f"fits on {self.chips} chip{'s' if self.chips != 1 else ''} ({self.cores} cores; "
+                f"{self.cores_shared} if small layers share cores)")
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "model": self.model, "T": self.T,
-                "weight_bits": self.weight_bits, "fits": self.fits, "reason": self.reason,
+                "weight_bits": self.weight_bits, "delays": self.delays, "fits": self.fits,
+                "reason": self.reason,
                 "verdict": self.verdict(), "cores": self.cores, "chips": self.chips,
+                "cores_shared": self.cores_shared, "chips_shared": self.chips_shared,
                 "totals": self.totals,
                 "layers": [dict(asdict(x), shape=list(x.shape)) for x in self.layers],
                 "limits": {f.name: {"value": getattr(self.limits, f.name),
@@ -252,26 +263,30 @@ def _size(shape) -> int:
     return int(np.prod(shape))
 
 
-def _layers_and_conns(plan: LavaPlan):
+def _layers_and_conns(plan: LavaPlan, delays: str):
     """Layers (name -> (kind, shape, source)) in plan order, relays after their source, and the
-    connections, delay-line hops included."""
+    connections: delay-line hops (``delays="relay"``) or delay fields on the synapses
+    (``"synaptic"``), and host injections."""
     layers: dict[str, tuple[str, tuple[int, ...], str]] = {}
     longest = {}
     for s in plan.synapses:
         if not s.direct and s.extra > 0:
             longest[s.src] = max(longest.get(s.src, 0), s.extra)
+    relay = delays == "relay"
     conns: list[_Conn] = []
     for name, n in plan.neurons.items():
         layers[name] = ("LIF", tuple(n.shape), "")
         size = _size(n.shape)
-        for k in range(1, longest.get(name, 0) + 1):
-            relay, prev = f"{name}~{k}", name if k == 1 else f"{name}~{k - 1}"
-            layers[relay] = ("delay", tuple(n.shape), name)
-            conns.append(_Conn(prev, relay, None, size, size))
+        for k in range(1, (longest.get(name, 0) if relay else 0) + 1):
+            hop, prev = f"{name}~{k}", name if k == 1 else f"{name}~{k - 1}"
+            layers[hop] = ("delay", tuple(n.shape), name)
+            conns.append(_Conn(prev, hop, None, size, size))
     for s in plan.synapses:
-        src = s.src if s.direct or s.extra == 0 else f"{s.src}~{s.extra}"
+        delayed = not s.direct and s.extra > 0
+        src = f"{s.src}~{s.extra}" if delayed and relay else s.src
         n_src, n_dst = _size(plan.neurons[s.src].shape), _size(plan.neurons[s.dst].shape)
-        conns.append(_Conn(src, s.dst, None if s.direct else s.op, n_src, n_dst))
+        conns.append(_Conn(src, s.dst, None if s.direct else s.op, n_src, n_dst,
+                           int(s.extra).bit_length() if delayed and not relay else 0))
     for name in plan.fed:
         n = _size(plan.neurons[name].shape)
         conns.append(_Conn(HOST, name, None, n, n))
@@ -318,6 +333,7 @@ class _Packer:
         self.srcmask: dict[int, np.ndarray] = {}  # id(conn) -> [k_dst, n_src] for the current k
         self.in_axons: dict[str, int] = {}
         self.memory: dict[str, int] = {}
+        self.load: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per chunk
         self.failure = ""
 
     def input_side(self, name: str, k: int, order: np.ndarray):
@@ -334,7 +350,8 @@ class _Packer:
             masks_of[id(c)] = sm
             a = sm.sum(1).astype(np.int64)
             nnz = np.add.reduceat(c.fan_in[order], starts)
-            mem += np.minimum(a * sizes * self.w, nnz * (self.w + idx))
+            w = self.w + c.delay_bits
+            mem += np.minimum(a * sizes * w, nnz * (w + idx))
             axons += a
         return sizes, mem, axons, masks_of
 
@@ -348,6 +365,7 @@ class _Packer:
             if best is None or (got[0] and not best[0]) or (got[0] == best[0] and got[1] < best[1]):
                 best = got + (label, order)
         ok, k, binding, failure, axons, mem, masks_of, label, order = best
+        self.load[name] = (_chunks(order.size, k)[1], mem, axons)
         if binding:
             self.binding[name] = binding
         self.failure = failure
@@ -422,8 +440,34 @@ class _Packer:
                 return
 
 
+def _shared_cores(packer: "_Packer", head: set[str]) -> int:
+    """Cores when chunks of different layers may share a core: first-fit decreasing over every
+    chunk's (neurons, memory, input axons, output axons), each summed per core and kept within
+    its limit (an optimistic figure: shared source axons are not merged)."""
+    lim = packer.lim
+    cap = np.array([lim.neurons_per_core, lim.synapse_bits_per_core, lim.input_axons_per_core,
+                    lim.output_axons_per_core], np.float64)
+    items = []
+    for i, name in enumerate(packer.k):
+        sizes, mem, axons = packer.load[name]
+        out = packer.output_axons(name, head)
+        for j in range(len(sizes)):
+            v = np.array([sizes[j], mem[j], axons[j], out[j]], np.float64)
+            items.append((-float((v / cap).max()), i, j, v))
+    items.sort(key=lambda t: t[:3])
+    used = np.zeros((0, 4))
+    for *_, v in items:
+        free = np.flatnonzero(np.all(used + v <= cap, axis=1))
+        if free.size:
+            used[free[0]] += v
+        else:
+            used = np.vstack([used, v])
+    return len(used)
+
+
 def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
-             weight_bits: int = WEIGHT_BITS, model: str = "") -> ResourceReport:
+             weight_bits: int = WEIGHT_BITS, delays: str = "relay",
+             model: str = "") -> ResourceReport:
     """Loihi 2 resources of ``plan`` (module docstring: what is counted, the packing rule).
 
     Args:
@@ -431,14 +475,22 @@ def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
         limits: per-core and per-chip limits (default :class:`Loihi2Limits`, sources
             :data:`LIMITS`).
         weight_bits: bits per stored weight (default 8, the Loihi 2 weight mantissa).
+        delays: how a synapse's Lava extra delay is held: ``"relay"`` (default: a chain of relay
+            neurons per source, as the Lava backend builds delay lines) or ``"synaptic"`` (a
+            delay field of ``bit_length(extra)`` bits on each delayed synapse, for a chip and
+            compiler that store per-synapse delays: lava-nc's ``DelayDense``/``DelaySparse``
+            express them; how Intel's Loihi 2 compiler maps them is not public).
         model: a label for the report.
     Returns:
         :class:`ResourceReport`: per layer neurons, synapses (unrolled), fan-in/out, synaptic
         memory (bits), axons and cores; totals; cores and chips; whether it fits.
     Raises:
-        BackendError: ``weight_bits`` outside ``1..64`` or a limit below 1.
+        BackendError: ``weight_bits`` outside ``1..64``, an unknown ``delays`` or a limit below 1.
     """
     limits = limits or Loihi2Limits()
+    if delays not in DELAYS:
+        raise BackendError(f"delays must be one of {', '.join(DELAYS)}, got {delays!r}",
+                           rule="lava resources", backend="Lava")
     if not 1 <= int(weight_bits) <= 64:
         raise BackendError(f"weight_bits must be in 1..64, got {weight_bits}",
                            rule="lava resources", backend="Lava")
@@ -446,10 +498,11 @@ def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
     if bad:
         raise BackendError(f"Loihi 2 limits must be >= 1: {', '.join(bad)}",
                            rule="lava resources", backend="Lava")
-    layers, conns = _layers_and_conns(plan)
+    layers, conns = _layers_and_conns(plan, delays)
     packer = _Packer(layers, conns, limits, int(weight_bits))
     head = set(plan.head_neurons)
     packer.run(head)
+    shared = 0 if packer.failure else _shared_cores(packer, head)
 
     rows = []
     for name, (kind, shape, source) in layers.items():
@@ -468,12 +521,16 @@ def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
             binding=packer.binding.get(name, "-"), injected=name in plan.fed, source=source,
             split=packer.order[name][0] if name in packer.order else ""))
     cores = sum(r.cores for r in rows)
-    totals_n = sum(r.neurons for r in rows)
-    totals_s = sum(r.synapses for r in rows)
-    chips = max(math.ceil(cores / limits.cores_per_chip),
-                math.ceil(totals_n / limits.neurons_per_chip),
-                math.ceil(totals_s / limits.synapses_per_chip), 1)
-    notes = ["an estimate: layers never share a core; convolutions counted unrolled; "
-             f"{weight_bits}-bit weights; delay lines as relay neurons"]
-    return ResourceReport(rows, limits, int(weight_bits), cores, chips, not packer.failure,
-                          packer.failure, model, plan.T, notes)
+    n_neurons, n_synapses = sum(r.neurons for r in rows), sum(r.synapses for r in rows)
+
+    def chips(c):
+        return max(math.ceil(c / limits.cores_per_chip), math.ceil(n_neurons /
+                   limits.neurons_per_chip), math.ceil(n_synapses / limits.synapses_per_chip), 1)
+
+    held = "relay neurons" if delays == "relay" else "synaptic delay fields"
+    notes = ["an estimate: layers never share a core (cores_shared: chunks of small layers "
+             f"packed together); convolutions counted unrolled; {weight_bits}-bit weights; "
+             f"delays as {held}"]
+    return ResourceReport(rows, limits, int(weight_bits), cores, chips(cores), not packer.failure,
+                          packer.failure, model, plan.T, notes, delays=delays,
+                          cores_shared=shared, chips_shared=chips(shared) if shared else 0)

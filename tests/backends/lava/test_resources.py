@@ -16,9 +16,10 @@ from snnc.ir import Graph, verify
 from .graphs import BUILDERS
 
 
-def _dense_conns(p):
-    """(src, dst, 0/1 matrix [n_dst, n_src]) for every connection the chip would hold, built
-    independently of the module: dense matrices, relays per delay step, host injections."""
+def _dense_conns(p, delays="relay"):
+    """(src, dst, 0/1 matrix [n_dst, n_src], delay bits) for every connection the chip would
+    hold, built independently of the module: dense matrices, relays per delay step (or delay
+    fields), host injections."""
     size = {n: int(np.prod(v.shape)) for n, v in p.neurons.items()}
     longest = {}
     for s in p.synapses:
@@ -27,24 +28,26 @@ def _dense_conns(p):
     conns, layers = [], {}
     for name in p.neurons:
         layers[name] = p.neurons[name].shape
-        for k in range(1, longest.get(name, 0) + 1):
+        for k in range(1, (longest.get(name, 0) if delays == "relay" else 0) + 1):
             layers[f"{name}~{k}"] = p.neurons[name].shape
             conns.append((name if k == 1 else f"{name}~{k - 1}", f"{name}~{k}",
-                          np.eye(size[name], dtype=bool)))
+                          np.eye(size[name], dtype=bool), 0))
     for s in p.synapses:
-        src = s.src if s.direct or not s.extra else f"{s.src}~{s.extra}"
+        relay = delays == "relay" and not s.direct and s.extra
+        src = f"{s.src}~{s.extra}" if relay else s.src
         m = (np.eye(size[s.src], dtype=bool) if s.direct
              else syn.to_dense(s.op).matrix != 0)
-        conns.append((src, s.dst, m))
+        bits = 0 if delays == "relay" or s.direct else len(bin(s.extra)) - 2 if s.extra else 0
+        conns.append((src, s.dst, m, bits))
     for name in p.fed:
-        conns.append(("<host>", name, np.eye(size[name], dtype=bool)))
+        conns.append(("<host>", name, np.eye(size[name], dtype=bool), 0))
     return layers, conns
 
 
 def _brute(p, report, w=8):
     """Per layer: synapses, fan-in/out arrays, and per-core (memory, in-axons, out-axons) of the
     split the report names."""
-    layers, conns = _dense_conns(p)
+    layers, conns = _dense_conns(p, report.delays)
     rows = {r.name: r for r in report.layers}
     chunks = {}
     for name, shape in layers.items():
@@ -54,21 +57,21 @@ def _brute(p, report, w=8):
     out = {}
     for name, shape in layers.items():
         n = int(np.prod(shape))
-        inc = [m for s, d, m in conns if d == name and s != "<host>"]
-        outg = [(d, m) for s, d, m in conns if s == name]
+        inc = [m for s, d, m, _ in conns if d == name and s != "<host>"]
+        outg = [(d, m) for s, d, m, _ in conns if s == name]
         fan_in = sum((m.sum(1) for m in inc), np.zeros(n, int))
         fan_out = sum((m.sum(0) for _, m in outg), np.zeros(n, int))
         mem, ax_in, ax_out = [], [], []
         for ch in chunks.get(name, []):
             bits = axons = 0
-            for s, d, m in conns:
+            for s, d, m, db in conns:
                 if d != name:
                     continue
                 sub = m[ch]
                 a = int(sub.any(0).sum())
                 nnz = int(sub.sum())
                 idx = max(1, math.ceil(math.log2(max(len(ch), 2))))
-                bits += min(a * len(ch) * w, nnz * (w + idx))
+                bits += min(a * len(ch) * (w + db), nnz * (w + db + idx))
                 axons += a
             mem.append(bits)
             ax_in.append(axons)
@@ -116,19 +119,22 @@ def test_counts_and_split_equal_brute_force(name):
     _check(p, r, limits)
 
 
+@pytest.mark.parametrize("delays", ["relay", "synaptic"])
 @pytest.mark.parametrize("name", list(BUILDERS))
-def test_tight_limits_are_met_by_the_split(name):
+def test_tight_limits_are_met_by_the_split(name, delays):
     """Limits small enough that every kind binds somewhere; each core of the reported split
     meets each of them (recounted by brute force)."""
     g = BUILDERS[name]()
     p = plan(g)
     limits = Loihi2Limits(neurons_per_core=12, synapse_bits_per_core=4000,
                           input_axons_per_core=60, output_axons_per_core=90, cores_per_chip=8)
-    r = estimate(p, limits=limits)
+    r = estimate(p, limits=limits, delays=delays)
     _check(p, r, limits)
     if r.fits:
         assert r.chips == max(1, math.ceil(r.cores / 8))
         assert any(x.cores > 1 for x in r.layers)
+        n = r.totals["neurons"]
+        assert math.ceil(n / 12) <= r.cores_shared <= r.cores
 
 
 def _mlp(w1, w2):
@@ -190,6 +196,25 @@ def test_fan_in_over_the_axon_limit_does_not_fit():
     assert r.verdict().startswith("does not fit: a single neuron of layer 'b' needs 4 axons")
 
 
+def test_small_layers_share_a_core():
+    r = estimate(plan(_mlp(np.ones((4, 5)), np.ones((3, 4)))))
+    assert (r.cores, r.cores_shared, r.chips_shared) == (2, 1, 1)
+    assert estimate(plan(_mlp(np.ones((4, 5)), np.ones((3, 4)))),
+                    limits=Loihi2Limits(neurons_per_core=4)).cores_shared == 2
+
+
+def test_synaptic_delays_replace_relays():
+    p = plan(BUILDERS["skip_delays"]())
+    relay, field = estimate(p), estimate(p, delays="synaptic")
+    assert not [x for x in field.layers if x.kind == "delay"]
+    assert [x.name for x in field.layers] == list(p.neurons)
+    assert field.totals["synapses"] == relay.totals["synapses"] - relay.totals["delay_neurons"]
+    assert field.to_dict()["delays"] == "synaptic"
+    _check(p, field, Loihi2Limits())
+    with pytest.raises(BackendError, match="delays"):
+        estimate(p, delays="axonal")
+
+
 def test_delay_lines_become_relay_layers():
     p = plan(BUILDERS["skip_delays"]())
     r = estimate(p)
@@ -207,7 +232,9 @@ def test_chip_count_and_json():
     assert r.chips == math.ceil(r.cores / 4) and r.cores > 4
     d = json.loads(json.dumps(r.to_dict()))
     assert d["schema"] == SCHEMA and d["model"] == "cc" and d["fits"] is True
-    assert d["verdict"] == f"fits on {r.chips} chips ({r.cores} cores)"
+    assert d["verdict"] == (f"fits on {r.chips} chips ({r.cores} cores; {r.cores_shared} if "
+                            f"small layers share cores)")
+    assert d["delays"] == "relay" and d["cores_shared"] == r.cores_shared <= r.cores
     assert set(d["limits"]) == set(LIMITS)
     assert all(v["source"] and isinstance(v["estimate"], bool) for v in d["limits"].values())
     assert d["limits"]["neurons_per_core"]["value"] == 16
