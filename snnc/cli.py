@@ -713,7 +713,7 @@ def _lava_resources(model: Path, weight_bits: int, delays: str, fmt: str) -> Non
                   f"{x.fan_in_max:,} / {x.fan_in_mean:.1f}",
                   f"{x.fan_out_max:,} / {x.fan_out_mean:.1f}", f"{x.memory_bits / 8192:,.1f}",
                   f"{x.input_axons:,}", f"{x.output_axons:,}", f"{x.cores:,}", x.split,
-                  x.binding)
+                  f"[red]over {x.binding}[/red]" if x.over_limit else x.binding)
     tot = r.totals
     t.add_section()
     t.add_row("total", f"{tot['neurons']:,}", f"{tot['synapses']:,}", "", "",

@@ -149,6 +149,7 @@ class _Conn:
         elif isinstance(op, syn.ConvOp):
             ind = replace(op, weight=(op.weight != 0).astype(np.float64))
             self._conv = ind
+            self._full = ind.full_weight()
             ones = np.ones((1,) + tuple(op.in_shape))
             fi = conv2d(ones, ind.weight, None, op.stride, op.padding, op.groups)
             self.fan_in = np.rint(fi).astype(np.int64).reshape(-1)
@@ -168,15 +169,50 @@ class _Conn:
     def synapses(self) -> int:
         return int(self.fan_in.sum())
 
-    def sources(self, masks: np.ndarray) -> np.ndarray:
-        """``masks [B, n_dst]`` (bool, target units) -> ``[B, n_src]`` bool: the source units with
-        a nonzero synapse onto any marked target."""
-        if hasattr(self, "_diag"):
-            return masks & self._diag[None, :]
-        if hasattr(self, "_conv"):
-            g = masks.astype(np.float64).reshape((masks.shape[0],) + tuple(self._conv.map_shape))
-            return self._conv.adjoint(g).reshape(masks.shape[0], -1) > 0.5
-        return (masks.astype(np.float64) @ self._dense) > 0.5
+    def reach(self, order: np.ndarray, starts: np.ndarray, sizes: np.ndarray):
+        """For the target split into chunks (units ``order[start : start + size]``):
+        ``(axons [k], touch [n_src])``, the distinct source units with a nonzero synapse onto
+        each chunk, and for each source unit the number of chunks it reaches. Cost: about one
+        pass over the synapses (a convolution per chunk on its bounding box only)."""
+        k = len(starts)
+        axons = np.zeros(k, np.int64)
+        touch = np.zeros(self.n_src, np.int64)
+        for i, (a, n) in enumerate(zip(starts, sizes)):
+            rows = order[a:a + n]
+            if hasattr(self, "_diag"):
+                hit = rows[self._diag[rows]]
+            elif hasattr(self, "_conv"):
+                hit = self._conv_sources(rows)
+            else:
+                hit = np.flatnonzero(self._dense[rows].any(0))
+            axons[i] = hit.size
+            touch[hit] += 1
+        return axons, touch
+
+    def _conv_sources(self, rows: np.ndarray) -> np.ndarray:
+        """Flat indices of the input units with a nonzero tap onto output units ``rows``: the
+        transposed convolution of the rows' mask, computed on its bounding box."""
+        op = self._conv
+        o_n, ho, wo = op.map_shape
+        c_n, h, w = op.in_shape
+        kk, st, pd = op.kernel, op.stride, op.padding
+        oc, y, x = np.unravel_index(rows, (o_n, ho, wo))
+        o0, y0, x0 = oc.min(), y.min(), x.min()
+        g = np.zeros((oc.max() - o0 + 1, y.max() - y0 + 1, x.max() - x0 + 1))
+        g[oc - o0, y - y0, x - x0] = 1.0
+        wt = self._full[o0:o0 + g.shape[0]]  # [O_box, C, k, k]
+        ys, xs = y0 * st - pd, x0 * st - pd  # input coordinates of the box's first tap
+        acc = np.zeros((c_n, (g.shape[1] - 1) * st + kk, (g.shape[2] - 1) * st + kk))
+        for i in range(kk):
+            for j in range(kk):
+                acc[:, i:i + st * (g.shape[1] - 1) + 1:st, j:j + st * (g.shape[2] - 1) + 1:st] += \
+                    np.tensordot(wt[:, :, i, j], g, axes=([0], [0]))
+        # keep what falls inside the input map (the rest is zero padding)
+        iy, ix = np.arange(acc.shape[1]) + ys, np.arange(acc.shape[2]) + xs
+        acc = acc[:, (iy >= 0) & (iy < h)][:, :, (ix >= 0) & (ix < w)]
+        iy, ix = iy[(iy >= 0) & (iy < h)], ix[(ix >= 0) & (ix < w)]
+        c, a, b = np.nonzero(acc > 0.5)
+        return (c * h + iy[a]) * w + ix[b]
 
 
 # ---------------------------------------------------------------------------------- report
@@ -188,7 +224,8 @@ class LayerResources:
     feeds it through an injector; ``weights``: distinct nonzero weights of its incoming ops;
     ``memory_bits``: synaptic memory over its cores; ``input_axons``/``output_axons``: the most on
     one of its cores; ``binding``: the limit that set its core count (``"-"`` for one core that
-    no limit forced); ``split``: the unit order its cores were cut along (:func:`_orders`)."""
+    no limit forced); ``split``: the unit order its cores were cut along (:func:`_orders`);
+    ``over_limit``: why it does not fit even at one neuron per core ("" when it fits)."""
 
     name: str
     kind: str
@@ -208,6 +245,7 @@ class LayerResources:
     injected: bool = False
     source: str = ""
     split: str = ""
+    over_limit: str = ""
 
 
 @dataclass
@@ -300,16 +338,6 @@ def _chunks(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
 
 
-def _masks(order: np.ndarray, k: int) -> np.ndarray:
-    """``[k, n]`` bool: chunk ``i`` marks units ``order[start_i : start_i + size_i]``."""
-    n = order.size
-    starts, sizes = _chunks(n, k)
-    m = np.zeros((k, n), bool)
-    for i, (a, s) in enumerate(zip(starts, sizes)):
-        m[i, order[a:a + s]] = True
-    return m
-
-
 def _orders(shape) -> dict[str, np.ndarray]:
     """The unit orders a layer may be split in: ``channel-major`` (the IR's C-major order: whole
     channels per core) and, for a feature map, ``position-major`` (Lava's ``(W, H, C)`` layout,
@@ -330,30 +358,30 @@ class _Packer:
         self.k: dict[str, int] = {}
         self.order: dict[str, tuple[str, np.ndarray]] = {}
         self.binding: dict[str, str] = {}
-        self.srcmask: dict[int, np.ndarray] = {}  # id(conn) -> [k_dst, n_src] for the current k
+        # id(conn) -> [n_src]: how many of its target's chunks each source unit reaches (the
+        # target's current split)
+        self.touch: dict[int, np.ndarray] = {}
         self.in_axons: dict[str, int] = {}
         self.memory: dict[str, int] = {}
         self.load: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per chunk
-        self.failure = ""
+        self.failures: dict[str, str] = {}  # layer -> why it does not fit even 1 neuron/core
 
     def input_side(self, name: str, k: int, order: np.ndarray):
         """Per-chunk neurons, memory bits and input axons of ``name`` split in ``k`` along
-        ``order``."""
+        ``order``, and per connection the chunks each source unit reaches."""
         starts, sizes = _chunks(order.size, k)
-        masks = _masks(order, k)
         idx = np.maximum(1, np.ceil(np.log2(np.maximum(sizes, 2)))).astype(np.int64)
         mem = np.zeros(k, np.int64)
         axons = np.zeros(k, np.int64)
-        masks_of = {}
+        touch = {}
         for c in self.into[name]:
-            sm = c.sources(masks)
-            masks_of[id(c)] = sm
-            a = sm.sum(1).astype(np.int64)
+            a, t = c.reach(order, starts, sizes)
+            touch[id(c)] = t
             nnz = np.add.reduceat(c.fan_in[order], starts)
             w = self.w + c.delay_bits
             mem += np.minimum(a * sizes * w, nnz * (w + idx))
             axons += a
-        return sizes, mem, axons, masks_of
+        return sizes, mem, axons, touch
 
     def pack_input(self, name: str, k: int, orders=None) -> None:
         """Split ``name`` into the fewest cores the growth rule reaches from ``k``, in the order
@@ -364,14 +392,17 @@ class _Packer:
             got = self._grow(name, k, order)
             if best is None or (got[0] and not best[0]) or (got[0] == best[0] and got[1] < best[1]):
                 best = got + (label, order)
-        ok, k, binding, failure, axons, mem, masks_of, label, order = best
+        ok, k, binding, failure, axons, mem, touch, label, order = best
         self.load[name] = (_chunks(order.size, k)[1], mem, axons)
         if binding:
             self.binding[name] = binding
-        self.failure = failure
+        if failure:
+            self.failures[name] = failure
+        else:
+            self.failures.pop(name, None)
         self.k[name] = k
         self.order[name] = (label, order)
-        self.srcmask.update(masks_of)
+        self.touch.update(touch)
         self.in_axons[name] = int(axons.max())
         self.memory[name] = int(mem.sum())
 
@@ -381,7 +412,7 @@ class _Packer:
         k = max(1, min(n, k))
         binding, failure = "", ""
         while True:
-            sizes, mem, axons, masks_of = self.input_side(name, k, order)
+            sizes, mem, axons, touch = self.input_side(name, k, order)
             ratios = {"neurons_per_core": sizes.max() / lim.neurons_per_core,
                       "synapse_bits_per_core": mem.max() / lim.synapse_bits_per_core,
                       "input_axons_per_core": axons.max() / lim.input_axons_per_core}
@@ -397,15 +428,15 @@ class _Packer:
                 break
             k = min(n, max(k + 1, math.ceil(k * ratios[worst])))
             binding = worst
-        return not failure, k, binding, failure, axons, mem, masks_of
+        return not failure, k, binding, failure, axons, mem, touch
 
     def output_axons(self, name: str, head: set[str]) -> np.ndarray:
         n = _size(self.layers[name][1])
         starts, _ = _chunks(n, self.k[name])
         per_unit = np.ones(n, np.int64) if name in head else np.zeros(n, np.int64)
         for c in self.out_of[name]:
-            if id(c) in self.srcmask:  # its target is packed (always, unless packing failed)
-                per_unit += self.srcmask[id(c)].sum(0)
+            if id(c) in self.touch:  # its target is packed (always, unless packing failed)
+                per_unit += self.touch[id(c)]
         return np.add.reduceat(per_unit[self.order[name][1]], starts)
 
     def run(self, head: set[str]) -> None:
@@ -415,29 +446,36 @@ class _Packer:
             k0 = math.ceil(n / lim.neurons_per_core)
             self.binding[name] = "neurons_per_core" if k0 > 1 else "-"
             self.pack_input(name, k0)
-            if self.failure:
-                return
         for _ in range(sum(_size(v[1]) for v in self.layers.values())):
             grew = False
             for name in self.layers:
+                if name in self.failures:
+                    continue
                 out = self.output_axons(name, head)
                 r = out.max() / lim.output_axons_per_core
                 if r <= 1.0:
                     continue
                 n, k = _size(self.layers[name][1]), self.k[name]
                 if k == n:
-                    self.failure = (f"a single neuron of layer {name!r} needs {int(out.max()):,} "
-                                    f"output axons; the limit is {lim.output_axons_per_core:,} "
-                                    f"(output_axons_per_core)")
-                    return
+                    self.failures[name] = (
+                        f"a single neuron of layer {name!r} needs {int(out.max()):,} output "
+                        f"axons; the limit is {lim.output_axons_per_core:,} (output_axons_per_core)")
+                    continue
                 self.binding[name] = "output_axons_per_core"
                 label, order = self.order[name]
                 self.pack_input(name, max(k + 1, math.ceil(k * r)), {label: order})
                 grew = True
-                if self.failure:
-                    return
             if not grew:
                 return
+
+    @property
+    def failure(self) -> str:
+        """Why the network does not fit ("" if it does): the first layer over a limit."""
+        if not self.failures:
+            return ""
+        first = next(iter(self.failures.values()))
+        more = len(self.failures) - 1
+        return first + (f" (and {more} more layer{'s' if more > 1 else ''})" if more else "")
 
 
 def _shared_cores(packer: "_Packer", head: set[str]) -> int:
@@ -502,7 +540,7 @@ def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
     packer = _Packer(layers, conns, limits, int(weight_bits))
     head = set(plan.head_neurons)
     packer.run(head)
-    shared = 0 if packer.failure else _shared_cores(packer, head)
+    shared = _shared_cores(packer, head)
 
     rows = []
     for name, (kind, shape, source) in layers.items():
@@ -519,7 +557,8 @@ def estimate(plan: LavaPlan, *, limits: Loihi2Limits | None = None,
             memory_bits=packer.memory.get(name, 0), input_axons=packer.in_axons.get(name, 0),
             output_axons=int(out_ax.max()), cores=packer.k.get(name, 0),
             binding=packer.binding.get(name, "-"), injected=name in plan.fed, source=source,
-            split=packer.order[name][0] if name in packer.order else ""))
+            split=packer.order[name][0] if name in packer.order else "",
+            over_limit=packer.failures.get(name, "")))
     cores = sum(r.cores for r in rows)
     n_neurons, n_synapses = sum(r.neurons for r in rows), sum(r.synapses for r in rows)
 

@@ -194,6 +194,9 @@ def test_fan_in_over_the_axon_limit_does_not_fit():
     assert not r.fits
     assert "layer 'b'" in r.reason and "input_axons_per_core" in r.reason
     assert r.verdict().startswith("does not fit: a single neuron of layer 'b' needs 4 axons")
+    assert [bool(x.over_limit) for x in r.layers] == [False, True]
+    assert all(x.cores > 0 for x in r.layers)  # every layer is still split and counted
+    assert r.layers[1].cores == 3 and r.cores == 5
 
 
 def test_small_layers_share_a_core():
