@@ -123,6 +123,10 @@ LIMITS: dict[str, LimitSource] = {
 #: (lava-nc 0.10.0 Dense/Sparse: ``num_weight_bits = 8`` by default).
 WEIGHT_BITS = 8
 
+#: Chunks probed before a large split is evaluated in full (:meth:`_Packer._grow`): only a
+#: speed-up; every chunk of the final split is checked.
+PROBE = 32
+
 #: How Lava extra delays are held on the chip (:func:`estimate`'s ``delays``).
 DELAYS = ("relay", "synaptic")
 
@@ -350,6 +354,15 @@ def _orders(shape) -> dict[str, np.ndarray]:
     return out
 
 
+def _worst(lim: Loihi2Limits, sizes, mem, axons) -> tuple[str, float]:
+    """The input-side limit the chunks exceed most, and by what ratio of need to limit."""
+    ratios = {"neurons_per_core": sizes.max() / lim.neurons_per_core,
+              "synapse_bits_per_core": mem.max() / lim.synapse_bits_per_core,
+              "input_axons_per_core": axons.max() / lim.input_axons_per_core}
+    worst = max(ratios, key=lambda r: ratios[r])
+    return worst, float(ratios[worst])
+
+
 class _Packer:
     def __init__(self, layers, conns, limits: Loihi2Limits, weight_bits: int):
         self.layers, self.conns, self.lim, self.w = layers, conns, limits, weight_bits
@@ -366,18 +379,22 @@ class _Packer:
         self.load: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per chunk
         self.failures: dict[str, str] = {}  # layer -> why it does not fit even 1 neuron/core
 
-    def input_side(self, name: str, k: int, order: np.ndarray):
+    def input_side(self, name: str, k: int, order: np.ndarray, pick=None):
         """Per-chunk neurons, memory bits and input axons of ``name`` split in ``k`` along
-        ``order``, and per connection the chunks each source unit reaches."""
+        ``order`` (only the chunks ``pick``, if given), and per connection the chunks each
+        source unit reaches."""
         starts, sizes = _chunks(order.size, k)
+        if pick is not None:
+            starts, sizes = starts[pick], sizes[pick]
         idx = np.maximum(1, np.ceil(np.log2(np.maximum(sizes, 2)))).astype(np.int64)
-        mem = np.zeros(k, np.int64)
-        axons = np.zeros(k, np.int64)
+        mem = np.zeros(len(starts), np.int64)
+        axons = np.zeros(len(starts), np.int64)
         touch = {}
         for c in self.into[name]:
             a, t = c.reach(order, starts, sizes)
             touch[id(c)] = t
-            nnz = np.add.reduceat(c.fan_in[order], starts)
+            cum = np.concatenate([[0], np.cumsum(c.fan_in[order])])
+            nnz = cum[starts + sizes] - cum[starts]
             w = self.w + c.delay_bits
             mem += np.minimum(a * sizes * w, nnz * (w + idx))
             axons += a
@@ -412,12 +429,18 @@ class _Packer:
         k = max(1, min(n, k))
         binding, failure = "", ""
         while True:
+            if k > PROBE:
+                # a spread of chunks first: the split is near-uniform, so a probe over a few
+                # chunks that is already over a limit spares evaluating all of them
+                pick = np.unique(np.linspace(0, k - 1, PROBE).round().astype(np.int64))
+                worst, r = _worst(lim, *self.input_side(name, k, order, pick)[:3])
+                if r > 1.0 and k < n:
+                    k = min(n, max(k + 1, math.ceil(k * r)))
+                    binding = worst
+                    continue
             sizes, mem, axons, touch = self.input_side(name, k, order)
-            ratios = {"neurons_per_core": sizes.max() / lim.neurons_per_core,
-                      "synapse_bits_per_core": mem.max() / lim.synapse_bits_per_core,
-                      "input_axons_per_core": axons.max() / lim.input_axons_per_core}
-            worst = max(ratios, key=lambda r: ratios[r])
-            if ratios[worst] <= 1.0:
+            worst, r = _worst(lim, sizes, mem, axons)
+            if r <= 1.0:
                 break
             if k == n:
                 need = {"neurons_per_core": 1, "synapse_bits_per_core": int(mem.max()),
@@ -426,7 +449,7 @@ class _Packer:
                            f"{LIMITS[worst].unit} on its core; the limit is "
                            f"{getattr(lim, worst):,} ({worst})")
                 break
-            k = min(n, max(k + 1, math.ceil(k * ratios[worst])))
+            k = min(n, max(k + 1, math.ceil(k * r)))
             binding = worst
         return not failure, k, binding, failure, axons, mem, touch
 

@@ -9,7 +9,8 @@ import pytest
 
 from snnc.backends.lava import plan
 from snnc.backends.lava import synapses as syn
-from snnc.backends.lava.resources import (LIMITS, SCHEMA, Loihi2Limits, _orders, estimate)
+from snnc.backends.lava.resources import (LIMITS, PROBE, SCHEMA, Loihi2Limits, _orders,
+                                         estimate)
 from snnc.errors import BackendError
 from snnc.ir import Graph, verify
 
@@ -135,6 +136,16 @@ def test_tight_limits_are_met_by_the_split(name, delays):
         assert any(x.cores > 1 for x in r.layers)
         n = r.totals["neurons"]
         assert math.ceil(n / 12) <= r.cores_shared <= r.cores
+
+
+def test_large_splits_are_probed_then_checked_in_full():
+    """Over :data:`PROBE` chunks a layer is probed on a spread of chunks first; the final split
+    still meets every limit on every chunk."""
+    p = plan(BUILDERS["conv_chain"]())
+    limits = Loihi2Limits(neurons_per_core=4, input_axons_per_core=17, synapse_bits_per_core=900)
+    r = estimate(p, limits=limits)
+    assert max(x.cores for x in r.layers) > PROBE
+    _check(p, r, limits)
 
 
 def _mlp(w1, w2):
