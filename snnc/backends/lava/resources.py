@@ -28,8 +28,9 @@ What is counted, per layer (a LIF neuron node of the plan, or a delay-line relay
 * **delay lines**: a synapse whose Lava extra delay is ``e`` (:mod:`.planning`, point 4) reads its
   source through a chain of ``e`` identity hops, shared per source neuron (:mod:`.build`). On the
   chip each hop is a relay neuron per source neuron (one step each), so a source with longest
-  extra delay ``E`` adds ``E`` relay layers of its size (rows ``<source>~k``). Loihi 2's own
-  synaptic delays could replace them; this estimate does not assume so.
+  extra delay ``E`` adds ``E`` relay layers of its size (rows ``<source>~k``; ``delays="relay"``,
+  the default). ``delays="synaptic"`` holds each delay as a field of ``bit_length(e)`` bits on
+  the delayed synapses instead (no relays), for a chip and compiler that store per-synapse delays.
 
 **Packing** (an estimate, deterministic): layers never share a core. A layer of ``n`` neurons
 starts at ``k = ceil(n / neurons_per_core)`` cores, its neurons cut into ``k`` contiguous
@@ -41,11 +42,14 @@ chunk exceeds a per-core limit (neurons, synaptic memory, input axons), ``k`` gr
 that ends with fewer cores (channel-major on a tie). Output axons depend on how the targets are
 split, so once every layer meets its input-side limits, a layer whose chunks exceed the
 output-axon limit grows by the same rule (same order) and the pass repeats until nothing changes.
+(A split of more than :data:`PROBE` chunks is first tried on a spread of them; only a speed-up.)
 A layer with one neuron per core that still exceeds a limit makes the network **not fit** (named,
-with the limit). Chips: the most of ``ceil(cores / cores_per_chip)``,
-``ceil(neurons / neurons_per_chip)`` and ``ceil(synapses / synapses_per_chip)``. A real compiler
-(lava-loihi, not public) packs differently; the figures say whether a network is near a limit,
-not how Intel's tools would place it.
+with the limit); every layer is still split and counted. ``cores_shared`` is the count when
+chunks of different layers may share a core (first-fit decreasing). Chips: the most of
+``ceil(cores / cores_per_chip)``, ``ceil(neurons / neurons_per_chip)`` and
+``ceil(synapses / synapses_per_chip)``. A real compiler (lava-loihi, not public) packs
+differently; the figures say whether a network is near a limit, not how Intel's tools would
+place it.
 """
 from __future__ import annotations
 
@@ -120,7 +124,7 @@ LIMITS: dict[str, LimitSource] = {
 }
 
 #: Default weight width: the 8-bit weight mantissa of Loihi 2's fixed-point synapses
-#: (lava-nc 0.10.0 Dense/Sparse: ``num_weight_bits = 8`` by default).
+#: (lava-nc 0.10.0 Dense/Sparse: "full 8 bit precision" by default).
 WEIGHT_BITS = 8
 
 #: Chunks probed before a large split is evaluated in full (:meth:`_Packer._grow`): only a
@@ -281,7 +285,8 @@ class ResourceReport:
                 "cores_shared": self.cores_shared, "chips_shared": self.chips_shared}
 
     def verdict(self) -> str:
-        """``fits on N chip(s) (C cores)`` or ``does not fit: reason``."""
+        """``fits on N chip(s) (C cores; S if small layers share cores)`` or ``does not fit:
+        reason``."""
         if not self.fits:
             return f"does not fit: {self.reason}"
         return (f"fits on {self.chips} chip{'s' if self.chips != 1 else ''} ({self.cores} cores; "
@@ -504,7 +509,8 @@ class _Packer:
 def _shared_cores(packer: "_Packer", head: set[str]) -> int:
     """Cores when chunks of different layers may share a core: first-fit decreasing over every
     chunk's (neurons, memory, input axons, output axons), each summed per core and kept within
-    its limit (an optimistic figure: shared source axons are not merged)."""
+    its limit: the figure for a compiler that packs small layers together. A source neuron that
+    two chunks on one core both read is counted as two input axons."""
     lim = packer.lim
     cap = np.array([lim.neurons_per_core, lim.synapse_bits_per_core, lim.input_axons_per_core,
                     lim.output_axons_per_core], np.float64)
