@@ -131,6 +131,10 @@ WEIGHT_BITS = 8
 #: speed-up; every chunk of the final split is checked.
 PROBE = 32
 
+#: Largest ``chunks x (sources + targets)`` whose chunk masks are transposed through a
+#: convolution at once (:meth:`_Conn.reach`; larger splits go chunk by chunk on bounding boxes).
+SMALL = 2 ** 22
+
 #: How Lava extra delays are held on the chip (:func:`estimate`'s ``delays``).
 DELAYS = ("relay", "synaptic")
 
@@ -183,6 +187,14 @@ class _Conn:
         each chunk, and for each source unit the number of chunks it reaches. Cost: about one
         pass over the synapses (a convolution per chunk on its bounding box only)."""
         k = len(starts)
+        if hasattr(self, "_conv") and k * (self.n_src + self.n_dst) <= SMALL:
+            # small: one transposed convolution of every chunk's mask at once
+            masks = np.zeros((k, self.n_dst))
+            for i, (a, n) in enumerate(zip(starts, sizes)):
+                masks[i, order[a:a + n]] = 1.0
+            hit = self._conv.adjoint(masks.reshape((k,) + tuple(self._conv.map_shape)))
+            hit = hit.reshape(k, -1) > 0.5
+            return hit.sum(1).astype(np.int64), hit.sum(0).astype(np.int64)
         axons = np.zeros(k, np.int64)
         touch = np.zeros(self.n_src, np.int64)
         for i, (a, n) in enumerate(zip(starts, sizes)):
