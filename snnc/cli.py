@@ -659,6 +659,8 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
     if resources:
         _lava_resources(model, weight_bits, delays, fmt)
         return
+    if weight_bits != 8 or delays != "relay":
+        raise click.UsageError("--weight-bits and --delays apply to --resources only")
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table

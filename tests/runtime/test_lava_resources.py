@@ -92,6 +92,11 @@ def test_refusal_names_the_node(tmp_path):
     assert "ALIF" in res.stderr and "s2.n0" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_resource_options_need_resources(tmp_path):
+    res = _run(tmp_path / "m.snnir", "--delays", "synaptic")
+    assert res.exit_code == 2 and "apply to --resources only" in res.stderr
+
+
 def test_missing_model_is_one_message(tmp_path):
     res = _run(tmp_path / "nope", "--resources")
     assert res.exit_code == 1 and "nope" in res.stderr and "Traceback" not in res.stderr
