@@ -651,13 +651,29 @@ def _print_summary(graph, records, layers: bool = True) -> None:
               help="The whole network as one Lava process (fused: a few OS processes) or one "
                    "Lava process per neuron and synapse (layer). Default: fused, except with "
                    "--conv conv.")
+@click.option("--resources", is_flag=True,
+              help="Report Loihi 2 resources instead (neurons, synapses, fan-in/out, synaptic "
+                   "memory, cores, chips; an estimate under cited per-core limits); simulates "
+                   "nothing, needs no data, and also takes a genome file.")
+@click.option("--weight-bits", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="With --resources: bits per stored weight.")
+@click.option("--delays", type=click.Choice(["relay", "synaptic"]), default="relay",
+              show_default=True, help="With --resources: Lava delay lines as relay neurons, or "
+                                      "as delay fields on the synapses.")
 @format_option
 @friendly
 def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str,
-             fixed_point: bool, processes: str | None, fmt: str) -> None:
+             fixed_point: bool, processes: str | None, resources: bool, weight_bits: int,
+             delays: str, fmt: str) -> None:
     """Simulate MODEL (a run folder or .snnir) as Loihi 2 would run it, with Lava, on test images;
     report accuracy, agreement with the PyTorch backend and per-layer spike trains (compared
-    element by element; counts shown)."""
+    element by element; counts shown). With --resources: how large MODEL is on Loihi 2 and
+    whether it fits, without simulating."""
+    if resources:
+        _lava_resources(model, weight_bits, delays, fmt)
+        return
+    if weight_bits != 8 or delays != "relay":
+        raise click.UsageError("--weight-bits and --delays apply to --resources only")
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -696,6 +712,47 @@ def lava_cmd(model: Path, dataset, data_root, samples: int, seed: int, conv: str
                   f"accuracy {report.lava_accuracy:.2%}")
         for note in report.approximations:
             out.print(f"  quantize-loihi {note}")
+
+
+def _lava_resources(model: Path, weight_bits: int, delays: str, fmt: str) -> None:
+    from rich.table import Table
+
+    from .runtime.lava_resources import lava_resources
+
+    r = lava_resources(model, weight_bits=weight_bits, delays=delays)
+    if fmt == "json":
+        _echo_json(r.to_dict())
+        return
+    out = _console()
+    t = Table(title=f"Loihi 2 resources of {r.model} (estimate; {r.weight_bits}-bit weights, "
+                    f"convolutions unrolled, delays as {r.delays})", show_edge=False)
+    cols = ("layer", "neurons", "synapses", "fan-in max/mean", "fan-out max/mean", "memory KiB",
+            "in-axons/core", "out-axons/core", "cores", "split by", "binding limit")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("layer", "split by", "binding limit")
+                     else "right")
+    for x in r.layers:
+        name = x.name + (" (host in)" if x.injected else "")
+        t.add_row(name, f"{x.neurons:,}", f"{x.synapses:,}",
+                  f"{x.fan_in_max:,} / {x.fan_in_mean:.1f}",
+                  f"{x.fan_out_max:,} / {x.fan_out_mean:.1f}", f"{x.memory_bits / 8192:,.1f}",
+                  f"{x.input_axons:,}", f"{x.output_axons:,}", f"{x.cores:,}", x.split,
+                  f"[red]over {x.binding}[/red]" if x.over_limit else x.binding)
+    tot = r.totals
+    t.add_section()
+    t.add_row("total", f"{tot['neurons']:,}", f"{tot['synapses']:,}", "", "",
+              f"{tot['memory_bits'] / 8192:,.1f}", "", "", f"{tot['cores']:,}", "", "")
+    out.print(t)
+    lim = r.limits
+    out.print(f"{tot['delay_neurons']:,} of the neurons are delay-line relays (rows name~k); "
+              f"{tot['weights']:,} distinct weights (a convolution's kernel once)")
+    out.print(f"per-core limits: {lim.neurons_per_core:,} neurons, "
+              f"{lim.synapse_bits_per_core // 8192:,} KiB synaptic memory (estimate), "
+              f"{lim.input_axons_per_core:,} input / {lim.output_axons_per_core:,} output axons "
+              f"(Loihi 1 values, estimate); {lim.cores_per_chip} cores per chip "
+              f"(sources: --format json, or snnc.backends.lava.resources.LIMITS)")
+    colour = "green" if r.fits else "red"
+    out.print(f"[{colour}]{r.verdict()}[/{colour}]")
 
 
 @cli.group("sample")
@@ -1463,8 +1520,10 @@ def _energy_units(pj: float) -> str:
               help="Read the dataset from this folder.")
 @click.option("--samples", type=click.IntRange(1), default=256, show_default=True,
               help="Test images the rates are measured on.")
-@click.option("--backend", type=click.Choice(["torch", "interpreter"]), default="torch",
-              show_default=True, help="What runs the model while probes record spikes.")
+@click.option("--backend", type=click.Choice(["torch", "interpreter", "lava"]), default="torch",
+              show_default=True, help="What runs the model while probes record spikes: the "
+                                      "PyTorch backend, the reference interpreter, or Lava "
+                                      "(Loihi 2 simulation of the lava target's graph).")
 @click.option("--table", default="45nm", show_default=True,
               help="Energy table: 45nm (= 45nm-fp32, Horowitz 2014), 45nm-fp16, 45nm-int32, "
                    "45nm-int8, or a JSON file {name, e_mac_pj, e_ac_pj, source}.")
@@ -1491,12 +1550,19 @@ def energy_cmd(model: Path, dataset, data_root, samples: int, backend: str, tabl
                seed: int, fmt: str) -> None:
     """Energy per inference of MODEL (a run folder, .snnir or genome file): per-layer MACs and
     SOPs with firing rates measured by probes on test images (STTS Appendix C, eqs. C.1-C.2)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     from .runtime.energy_run import energy_report
 
-    report = energy_report(model, dataset, data_root=data_root, samples=samples, backend=backend,
-                           table=table, target=target,
-                           first_layer=first_layer.replace("-", "_") if first_layer else None,
-                           batch_size=batch_size, seed=seed, dtype=dtype, threads=threads)
+    con = Console(stderr=True)
+    with Progress(console=con, transient=True, disable=not con.is_terminal) as bar:
+        task = bar.add_task(f"firing rates ({backend})", total=samples)
+        report = energy_report(
+            model, dataset, data_root=data_root, samples=samples, backend=backend, table=table,
+            target=target, first_layer=first_layer.replace("-", "_") if first_layer else None,
+            batch_size=batch_size, seed=seed, dtype=dtype, threads=threads,
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

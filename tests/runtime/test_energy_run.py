@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from snnc.backends.energy import SCHEMA
 from snnc.cli import cli
 from snnc.compiler import compile_genome
-from snnc.errors import InputShapeError, RunError
+from snnc.errors import InputShapeError, LavaMappingError, RunError
 from snnc.ir.artifact import save
 from snnc.runtime.energy_run import energy_report, measure_rates
 
@@ -62,7 +62,9 @@ def test_rates_of_a_spike_sequence_and_bad_inputs(graph):
     with pytest.raises(InputShapeError, match="fits neither"):
         measure_rates(graph, np.zeros((2, 3, 3)))
     with pytest.raises(RunError, match="backend"):
-        measure_rates(graph, np.zeros((2, 1, 8, 8)), backend="lava")
+        measure_rates(graph, np.zeros((2, 1, 8, 8)), backend="loihi")
+    with pytest.raises(LavaMappingError, match=r"cycle s2\.n1\.lif -> s2\.n3\.lif @1"):
+        measure_rates(graph, np.zeros((2, 1, 8, 8)), backend="lava")  # refused before Lava starts
 
 
 def test_energy_report_on_digits(graph):
