@@ -168,11 +168,11 @@ class _Conn:
             fo = ind.adjoint(np.ones((1,) + tuple(op.map_shape)))
             self.fan_out = np.rint(fo).astype(np.int64).reshape(-1)
             self.weights = int(np.count_nonzero(op.weight))
-        else:
+        else:  # DenseOp (numpy) or SparseOp (scipy CSR: upsampling and what composes with it)
             nz = op.matrix != 0
             self._dense = nz
-            self.fan_in = nz.sum(1).astype(np.int64)
-            self.fan_out = nz.sum(0).astype(np.int64)
+            self.fan_in = np.asarray(nz.sum(1)).reshape(-1).astype(np.int64)
+            self.fan_out = np.asarray(nz.sum(0)).reshape(-1).astype(np.int64)
             self.weights = int(nz.sum())
         if self.fan_in.size != n_dst or self.fan_out.size != n_src:  # pragma: no cover - plan bug
             raise AssertionError(f"connection {src} -> {dst}: sizes disagree with the op")
@@ -204,7 +204,7 @@ class _Conn:
             elif hasattr(self, "_conv"):
                 hit = self._conv_sources(rows)
             else:
-                hit = np.flatnonzero(self._dense[rows].any(0))
+                hit = np.flatnonzero(np.asarray(self._dense[rows].sum(0)).reshape(-1))
             axons[i] = hit.size
             touch[hit] += 1
         return axons, touch

@@ -280,3 +280,17 @@ def test_bad_arguments_are_refused():
         estimate(p, weight_bits=0)
     with pytest.raises(BackendError, match="neurons_per_core"):
         estimate(p, limits=Loihi2Limits(neurons_per_core=0))
+
+
+@pytest.mark.parametrize("which", ["backward", "decoder"])
+def test_upsampling_synapses_equal_brute_force(which):
+    """Nearest upsampling is a scipy sparse synapse matrix (SparseOp); its counts and every
+    core of a tight split equal the brute-force recount."""
+    from .test_upsample import _backward, _decoder
+    g, _ = {"backward": _backward, "decoder": _decoder}[which]()
+    p = plan(g)
+    assert any(isinstance(s.op, syn.SparseOp) for s in p.synapses)
+    for limits in (Loihi2Limits(), Loihi2Limits(neurons_per_core=12, input_axons_per_core=20)):
+        r = estimate(p, limits=limits)
+        _check(p, r, limits)
+    assert any(x.cores > 1 for x in r.layers)
