@@ -61,9 +61,9 @@ def test_lava_rates_equal_torch_rates_and_schema(tmp_path, target):
 
 
 def test_lava_backend_refusal_is_one_message(tmp_path):
-    text = GENOME.replace("neuron lif tau=2", "neuron alif tau=2 rho=0.5")
+    text = GENOME.replace("neuron lif tau=2", "neuron relu")  # an analog layer: refused by Lava
     save(compile_genome(text, passes="none", seed=1).graph, tmp_path / "a.snnir")
     res = CliRunner(mix_stderr=False).invoke(
         cli, ["energy", str(tmp_path / "a.snnir"), "--data", "digits", "--samples", "2",
               "--backend", "lava"])
-    assert res.exit_code == 1 and "ALIF" in res.stderr and "Traceback" not in res.stderr
+    assert res.exit_code == 1 and "ReLU" in res.stderr and "Traceback" not in res.stderr

@@ -85,11 +85,11 @@ def test_table_and_weight_bits(tmp_path, no_simulation):
 
 
 def test_refusal_names_the_node(tmp_path):
-    genome = tmp_path / "alif.genome"
-    genome.write_text(GENOME.replace("neuron lif tau=2", "neuron alif tau=2 rho=0.5"))
+    genome = tmp_path / "relu.genome"
+    genome.write_text(GENOME.replace("neuron lif tau=2", "neuron relu"))  # analog: refused
     res = _run(genome, "--resources")
     assert res.exit_code == 1
-    assert "ALIF" in res.stderr and "s2.n0" in res.stderr and "Traceback" not in res.stderr
+    assert "ReLU" in res.stderr and "s2.n0" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_resource_options_need_resources(tmp_path):
