@@ -172,3 +172,69 @@ def test_matrix_not_in_column_order_is_multiplied_whole(monkeypatch):
     p = make_plan(g)
     assert {h[3] for h in FusedProgram(p, []).hops} == {"csr"}
     _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("name,alif,seed", [(n, "all", 1) for n in BUILDERS]
+                         + [(n, ["l2"], 1) for n in ("conv_chain", "skip_delays", "mlp")]
+                         + [("recurrent", ["l2"], 3)])
+def test_program_runs_alif_networks(name, alif, seed):
+    """ALIF layers (every neuron, or one among LIF neurons; seeds with a safe margin): every Lava
+    step equals the emulator's ALIFReset model, the IR windows the interpreter's, and the plan
+    runs fused by default."""
+    g, x = build_graph(name, seed=seed, alif=alif)
+    p = make_plan(g)
+    assert resolve_processes(p, None) == "fused"
+    _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("make", ["_links", "_recurrent_hops", "_mixed_folded"])
+def test_program_fixed_point_equals_integer_reference(make):
+    """A quantize-loihi graph: the program's integer neurons and synapses (Lava's bit-accurate
+    models: 8-bit mantissas shifted by weight_exp, int32 host currents) give the integer
+    reference interpreter's spikes exactly; fused is the default for such plans."""
+    from . import test_fixed
+
+    q = test_fixed._quantised(getattr(test_fixed, make)())
+    x = test_fixed.graphs.sample(q, batch=2, seed=7)
+    ref = run(q, x).outputs
+    p = make_plan(q)
+    assert p.fixed and resolve_processes(p, None) == "fused"
+    prog = FusedProgram(p, [])
+    assert {h[3] for h in prog.hops} == {"fixed"}
+    assert any(h[4][1] != 0 for h in prog.hops)  # some weight_exp shifts (left or right)
+    win, _ = drive(p, x)
+    for n in p.neurons:
+        assert win[n].mean() > 0.02, n
+        np.testing.assert_array_equal(win[n], ref[n], err_msg=n)
+
+
+def _alif_mlp():
+    g, x = build_graph("mlp", seed=1, alif=["l2"])
+    return g, x, membranes(g, x)[0]
+
+
+def _fixed_links():
+    from . import test_fixed
+
+    q = test_fixed._quantised(test_fixed._links())
+    x = test_fixed.graphs.sample(q, batch=2, seed=7)
+    return q, x, run(q, x).outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [_alif_mlp, _fixed_links], ids=["alif", "fixed"])
+def test_fused_lava_runs_alif_and_fixed_point(make):
+    """On Lava: an ALIF layer, and a fixed-point plan (per-layer: Lava's fixed_pt models), run
+    fused by default with the per-layer network's spikes and the reference's."""
+    g, x, ref = make()
+    res = {}
+    for mode in (None, "layer"):
+        with build(g, processes=mode) as net:
+            res[mode] = net.run(x)
+            if mode is None:
+                assert type(net).__name__ == "FusedLavaNetwork"
+    for n in res[None].spikes:
+        assert res[None].spikes[n].mean() > 0.02, n
+        np.testing.assert_array_equal(res[None].spikes[n], res["layer"].spikes[n], err_msg=n)
+        np.testing.assert_array_equal(res[None].spikes[n], ref[n], err_msg=n)
+    np.testing.assert_array_equal(res[None].output, res["layer"].output)
