@@ -70,31 +70,83 @@ def test_program_on_random_graphs(seed):
     _check(make_plan(g), x, run(g, x).outputs)
 
 
-@pytest.mark.parametrize("name", ["skip_delays", "mixed"])
+def _fanout_graph(seed=1):  # seed 0: no test batch with a safe margin
+    """in -> c1 -> l1, then l1 -> c2 -> l2 and l1 -> c3 -> l3 (one source, one delay, two
+    neurons: one stacked product), cat(l2, l3) -> GAP -> Linear -> Output."""
+    from snnc.ir import Graph, verify
+
+    from . import graphs
+    rng = np.random.default_rng(seed)
+    g = Graph({"name": "fanout", "T": 5})
+    g.add_node("in", "Input", {"shape": graphs.CHW})
+    graphs._conv(g, rng, "c1", 2, 4, 3, padding=1)
+    graphs._lif(g, "l1", beta=0.7)
+    graphs._conv(g, rng, "c2", 4, 4, 3, padding=1)
+    graphs._lif(g, "l2", beta=0.5)
+    graphs._conv(g, rng, "c3", 4, 3, 1)
+    graphs._lif(g, "l3", beta=0.9)
+    g.add_node("cat", "Concat")
+    g.add_node("gap", "GlobalAvgPool")
+    graphs._linear(g, rng, "fc", 7, 3)
+    g.add_node("out", "Output")
+    graphs._chain(g, "in", "c1", "l1", "c2", "l2")
+    graphs._chain(g, "l1", "c3", "l3")
+    g.add_edge("l2", "cat", port=0)
+    g.add_edge("l3", "cat", port=1)
+    graphs._chain(g, "cat", "gap", "fc", "out")
+    g = verify(g)
+    graphs.calibrate(g, graphs.sample(g, batch=8, seed=100))
+    return g, graphs.safe_input(g, "fanout")
+
+
+def test_stacked_fanout_equals_lava_model_and_interpreter():
+    g, x = _fanout_graph()
+    p = make_plan(g)
+    assert [len(w[3].dsts) for w in FusedProgram(p, []).work] == [2]  # l1 -> l2, l3: one product
+    _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("name", ["skip_delays", "mixed", "fanout"])
 def test_synapse_products_equal_lavas_bit_for_bit(name):
-    """Every synapse's event-driven product equals the one Lava's Sparse/Dense process computes
-    (``W @ s`` on its weight matrix) in every bit, at several firing rates."""
+    """Every synapse's event-driven product, computed as the program does (stacked with the other
+    synapses of its source and delay, sliced to the spiking columns), equals the one Lava's
+    Sparse/Dense process computes (``W @ s`` on its weight matrix) in every bit, at several firing
+    rates."""
     from snnc.backends.lava.build import SPARSE_FROM, lava_matrix
     from snnc.backends.lava import synapses as syn
 
-    g, _ = build_graph(name)
+    g, _ = _fanout_graph() if name == "fanout" else build_graph(name)
     p = make_plan(g)
     prog = FusedProgram(p, [])
     rng = np.random.default_rng(0)
-    kinds = set()
+    lava = {}
     for s, (dst, src, e, kind, data) in zip([s for s in p.synapses if not s.direct], prog.hops):
         op = s.op
         sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
                   or isinstance(op, syn.ConvOp))  # as build.LavaNetwork._connection decides
-        lava = lava_matrix(op, sparse)
+        lava[(src.start, e, dst.start)] = lava_matrix(op, sparse)
+    kinds, checked, stacked = set(), 0, 0
+    for src, e, kind, payload in prog.work:
         kinds.add(kind)
         for rate in (0.05, 0.3, 0.9):
             spikes = (rng.uniform(size=src.stop - src.start) < rate).astype(np.float64)
-            want = lava.dot(spikes)
             act = np.flatnonzero(spikes)
-            got = data[:, act] @ np.ones(act.size) if kind == "csc" else data.dot(spikes)
-            assert np.array_equal(got, want)  # equal floats: equal bits (but the sign of 0)
-    assert kinds == ({"csc", "dense"} if name == "mixed" else {"csc"})
+            a = np.zeros(prog.n)
+            if kind == "fanout":
+                payload.add(a, act)
+                dsts = [d for d, _, _ in payload.dsts]
+            else:
+                dst, data = payload
+                a[dst] += data.dot(spikes)
+                dsts = [dst]
+            stacked += len(dsts) > 1
+            for dst in dsts:
+                want = lava[(src.start, e, dst.start)].dot(spikes)
+                assert np.array_equal(a[dst], want)  # equal floats: equal bits (but the sign of 0)
+                checked += 1
+    assert checked == 3 * len(prog.hops)
+    assert kinds == ({"fanout", "dense"} if name == "mixed" else {"fanout"})
+    assert bool(stacked) == (name == "fanout")
 
 
 def test_default_is_fused_where_exact():
@@ -170,7 +222,8 @@ def test_matrix_not_in_column_order_is_multiplied_whole(monkeypatch):
     monkeypatch.setattr(lava_build, "lava_matrix", unsorted)
     g, x = build_graph("skip_delays")
     p = make_plan(g)
-    assert {h[3] for h in FusedProgram(p, []).hops} == {"csr"}
+    prog = FusedProgram(p, [])
+    assert {h[3] for h in prog.hops} == {"csr"} and {w[2] for w in prog.work} == {"csr"}
     _check(p, x, membranes(g, x)[0])
 
 
