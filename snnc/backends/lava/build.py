@@ -433,10 +433,10 @@ PROCESSES = ("fused", "layer")
 
 def resolve_processes(plan: LavaPlan, processes: str | None, conv: str = "sparse") -> str:
     """The process granularity to build: ``processes`` if given, else ``"fused"`` where the fused
-    model computes what the per-layer processes compute (``conv="sparse"``, floating point,
-    every neuron kind in :data:`.fused.NEURON_GROUPS`; see :mod:`.fused` on the order of a
-    neuron's inputs), else ``"layer"``. A mode the fused model does not implement (e.g. Lava's
-    fixed-point models) must give a reason here, so that it falls back to ``"layer"``.
+    model computes what the per-layer processes compute (``conv="sparse"``, every neuron kind
+    in :data:`.fused.NEURON_GROUPS` or, for fixed-point plans, :data:`.fused.FIXED_NEURON_GROUPS`;
+    see :mod:`.fused` on the order of a neuron's inputs), else ``"layer"``. A mode the fused
+    model does not implement must give a reason here, so that it falls back to ``"layer"``.
 
     Raises:
         LavaMappingError: ``processes="fused"`` for what the fused model cannot run exactly.
@@ -464,7 +464,7 @@ def build(graph_or_plan, T: int | None = None, record=None, conv: str = "sparse"
     (:class:`.fused_process.FusedNetwork`: a few OS processes in all, spike for spike the
     per-layer mapping's semantics; see :mod:`.fused`); ``"layer"`` builds one Lava process per
     neuron, synapse and delay-line hop (below). Default (None): fused wherever it is exact
-    (:func:`resolve_processes`: floating point with ``conv="sparse"``), else layer.
+    (:func:`resolve_processes`: ``conv="sparse"``, LIF/ALIF or fixed-point LIF), else layer.
 
     ``conv="sparse"`` (default) unrolls each convolution into a ``Sparse`` synapse matrix over
     the flattened maps (as Loihi stores convolutional connectivity: one synapse list per core);

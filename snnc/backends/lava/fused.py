@@ -37,18 +37,28 @@ them in plan order (synapses, then the injector, then port connections). Spikes 
 equal wherever no membrane potential lies within rounding of its threshold -- the same condition
 under which the per-layer mapping equals itself from run to run and equals the reference.
 
-Neuron kinds dispatch through :data:`NEURON_GROUPS` (keyed by the planned neuron's class,
-:class:`~.mapping.LavaLIF` today): a neuron model added to the planner (e.g. ALIF) needs a group
-class here before the fused mode can run it; until then :func:`unsupported` names it and the
-backend falls back to the per-layer mapping. The program is floating point only (a fixed-point
-mode selects Lava's ``fixed_pt`` process models, which this program does not reproduce).
+Neuron kinds dispatch through :data:`NEURON_GROUPS` (keyed by the planned neuron's class:
+:class:`~.mapping.LavaLIF` -> :class:`LIFGroup`, :class:`~.mapping.LavaALIF` -> :class:`ALIFGroup`,
+which calls the ``ALIFReset`` model's own :func:`.alif.alif_step`): a neuron model added to the
+planner needs a group class here before the fused mode can run it; until then
+:func:`unsupported` names it and the backend falls back to the per-layer mapping.
+
+Fixed point (a plan of LoihiLIF neurons, which the per-layer network runs with Lava's
+``fixed_pt`` models): neurons step with :func:`snnc.ir.loihi.loihi_lif_step_fixed`
+(:class:`FixedLIFGroup`, :data:`FIXED_NEURON_GROUPS`), each synapse adds
+``(m s) << weight_exp`` in int64 with the 8-bit weights its bit-accurate ``Dense``/``Sparse``
+holds (:func:`_fixed_synapse`), and host currents are the integers the int32 injector sends.
+Integer sums do not depend on the order of their terms, so the fused program is bit-exact
+to the per-layer fixed-point network and to the reference interpreter's integer model.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...ir.loihi import ACT_SHIFT, loihi_lif_step_fixed
 from . import synapses as syn
-from .mapping import LavaLIF
+from .alif import alif_step
+from .mapping import LavaALIF, LavaLIF
 from .planning import LavaPlan
 
 
@@ -107,20 +117,102 @@ class LIFGroup:
         self.v[:] = 0.0
 
 
+class ALIFGroup(LIFGroup):
+    """snnc's float ``ALIFReset`` (:mod:`.alif_process`) for a contiguous block of units: the
+    :class:`LIFGroup` parameters plus each neuron's ``rho`` and ``adapt``, stepped by
+    :func:`.alif.alif_step` (the process model's own function; per-unit parameter arrays give
+    the same elementwise values as its scalars). The period reset zeroes ``u``, ``v`` and the
+    threshold increment ``a``, before integrating, as ``ALIFReset`` does.
+
+    ``neurons``: ``[(LavaALIF, bias_mant or None, reset_step)]``; ``steps``: Lava steps per
+    period."""
+
+    def __init__(self, neurons, steps: int):
+        super().__init__(neurons, steps)
+        sizes = [int(np.prod(n.shape)) for n, _, _ in neurons]
+        self.du = np.repeat(np.asarray([n.du for n, _, _ in neurons], dtype=np.float64), sizes)
+        self.dv = np.repeat(np.asarray([n.dv for n, _, _ in neurons], dtype=np.float64), sizes)
+        self.rho = np.repeat(np.asarray([n.rho for n, _, _ in neurons], dtype=np.float64), sizes)
+        self.adapt = np.repeat(np.asarray([n.adapt for n, _, _ in neurons], dtype=np.float64),
+                               sizes)
+        self.a = np.zeros(self.n)
+
+    def step(self, a_in: np.ndarray, period_step: int) -> np.ndarray:
+        """Advance one Lava step with input ``a_in`` ``[n]``; returns the spikes ``[n]`` (bool)."""
+        idx = self.reset_at.get(period_step)
+        if idx is not None:
+            self.u[idx] = 0.0
+            self.v[idx] = 0.0
+            self.a[idx] = 0.0
+        self.u, self.v, self.a, s = alif_step(
+            self.u, self.v, self.a, a_in, du=self.du, dv=self.dv, bias=self.bias, vth=self.vth,
+            rho=self.rho, adapt=self.adapt)
+        return s > 0
+
+    def clear(self) -> None:
+        super().clear()
+        self.a[:] = 0.0
+
+
+class FixedLIFGroup:
+    """Lava's bit-accurate ``LIFReset`` (``PyLifResetModelBitAcc``, ``fixed_pt``) for a
+    contiguous block of units: each neuron's integer ``du``, ``dv``, ``vth``, its bias entering
+    ``v`` as ``bias_mant << bias_exp`` (``bias_exp = 6``, as :mod:`.build` sets it for a bias in
+    ``a_in`` units), stepped by :func:`snnc.ir.loihi.loihi_lif_step_fixed` (the reference
+    interpreter's own step); state ``u``/``v`` int64. The period reset zeroes ``u`` and ``v``
+    before integrating."""
+
+    def __init__(self, neurons, steps: int):
+        sizes = [int(np.prod(n.shape)) for n, _, _ in neurons]
+        self.n = sum(sizes)
+        starts = np.cumsum([0] + sizes)
+        self.blocks = []  # (slice, du, dv, vth, effective bias [size] int64)
+        self.reset_at: dict[int, np.ndarray] = {}
+        for (n, b, r), a, z in zip(neurons, starts, starts[1:]):
+            bias = (np.zeros(z - a, dtype=np.int64) if b is None
+                    else np.rint(_lava_flat(b, n.shape)).astype(np.int64) << ACT_SHIFT)
+            self.blocks.append((slice(int(a), int(z)), int(n.du), int(n.dv), int(n.vth), bias))
+            prev = self.reset_at.get(r % steps, np.zeros(0, dtype=np.intp))
+            self.reset_at[r % steps] = np.concatenate([prev, np.arange(a, z)])
+        self.u = np.zeros(self.n, dtype=np.int64)
+        self.v = np.zeros(self.n, dtype=np.int64)
+
+    def step(self, a_in: np.ndarray, period_step: int) -> np.ndarray:
+        """Advance one Lava step with integer input ``a_in`` ``[n]``; returns the spikes (bool)."""
+        idx = self.reset_at.get(period_step)
+        if idx is not None:
+            self.u[idx] = 0
+            self.v[idx] = 0
+        s = np.zeros(self.n, dtype=bool)
+        for sl, du, dv, vth, bias in self.blocks:
+            self.u[sl], self.v[sl], s[sl] = loihi_lif_step_fixed(
+                self.u[sl], self.v[sl], a_in[sl], du, dv, vth, bias)
+        return s
+
+    def clear(self) -> None:
+        self.u[:] = 0
+        self.v[:] = 0
+
+
 #: Neuron kind -> vectorised update of a block of such neurons (the dispatch point for neuron
 #: models the planner learns later: one group class per planned neuron class).
-NEURON_GROUPS: dict[type, type] = {LavaLIF: LIFGroup}
+NEURON_GROUPS: dict[type, type] = {LavaLIF: LIFGroup, LavaALIF: ALIFGroup}
+#: The same for the neurons of a fixed-point plan (Lava's ``fixed_pt`` models).
+FIXED_NEURON_GROUPS: dict[type, type] = {LavaLIF: FixedLIFGroup}
+
+
+def _group_class(n) -> type | None:
+    """The group class that steps planned neuron ``n`` (None: not implemented)."""
+    return (FIXED_NEURON_GROUPS if getattr(n, "fixed", False) else NEURON_GROUPS).get(type(n))
 
 
 def unsupported(plan: LavaPlan) -> str | None:
     """Why the fused program cannot run ``plan`` exactly, or None if it can."""
     for name, n in plan.neurons.items():
-        if type(n) not in NEURON_GROUPS:
-            return (f"neuron {name!r} is a {type(n).__name__}, which the fused process model "
-                    f"does not implement")
-    if plan.fixed:
-        return ("Lava's fixed-point models (fixed_pt) are integer arithmetic the fused process "
-                "model does not implement")
+        if _group_class(n) is None:
+            kind = ("fixed-point " if getattr(n, "fixed", False) else "") + type(n).__name__
+            return (f"neuron {name!r} is a {kind}, which the fused process model does not "
+                    f"implement")
     return None
 
 
@@ -144,6 +236,103 @@ def _synapse(op: syn.Operator) -> tuple[str, object]:
     return "dense", w
 
 
+def _fixed_synapse(op: syn.Operator, what: str) -> tuple[str, object]:
+    """A fixed-point plan's synapse as Lava's bit-accurate ``Dense``/``Sparse`` hold and apply
+    it: ``("fixed", (m, weight_exp))`` with ``m`` the csc int64 matrix of the weights
+    :func:`.fixed.synapse_weights` gives the process, after the process's own ``clip_weights``
+    and ``truncate_weights`` (8 bits, its sign mode); the contribution is ``(m s) << weight_exp``
+    (``>> -weight_exp``: an arithmetic shift, exact for the even sums of doubled mantissas).
+    Integer sums do not depend on the order of terms, so whether Lava makes the synapse a Dense
+    or a Sparse process does not matter.
+
+    Raises:
+        LavaMappingError: weights no mantissa and exponent represent (as :mod:`.build`)."""
+    from . import compat
+    compat.install()
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    from . import fixed
+    from .build import lava_matrix
+    m = lava_matrix(op, sparse=True)
+    m.data, exp = fixed.synapse_weights(m.data, what)
+    mode = determine_sign_mode(m)
+    m = truncate_weights(clip_weights(m, mode, num_bits=8), mode, 8)
+    return "fixed", (m.tocsc().astype(np.int64), int(exp))
+
+
+class _Fanout:
+    """The event-driven synapses that leave one neuron with one extra delay (and, in fixed point,
+    one ``weight_exp``) into distinct neurons, stacked into one csc matrix whose rows are the
+    destinations' units, concatenated: one column slice (the spiking columns) and one product
+    serve them all.
+
+    Every row belongs to one synapse, so each row receives exactly the terms of that synapse's
+    ``csr @ s`` in its column order (scipy's ``csc_matvec`` adds column by column): the same bits
+    as one slice per synapse, with fewer calls. Where more than a quarter of the columns spiked,
+    the whole matrix multiplies the 0/1 vector instead (the silent columns add ``+0.0``). A
+    fixed-point fanout holds int64 weights (the sums are exact) and shifts each sum by
+    ``weight_exp``."""
+
+    def __init__(self, hops, n_cols: int, exp: int | None = None):
+        from scipy import sparse as sp
+        # rows: the destinations' units concatenated (hops' order), each a slice of the vector
+        self.dsts, rows, cols, vals, at = [], [], [], [], 0
+        for dst, m in hops:
+            c = m.tocoo()
+            self.dsts.append((dst, at, at + m.shape[0]))
+            rows.append(c.row + at)
+            cols.append(c.col)
+            vals.append(c.data)
+            at += m.shape[0]
+        dtype = np.float64 if exp is None else np.int64
+        self.m = sp.csc_matrix((np.concatenate(vals).astype(dtype),
+                                (np.concatenate(rows), np.concatenate(cols))), shape=(at, n_cols))
+        self.m.sort_indices()  # each column's entries by row; a row's terms stay in column order
+        self.ones = np.ones(n_cols, dtype=dtype)
+        self.exp = exp
+
+    def add(self, a: np.ndarray, act: np.ndarray) -> None:
+        """``a[dst] +=`` each synapse's product for the spiking columns ``act`` (sorted,
+        non-empty)."""
+        if act.size * 4 > self.ones.size:
+            # dense firing: the whole matrix times the 0/1 vector (csc_matvec adds +0.0 for the
+            # silent columns, which changes no value) is cheaper than copying most columns
+            # (measured on the TANet-like stage: even at about a quarter of the columns)
+            x = np.zeros_like(self.ones)
+            x[act] = 1
+            acc = self.m @ x
+        else:
+            acc = self.m[:, act] @ self.ones[:act.size]
+        if self.exp is not None:
+            acc = acc << self.exp if self.exp > 0 else acc >> -self.exp
+        for dst, lo, hi in self.dsts:
+            a[dst] += acc[lo:hi]
+
+
+def _fanouts(hops) -> list[tuple]:
+    """The program's work per step: ``[(src, extra, kind, payload)]``. Event-driven hops
+    (``"csc"``, ``"fixed"``) are stacked into :class:`_Fanout` s per source, extra delay and
+    exponent (kind ``"fanout"``), a new one where a destination repeats; the others stay one
+    hop each (payload ``(dst, data)``). Order: each item at its first hop's place in plan order,
+    so a neuron's inputs are added source by source (an order as faithful as the per-layer
+    network's, which changes from run to run; see the module docstring)."""
+    work, open_ = [], {}
+    for dst, src, e, kind, data in hops:
+        if kind not in ("csc", "fixed"):
+            work.append((src, e, kind, (dst, data)))
+            continue
+        m, exp = (data if kind == "fixed" else (data, None))
+        key = (src.start, src.stop, e, exp)
+        item = open_.get(key)
+        if item is None or any(d == dst for d, _ in item[1]):
+            item = open_[key] = (len(work), [], exp)
+            work.append(None)
+        item[1].append((dst, m))
+        work[item[0]] = (src, e, "fanout", item)
+    return [(src, e, kind, _Fanout(p[1], src.stop - src.start, p[2]) if kind == "fanout" else p)
+            for src, e, kind, p in work]
+
+
 class FusedProgram:
     """Every neuron and synapse of ``plan`` as arrays over one vector of units (Lava's flattened
     layouts, neurons in an order where port connections go forward); see the module docstring.
@@ -157,6 +346,8 @@ class FusedProgram:
         if why:
             raise ValueError(why)
         self.steps, self.cyclic = plan.steps, plan.cyclic
+        # a fixed-point plan's a_in is integer (Lava's int32 messages), summed in int64
+        self.dtype = np.int64 if plan.fixed else np.float64
         direct = [s for s in plan.synapses if s.direct]
         level = {n: 0 for n in plan.neurons}
         for _ in range(len(level)):  # port connections form a DAG (planning balances them)
@@ -176,8 +367,8 @@ class FusedProgram:
         for lv in sorted(set(level.values())):
             names = [n for n in order if level[n] == lv]
             groups = []
-            for kind in dict.fromkeys(type(plan.neurons[n]) for n in names):
-                members = [n for n in names if type(plan.neurons[n]) is kind]
+            for kind in dict.fromkeys(_group_class(plan.neurons[n]) for n in names):
+                members = [n for n in names if _group_class(plan.neurons[n]) is kind]
                 # same-kind neurons of a level may be split by another kind: one group per run
                 runs, cur = [], [members[0]]
                 for a, b in zip(members, members[1:]):
@@ -188,7 +379,7 @@ class FusedProgram:
                         cur = [b]
                 runs.append(cur)
                 for run in runs:
-                    g = NEURON_GROUPS[kind](
+                    g = kind(
                         [(plan.neurons[n], plan.bias_mant.get(n), plan.reset_step[n]) for n in run],
                         plan.steps)
                     groups.append((slice(self.slices[run[0]].start, self.slices[run[-1]].stop), g))
@@ -200,7 +391,8 @@ class FusedProgram:
         for s in plan.synapses:
             if s.direct:
                 continue
-            kind, data = _synapse(s.op)
+            kind, data = (_fixed_synapse(s.op, f"{s.src} -> {s.dst}") if plan.fixed
+                          else _synapse(s.op))
             self.hops.append((self.slices[s.dst], self.slices[s.src], s.extra, kind, data))
         self.fed = list(plan.fed)
         self.fed_index = (np.concatenate([np.arange(self.slices[n].start, self.slices[n].stop)
@@ -210,6 +402,7 @@ class FusedProgram:
         self.record_index = (np.concatenate([np.arange(self.slices[n].start, self.slices[n].stop)
                                              for n in self.record]) if self.record
                              else np.zeros(0, dtype=np.intp))
+        self.work = _fanouts(self.hops)
         self.depth = max([h[2] for h in self.hops], default=0) + 2
         self._plan = plan
         self.reset()
@@ -280,8 +473,8 @@ class FusedProgram:
         if self.cyclic and m == 0:
             self.valid_from = k  # the per-layer network zeroes its synapse buffers here
         active: dict[tuple[int, int], np.ndarray] = {}
-        a = np.zeros(self.n)
-        for dst, src, e, kind, data in self.hops:
+        a = np.zeros(self.n, dtype=self.dtype)
+        for src, e, kind, payload in self.work:
             slot = self._past(k - 1 - e)
             if slot is None:
                 continue
@@ -291,14 +484,16 @@ class FusedProgram:
                 act = active[key] = np.flatnonzero(self.hist[slot, src])
             if not act.size:
                 continue  # Lava adds W @ 0: zeros
-            if kind != "csc":
-                a[dst] += data.dot(self.hist[slot, src].astype(np.float64))
+            if kind == "fanout":
+                # the spiking columns only, each row's terms in column order: see _Fanout
+                payload.add(a, act)
                 continue
-            # the spiking columns only, added column by column into each row (csc @ x): the
-            # terms and their order of csr @ s, less the zero products
-            a[dst] += data[:, act] @ np.ones(act.size)
+            dst, data = payload
+            a[dst] += data.dot(self.hist[slot, src].astype(np.float64))
         if self.fed_index.size and injected is not None:
-            a[self.fed_index] += np.asarray(injected, dtype=np.float64).reshape(-1)
+            # a fixed-point host current is an integer (planning rounds it); the int32 injector
+            # of the per-layer network sends it as that integer
+            a[self.fed_index] += np.asarray(injected).reshape(-1).astype(self.dtype)
         s = np.zeros(self.n, dtype=bool)
         for conns, groups in self.levels:
             for src, dst in conns:

@@ -49,7 +49,9 @@ class FusedNetwork(AbstractProcess):
 @tag("floating_pt")
 class PyFusedNetworkModelFloat(PyLoihiProcessModel):
     """Float model: each ``run_spk`` is one Lava step of every neuron and synapse of the plan, as
-    the per-layer processes would compute it (:mod:`.fused`)."""
+    the per-layer processes would compute it (:mod:`.fused`). A fixed-point plan's program
+    computes in integers inside; its ports carry integer host currents and 0/1 spikes as floats
+    (exact), so the same model serves both."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)

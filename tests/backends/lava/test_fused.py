@@ -70,31 +70,83 @@ def test_program_on_random_graphs(seed):
     _check(make_plan(g), x, run(g, x).outputs)
 
 
-@pytest.mark.parametrize("name", ["skip_delays", "mixed"])
+def _fanout_graph(seed=1):  # seed 0: no test batch with a safe margin
+    """in -> c1 -> l1, then l1 -> c2 -> l2 and l1 -> c3 -> l3 (one source, one delay, two
+    neurons: one stacked product), cat(l2, l3) -> GAP -> Linear -> Output."""
+    from snnc.ir import Graph, verify
+
+    from . import graphs
+    rng = np.random.default_rng(seed)
+    g = Graph({"name": "fanout", "T": 5})
+    g.add_node("in", "Input", {"shape": graphs.CHW})
+    graphs._conv(g, rng, "c1", 2, 4, 3, padding=1)
+    graphs._lif(g, "l1", beta=0.7)
+    graphs._conv(g, rng, "c2", 4, 4, 3, padding=1)
+    graphs._lif(g, "l2", beta=0.5)
+    graphs._conv(g, rng, "c3", 4, 3, 1)
+    graphs._lif(g, "l3", beta=0.9)
+    g.add_node("cat", "Concat")
+    g.add_node("gap", "GlobalAvgPool")
+    graphs._linear(g, rng, "fc", 7, 3)
+    g.add_node("out", "Output")
+    graphs._chain(g, "in", "c1", "l1", "c2", "l2")
+    graphs._chain(g, "l1", "c3", "l3")
+    g.add_edge("l2", "cat", port=0)
+    g.add_edge("l3", "cat", port=1)
+    graphs._chain(g, "cat", "gap", "fc", "out")
+    g = verify(g)
+    graphs.calibrate(g, graphs.sample(g, batch=8, seed=100))
+    return g, graphs.safe_input(g, "fanout")
+
+
+def test_stacked_fanout_equals_lava_model_and_interpreter():
+    g, x = _fanout_graph()
+    p = make_plan(g)
+    assert [len(w[3].dsts) for w in FusedProgram(p, []).work] == [2]  # l1 -> l2, l3: one product
+    _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("name", ["skip_delays", "mixed", "fanout"])
 def test_synapse_products_equal_lavas_bit_for_bit(name):
-    """Every synapse's event-driven product equals the one Lava's Sparse/Dense process computes
-    (``W @ s`` on its weight matrix) in every bit, at several firing rates."""
+    """Every synapse's event-driven product, computed as the program does (stacked with the other
+    synapses of its source and delay, sliced to the spiking columns), equals the one Lava's
+    Sparse/Dense process computes (``W @ s`` on its weight matrix) in every bit, at several firing
+    rates."""
     from snnc.backends.lava.build import SPARSE_FROM, lava_matrix
     from snnc.backends.lava import synapses as syn
 
-    g, _ = build_graph(name)
+    g, _ = _fanout_graph() if name == "fanout" else build_graph(name)
     p = make_plan(g)
     prog = FusedProgram(p, [])
     rng = np.random.default_rng(0)
-    kinds = set()
+    lava = {}
     for s, (dst, src, e, kind, data) in zip([s for s in p.synapses if not s.direct], prog.hops):
         op = s.op
         sparse = (isinstance(op, syn.DiagOp) and int(np.prod(op.in_shape)) > SPARSE_FROM
                   or isinstance(op, syn.ConvOp))  # as build.LavaNetwork._connection decides
-        lava = lava_matrix(op, sparse)
+        lava[(src.start, e, dst.start)] = lava_matrix(op, sparse)
+    kinds, checked, stacked = set(), 0, 0
+    for src, e, kind, payload in prog.work:
         kinds.add(kind)
         for rate in (0.05, 0.3, 0.9):
             spikes = (rng.uniform(size=src.stop - src.start) < rate).astype(np.float64)
-            want = lava.dot(spikes)
             act = np.flatnonzero(spikes)
-            got = data[:, act] @ np.ones(act.size) if kind == "csc" else data.dot(spikes)
-            assert np.array_equal(got, want)  # equal floats: equal bits (but the sign of 0)
-    assert kinds == ({"csc", "dense"} if name == "mixed" else {"csc"})
+            a = np.zeros(prog.n)
+            if kind == "fanout":
+                payload.add(a, act)
+                dsts = [d for d, _, _ in payload.dsts]
+            else:
+                dst, data = payload
+                a[dst] += data.dot(spikes)
+                dsts = [dst]
+            stacked += len(dsts) > 1
+            for dst in dsts:
+                want = lava[(src.start, e, dst.start)].dot(spikes)
+                assert np.array_equal(a[dst], want)  # equal floats: equal bits (but the sign of 0)
+                checked += 1
+    assert checked == 3 * len(prog.hops)
+    assert kinds == ({"fanout", "dense"} if name == "mixed" else {"fanout"})
+    assert bool(stacked) == (name == "fanout")
 
 
 def test_default_is_fused_where_exact():
@@ -170,5 +222,72 @@ def test_matrix_not_in_column_order_is_multiplied_whole(monkeypatch):
     monkeypatch.setattr(lava_build, "lava_matrix", unsorted)
     g, x = build_graph("skip_delays")
     p = make_plan(g)
-    assert {h[3] for h in FusedProgram(p, []).hops} == {"csr"}
+    prog = FusedProgram(p, [])
+    assert {h[3] for h in prog.hops} == {"csr"} and {w[2] for w in prog.work} == {"csr"}
     _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("name,alif,seed", [(n, "all", 1) for n in BUILDERS]
+                         + [(n, ["l2"], 1) for n in ("conv_chain", "skip_delays", "mlp")]
+                         + [("recurrent", ["l2"], 3)])
+def test_program_runs_alif_networks(name, alif, seed):
+    """ALIF layers (every neuron, or one among LIF neurons; seeds with a safe margin): every Lava
+    step equals the emulator's ALIFReset model, the IR windows the interpreter's, and the plan
+    runs fused by default."""
+    g, x = build_graph(name, seed=seed, alif=alif)
+    p = make_plan(g)
+    assert resolve_processes(p, None) == "fused"
+    _check(p, x, membranes(g, x)[0])
+
+
+@pytest.mark.parametrize("make", ["_links", "_recurrent_hops", "_mixed_folded"])
+def test_program_fixed_point_equals_integer_reference(make):
+    """A quantize-loihi graph: the program's integer neurons and synapses (Lava's bit-accurate
+    models: 8-bit mantissas shifted by weight_exp, int32 host currents) give the integer
+    reference interpreter's spikes exactly; fused is the default for such plans."""
+    from . import test_fixed
+
+    q = test_fixed._quantised(getattr(test_fixed, make)())
+    x = test_fixed.graphs.sample(q, batch=2, seed=7)
+    ref = run(q, x).outputs
+    p = make_plan(q)
+    assert p.fixed and resolve_processes(p, None) == "fused"
+    prog = FusedProgram(p, [])
+    assert {h[3] for h in prog.hops} == {"fixed"}
+    assert any(h[4][1] != 0 for h in prog.hops)  # some weight_exp shifts (left or right)
+    win, _ = drive(p, x)
+    for n in p.neurons:
+        assert win[n].mean() > 0.02, n
+        np.testing.assert_array_equal(win[n], ref[n], err_msg=n)
+
+
+def _alif_mlp():
+    g, x = build_graph("mlp", seed=1, alif=["l2"])
+    return g, x, membranes(g, x)[0]
+
+
+def _fixed_links():
+    from . import test_fixed
+
+    q = test_fixed._quantised(test_fixed._links())
+    x = test_fixed.graphs.sample(q, batch=2, seed=7)
+    return q, x, run(q, x).outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [_alif_mlp, _fixed_links], ids=["alif", "fixed"])
+def test_fused_lava_runs_alif_and_fixed_point(make):
+    """On Lava: an ALIF layer, and a fixed-point plan (per-layer: Lava's fixed_pt models), run
+    fused by default with the per-layer network's spikes and the reference's."""
+    g, x, ref = make()
+    res = {}
+    for mode in (None, "layer"):
+        with build(g, processes=mode) as net:
+            res[mode] = net.run(x)
+            if mode is None:
+                assert type(net).__name__ == "FusedLavaNetwork"
+    for n in res[None].spikes:
+        assert res[None].spikes[n].mean() > 0.02, n
+        np.testing.assert_array_equal(res[None].spikes[n], res["layer"].spikes[n], err_msg=n)
+        np.testing.assert_array_equal(res[None].spikes[n], ref[n], err_msg=n)
+    np.testing.assert_array_equal(res[None].output, res["layer"].output)
