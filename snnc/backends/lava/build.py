@@ -346,21 +346,11 @@ class LavaNetwork:
                   for name in self.record}
         for b in range(B):
             t0 = time.perf_counter()
-            if plan.cyclic and self.timing["samples"]:
-                self._clear_buffers()
-            for name, inj in self.sources.items():
-                n, L = plan.neurons[name], plan.latency[name]
-                cur = to_lava_layout(currents[name][:, b], n.shape)  # [T, *lava_shape]
-                zero = np.zeros(n.lava_shape)
-                for k in range(N):
-                    inj.send(cur[k - L] if L <= k < L + T else zero)
+            self._send(currents, b)
             self.timing["io_s"] += time.perf_counter() - t0
             self._run(N)
             t0 = time.perf_counter()
-            for name, ext in self.sinks.items():
-                n, L = plan.neurons[name], plan.latency[name]
-                got = [ext.receive() for _ in range(N)][L:L + T]  # [T] x lava_shape
-                spikes[name][:, b] = from_lava_layout(np.stack(got), n.shape)
+            self._receive(spikes, b)
             self.timing["io_s"] += time.perf_counter() - t0
             self.timing["samples"] += 1
         t0 = time.perf_counter()
@@ -368,6 +358,27 @@ class LavaNetwork:
         host_s += time.perf_counter() - t0
         return LavaResult(spikes=spikes, output=trace.output, latency=dict(plan.latency),
                           trace=trace, host_s=host_s, timing=dict(self.timing))
+
+    def _send(self, currents: dict[str, np.ndarray], b: int) -> None:
+        """Queue sample ``b``'s host currents (``[T, B, *shape]`` per fed neuron) for one period:
+        each neuron's IR steps at its latency, zeros elsewhere."""
+        plan = self.plan
+        if plan.cyclic and self.timing["samples"]:
+            self._clear_buffers()
+        for name, inj in self.sources.items():
+            n, L = plan.neurons[name], plan.latency[name]
+            cur = to_lava_layout(currents[name][:, b], n.shape)  # [T, *lava_shape]
+            zero = np.zeros(n.lava_shape)
+            for k in range(plan.steps):
+                inj.send(cur[k - L] if L <= k < L + plan.T else zero)
+
+    def _receive(self, spikes: dict[str, np.ndarray], b: int) -> None:
+        """Read one period's spikes into ``spikes[name][:, b]`` (each neuron's IR window)."""
+        plan = self.plan
+        for name, ext in self.sinks.items():
+            n, L = plan.neurons[name], plan.latency[name]
+            got = [ext.receive() for _ in range(plan.steps)][L:L + plan.T]  # [T] x lava_shape
+            spikes[name][:, b] = from_lava_layout(np.stack(got), n.shape)
 
     def _silent(self, B):
         """Unrecorded neurons replay as silent: none of them feeds the head."""

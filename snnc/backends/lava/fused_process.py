@@ -16,7 +16,6 @@ import numpy as np
 from .build import LavaNetwork, lava_modules
 from .fused import FusedProgram
 from .planning import LavaPlan
-from .result import LavaResult, as_sequence
 
 lava_modules()  # the py3.11 hook must be in place before the imports below
 
@@ -99,37 +98,15 @@ class FusedLavaNetwork(LavaNetwork):
         self.timing = {"build_s": time.perf_counter() - t0, "compile_s": 0.0, "run_s": 0.0,
                        "io_s": 0.0, "steps": 0, "samples": 0}
 
-    def run(self, x: np.ndarray) -> LavaResult:
-        """Simulate every sample of ``x`` (``[B, *in]`` or ``[T, B, *in]``); as
-        :meth:`.LavaNetwork.run`."""
-        plan = self.plan
-        x = as_sequence(plan.graph, x, plan.T)
-        B, T, N = x.shape[1], plan.T, plan.steps
-        t0 = time.perf_counter()
-        currents = plan.host_currents(x)
-        host_s = time.perf_counter() - t0
-        if self._closed:
-            raise RuntimeError("this LavaNetwork was closed; build a new one")
-        if not self._started:
-            self._start()
-        spikes = {name: np.zeros((T, B) + tuple(plan.neurons[name].shape))
-                  for name in self.record}
-        for b in range(B):
-            t0 = time.perf_counter()
-            if self.injector is not None:
-                for row in self.program.encode(currents, b):
-                    self.injector.send(row)
-            self.timing["io_s"] += time.perf_counter() - t0
-            self._run(N)
-            t0 = time.perf_counter()
-            if self.extractor is not None:
-                rows = np.stack([self.extractor.receive() for _ in range(N)])
-                for name, s in self.program.decode(rows).items():
-                    spikes[name][:, b] = s
-            self.timing["io_s"] += time.perf_counter() - t0
-            self.timing["samples"] += 1
-        t0 = time.perf_counter()
-        trace = plan.replay(x, {**self._silent(B), **spikes})
-        host_s += time.perf_counter() - t0
-        return LavaResult(spikes=spikes, output=trace.output, latency=dict(plan.latency),
-                          trace=trace, host_s=host_s, timing=dict(self.timing))
+    def _send(self, currents: dict[str, np.ndarray], b: int) -> None:
+        """Sample ``b``'s host currents as the program's concatenated injector rows."""
+        if self.injector is not None:
+            for row in self.program.encode(currents, b):
+                self.injector.send(row)
+
+    def _receive(self, spikes: dict[str, np.ndarray], b: int) -> None:
+        """One period of the extractor's concatenated rows, split per recorded neuron."""
+        if self.extractor is not None:
+            rows = np.stack([self.extractor.receive() for _ in range(self.plan.steps)])
+            for name, s in self.program.decode(rows).items():
+                spikes[name][:, b] = s

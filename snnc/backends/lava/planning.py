@@ -50,7 +50,7 @@ import networkx as nx
 import numpy as np
 
 from ...ir.graph import Graph
-from ...ir.hops import HOP, balance_latency
+from ...ir.hops import HOP, balance_latency, non_neuron_ancestors
 from ...ir.hops import Unbalanced as _Unbalanced
 from ...ir.interpret import Interpreter, Trace
 from ...ir.loihi import MAX_BIAS_MANT, round_current
@@ -352,18 +352,8 @@ def _port_conflict(cyc, terms, direct) -> str:
 
 
 def _non_neuron_ancestors(graph: Graph, targets) -> set[str]:
-    """Non-neuron nodes with a path to any of ``targets`` that passes no neuron."""
-    seen: set[str] = set()
-    stack = list(targets)
-    while stack:
-        n = stack.pop()
-        for e in graph.in_edges(n):
-            s = e.src
-            if graph[s].op in NEURONS + ("Input",) or s in seen:
-                continue
-            seen.add(s)
-            stack.append(s)
-    return seen
+    """Non-neuron nodes with a path to any of ``targets`` that passes no neuron Lava runs."""
+    return non_neuron_ancestors(graph, targets, [n.name for n in graph if n.op in NEURONS])
 
 
 # ---------------------------------------------------------------------------------- plan
