@@ -56,16 +56,17 @@ import numpy as np
 
 from ...errors import NetxError
 from ...ir.interpret import conv2d
-from ...ir.loihi import loihi_lif_step_fixed
+from ...ir.loihi import (ACT_SHIFT, DECAY_UNITY, MANT_MAX, MAX_BIAS_MANT, MAX_VTH, STATE_BITS,
+                         loihi_lif_step_fixed)
 from .chain import Chain, Layer
 
-DECAY_UNITY = 4096          # 12-bit decays: 4096 is "forget everything"
-STATE_SHIFT = 6             # a_in, bias and vth are shifted left by 6 bits (MSB alignment)
-STATE_MAX = 2 ** 23         # u and v are 24-bit signed
-WEIGHT_MAX = 127            # 8-bit signed weight mantissa
-BIAS_MAX = 4095             # 13-bit signed bias mantissa
-VTH_MAX = 131071            # 17-bit unsigned threshold mantissa
-A_IN_MAX = 2 ** 17 - 1      # a_in << 6 stays inside the 24-bit current
+# Loihi 2's formats, as ir.loihi (the one place for them) states them
+STATE_SHIFT = ACT_SHIFT     # a_in, bias and vth are shifted left by 6 bits (MSB alignment)
+STATE_MAX = 1 << (STATE_BITS - 1)  # u and v are 24-bit signed
+WEIGHT_MAX = MANT_MAX       # 8-bit signed weight mantissa
+BIAS_MAX = MAX_BIAS_MANT    # 13-bit signed bias mantissa
+VTH_MAX = MAX_VTH           # 17-bit unsigned threshold mantissa
+A_IN_MAX = (1 << (STATE_BITS - 1 - ACT_SHIFT)) - 1  # a_in << 6 stays inside the 24-bit current
 MAX_DELAY = 62              # netx's DelayDense max_delay
 READOUT_VTH = VTH_MAX
 
